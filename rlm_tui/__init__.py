@@ -1,0 +1,1 @@
+"""rlm-tui: Recursive Language Models over a local project, in the terminal."""

@@ -1,0 +1,48 @@
+"""Where rlm-tui keeps its files: user cache, config and data directories.
+
+`RLM_TUI_HOME` moves all three under one folder (tests and CI use it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "rlm-tui"
+
+
+def _base(kind: str) -> Path:
+    home = os.environ.get("RLM_TUI_HOME")
+    if home:
+        return Path(home) / kind
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP))
+
+
+def cache_dir() -> Path:
+    """Compiled modules and the extracted interpreter image."""
+    return _base("cache")
+
+
+def config_dir() -> Path:
+    """`config.toml`, user skills and themes."""
+    return _base("config")
+
+
+def data_dir() -> Path:
+    """Sessions and traces."""
+    return _base("data")
+
+
+def package_data(name: str) -> Path:
+    """A data folder shipped with rlm-tui (`sandbox`, `skills`, `themes`).
+
+    Installed wheels carry them under `rlm_tui/_data/`; a source checkout has them at the
+    repository root.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"rlm-tui's {name}/ folder is missing from the installation ({here})")

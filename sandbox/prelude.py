@@ -1,0 +1,218 @@
+"""The guest half of the rlm-tui sandbox; it runs *inside* the WASM CPython.
+
+The host runs this once per instance as module `_rlm`. Every cell then goes through
+`run_cell()`: it fetches the code over the host door, runs it in `__main__` (trailing
+expression echoed, top-level `await` allowed), and posts back the error and a snapshot
+of the user's variables. Guest-facing helpers live in `builtins`, so they never show up
+among the user's variables.
+"""
+
+import ast
+import builtins
+import json
+import linecache
+import os
+import reprlib
+import sys
+import traceback
+import types
+
+import _host
+
+_MAIN = sys.modules["__main__"].__dict__
+_PREVIEW = 120
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+_cells = 0
+_loop = None
+_error_types = {}
+_output_fields = []
+
+
+class _Submitted(BaseException):
+    """Raised by SUBMIT to end the cell at once; never seen by user code's `except Exception`."""
+
+
+class HostError(Exception):
+    """Base of errors raised on the host whose type has no builtin equivalent here."""
+
+
+def _door(request):
+    """One JSON round trip to the host; host-side failures come back as exceptions."""
+    try:
+        payload = json.dumps(request, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"arguments must be JSON-compatible (str, int, float, bool, None, list, dict): {e}") from None
+    reply = json.loads(_host.call(payload.encode()))
+    if "error" in reply:
+        raise _host_exception(reply["error"]) from None
+    return reply.get("ok")
+
+
+def _host_exception(error):
+    name, message = error.get("type", "HostError"), error.get("message", "")
+    cls = getattr(builtins, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        cls = _error_types.get(name)
+        if cls is None:
+            cls = _error_types[name] = type(name, (HostError,), {"__module__": "host"})
+    return cls(message)
+
+
+def _host_function(name, doc):
+    def call(*args, **kwargs):
+        return _door({"op": "call", "name": name, "args": list(args), "kwargs": kwargs})
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = doc
+    return call
+
+
+def SUBMIT(*args, **kwargs):
+    """End the task with its outputs: SUBMIT(field=value, ...) (or positionally, in field order)."""
+    if args:
+        if len(args) > len(_output_fields):
+            raise TypeError(f"SUBMIT takes at most {len(_output_fields)} positional values ({', '.join(_output_fields) or 'no fields declared'})")
+        for field, value in zip(_output_fields, args):
+            if field in kwargs:
+                raise TypeError(f"SUBMIT got two values for {field!r}")
+            kwargs[field] = value
+    _door({"op": "submit", "outputs": kwargs})
+    raise _Submitted
+
+
+def SHOW_VARS():
+    """Print the user's variables: name, type, size and a short preview."""
+    rows = snapshot()
+    if not rows:
+        print("(no variables)")
+    for row in rows:
+        size = "" if row["size"] is None else f" [{row['size']}]"
+        print(f"{row['name']}: {row['type']}{size} = {row['preview']}")
+
+
+def setup(functions, output_fields):
+    """Install host functions and SUBMIT's field order; called by the host after boot."""
+    global _output_fields
+    _output_fields = list(output_fields)
+    for name, doc in functions.items():
+        setattr(builtins, name, _host_function(name, doc))
+
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = _PREVIEW
+_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = 8
+_repr.maxlevel = 3
+
+
+def _preview(value):
+    try:
+        text = _repr.repr(value)
+    except Exception as e:  # a broken __repr__ must not break the snapshot
+        text = f"<repr failed: {type(e).__name__}>"
+    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+
+
+def _size(value):
+    if isinstance(value, (type, types.ModuleType)):
+        return None
+    try:
+        return len(value)
+    except Exception:
+        return None
+
+
+def snapshot():
+    """The user's globals as plain rows: no modules, no `_private` names, no builtins."""
+    rows = []
+    for name, value in list(_MAIN.items()):
+        if name.startswith("_") or isinstance(value, types.ModuleType):
+            continue
+        rows.append({"name": name, "type": type(value).__name__, "size": _size(value), "preview": _preview(value)})
+    return rows
+
+
+def _event_loop():
+    """An asyncio loop that works without sockets: WASI has no socketpair for the self-pipe."""
+    global _loop
+    if _loop is None:
+        import asyncio
+        import selectors
+
+        class _Loop(asyncio.SelectorEventLoop):
+            def _make_self_pipe(self):
+                pass
+
+            def _close_self_pipe(self):
+                pass
+
+            def _write_to_self(self):
+                pass
+
+        _loop = _Loop(selectors.SelectSelector())
+        asyncio.set_event_loop(_loop)
+    return _loop
+
+
+def _run(code):
+    result = eval(code, _MAIN)
+    if code.co_flags & _CO_COROUTINE:
+        result = _event_loop().run_until_complete(result)
+    return result
+
+
+def _execute(source, filename):
+    tree = ast.parse(source, filename, "exec")
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    if tree.body:
+        _run(compile(tree, filename, "exec", flags=flags))
+    if last is not None:
+        value = _run(compile(ast.Expression(last.value), filename, "eval", flags=flags))
+        if value is not None:
+            _MAIN["_"] = value
+            print(repr(value))
+
+
+def _format_error(exc):
+    frames = traceback.extract_tb(exc.__traceback__)
+    keep = [i for i, f in enumerate(frames) if f.filename.startswith("<cell")]
+    tb = exc.__traceback__
+    for _ in range(keep[0] if keep else len(frames)):
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(exc), exc, tb)
+    return "".join(lines).rstrip("\n")
+
+
+def run_cell():
+    """Run the host's pending cell and post its result back."""
+    global _cells
+    _cells += 1
+    source = _door({"op": "cell"})
+    filename = f"<cell {_cells}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    error = None
+    try:
+        _execute(source, filename)
+    except _Submitted:
+        pass
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt end the cell, not the session
+        error = {"type": type(exc).__name__, "text": _format_error(exc)}
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    _door({"op": "result", "error": error, "variables": snapshot()})
+
+
+def _boot():
+    sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
+    sys.stderr.reconfigure(line_buffering=True, errors="backslashreplace")
+    builtins.SUBMIT = SUBMIT
+    builtins.SHOW_VARS = SHOW_VARS
+    for path in ("/skills",):
+        if os.path.isdir(path) and path not in sys.path:
+            sys.path.append(path)
+    if os.path.isdir("/project"):
+        os.chdir("/project")
+
+
+_boot()
