@@ -166,3 +166,10 @@ class RunFailed(Event):
     error: str
     error_type: str
     cancelled: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status(Event):
+    """Progress outside any LM call: sandbox starting, compiling, resuming."""
+
+    message: str
