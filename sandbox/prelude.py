@@ -1,9 +1,9 @@
 """The guest half of the rlm-tui sandbox; it runs *inside* the WASM CPython.
 
 The host runs this once per instance as module `_rlm`. Every cell then goes through
-`run_cell()`: it fetches the code over the host door, runs it in `__main__` (trailing
-expression echoed, top-level `await` allowed), and posts back the error and a snapshot
-of the user's variables. Guest-facing helpers live in `builtins`, so they never show up
+`run_cell(source)`: it runs the code in `__main__` (trailing expression echoed, top-level
+`await` allowed) and posts back the error and a snapshot of the user's variables over the
+host door (`_host.call`, one JSON request and reply). Guest-facing helpers live in `builtins`, so they never show up
 among the user's variables.
 """
 
@@ -26,6 +26,7 @@ _cells = 0
 _loop = None
 _error_types = {}
 _output_fields = []
+_host_globals = set()  # names of host functions bound in __main__ (hidden from the snapshot)
 
 
 class _Submitted(BaseException):
@@ -69,13 +70,25 @@ def _host_function(name, doc):
 
 def SUBMIT(*args, **kwargs):
     """End the task with its outputs: SUBMIT(field=value, ...) (or positionally, in field order)."""
-    if args:
-        if len(args) > len(_output_fields):
-            raise TypeError(f"SUBMIT takes at most {len(_output_fields)} positional values ({', '.join(_output_fields) or 'no fields declared'})")
-        for field, value in zip(_output_fields, args):
-            if field in kwargs:
-                raise TypeError(f"SUBMIT got two values for {field!r}")
-            kwargs[field] = value
+    fields = _output_fields
+    if not fields:
+        if len(args) == 1 and not kwargs:
+            kwargs = {"output": args[0]}
+        elif args:
+            raise TypeError("SUBMIT takes keyword arguments: SUBMIT(name=value, ...)")
+    else:
+        if len(args) > len(fields):
+            raise TypeError(f"SUBMIT() takes {len(fields)} positional arguments ({', '.join(fields)}) but {len(args)} were given")
+        for name, value in zip(fields, args):
+            if name in kwargs:
+                raise TypeError(f"SUBMIT() got multiple values for argument {name!r}")
+            kwargs[name] = value
+        unknown = [name for name in kwargs if name not in fields]
+        if unknown:
+            raise TypeError(f"SUBMIT() got unexpected field(s) {', '.join(map(repr, unknown))}; its fields are {', '.join(fields)}")
+        missing = [name for name in fields if name not in kwargs]
+        if missing:
+            raise TypeError(f"SUBMIT() missing required field(s): {', '.join(map(repr, missing))}")
     _door({"op": "submit", "outputs": kwargs})
     raise _Submitted
 
@@ -90,12 +103,27 @@ def SHOW_VARS():
         print(f"{row['name']}: {row['type']}{size} = {row['preview']}")
 
 
-def setup(functions, output_fields):
-    """Install host functions and SUBMIT's field order; called by the host after boot."""
+def setup(functions, output_fields=None, as_globals=()):
+    """Install host functions (some also as __main__ globals) and SUBMIT's fields."""
     global _output_fields
-    _output_fields = list(output_fields)
+    if output_fields is not None:
+        _output_fields = list(output_fields)
     for name, doc in functions.items():
-        setattr(builtins, name, _host_function(name, doc))
+        fn = _host_function(name, doc)
+        setattr(builtins, name, fn)
+        if name in as_globals:
+            _MAIN[name] = fn
+            _host_globals.add(name)
+
+
+def _sleep(seconds):
+    """time.sleep that the host can cut short (cancel, or the cell's time limit)."""
+    seconds = float(seconds)
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    if seconds != seconds:
+        raise ValueError("Invalid value NaN (not a number)")
+    _door({"op": "sleep", "seconds": min(seconds, 1e9)})
 
 
 _repr = reprlib.Repr()
@@ -126,6 +154,8 @@ def snapshot():
     rows = []
     for name, value in list(_MAIN.items()):
         if name.startswith("_") or isinstance(value, types.ModuleType):
+            continue
+        if name in _host_globals and getattr(builtins, name, None) is value:
             continue
         rows.append({"name": name, "type": type(value).__name__, "size": _size(value), "preview": _preview(value)})
     return rows
@@ -183,11 +213,10 @@ def _format_error(exc):
     return "".join(lines).rstrip("\n")
 
 
-def run_cell():
-    """Run the host's pending cell and post its result back."""
+def run_cell(source):
+    """Run one cell of the host's and post its result back."""
     global _cells
     _cells += 1
-    source = _door({"op": "cell"})
     filename = f"<cell {_cells}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     error = None
@@ -208,6 +237,9 @@ def _boot():
     sys.stderr.reconfigure(line_buffering=True, errors="backslashreplace")
     builtins.SUBMIT = SUBMIT
     builtins.SHOW_VARS = SHOW_VARS
+    import time
+
+    time.sleep = _sleep
     for path in ("/skills",):
         if os.path.isdir(path) and path not in sys.path:
             sys.path.append(path)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
+from typing import Any
 
-import wasmtime
+from rlm_tui.sandbox.fastcall import MASK32, Context, RawMemory
 
 SUBSCRIPTION = 48
 EVENT = 32
@@ -31,23 +32,29 @@ class Interrupted(Exception):
     """Raised inside a host function to stop the guest (deadline or cancellation)."""
 
 
-def clock_time_get(caller: wasmtime.Caller, clock_id: int, _precision: int, out: int) -> int:
-    clock = _CLOCKS.get(clock_id)
-    if clock is None:
-        return ERRNO_INVAL
-    caller["memory"].write(caller, struct.pack("<Q", clock()), out)
-    return ERRNO_SUCCESS
+def make_clock_time_get(memory: RawMemory) -> Callable[[Context, Any], int]:
+    """`clock_time_get(clock_id: i32, precision: i64, out: i32) -> errno`."""
 
-
-def make_poll_oneoff(wait: Callable[[float], None]) -> Callable[..., int]:
-    """`poll_oneoff` that sleeps through `wait(seconds)` (which raises `Interrupted` on a
-    deadline or cancel). File-descriptor subscriptions are reported ready at once."""
-
-    def poll_oneoff(caller: wasmtime.Caller, subs: int, events: int, count: int, out_count: int) -> int:
-        if count == 0:
+    def clock_time_get(ctx: Context, vals: Any) -> int:
+        clock = _CLOCKS.get(vals[0].i32)
+        if clock is None:
             return ERRNO_INVAL
-        memory = caller["memory"]
-        raw = bytes(memory.read(caller, subs, subs + count * SUBSCRIPTION))
+        memory.write(ctx, vals[2].i32 & MASK32, struct.pack("<Q", clock()))
+        return ERRNO_SUCCESS
+
+    return clock_time_get
+
+
+def make_poll_oneoff(memory: RawMemory, wait: Callable[[float], None]) -> Callable[[Context, Any], int]:
+    """`poll_oneoff(subs, events, count, out_count) -> errno` that sleeps through `wait(seconds)`
+    (which raises `Interrupted` on a deadline or cancel). File-descriptor subscriptions are
+    reported ready at once."""
+
+    def poll_oneoff(ctx: Context, vals: Any) -> int:
+        subs, events, count, out_count = (vals[i].i32 & MASK32 for i in range(4))
+        if count == 0 or count > 4096:
+            return ERRNO_INVAL
+        raw = memory.read(ctx, subs, count * SUBSCRIPTION)
         fds, clocks = [], []
         for i in range(count):
             base = i * SUBSCRIPTION
@@ -65,8 +72,8 @@ def make_poll_oneoff(wait: Callable[[float], None]) -> Callable[..., int]:
             due, userdata = min(clocks)
             wait(due / 1e9)
             ready.append(struct.pack("<QHBxxxxxQHxxxxxx", userdata, 0, TAG_CLOCK, 0, 0))
-        memory.write(caller, b"".join(ready), events)
-        memory.write(caller, struct.pack("<I", len(ready)), out_count)
+        memory.write(ctx, events, b"".join(ready))
+        memory.write(ctx, out_count, struct.pack("<I", len(ready)))
         return ERRNO_SUCCESS
 
     return poll_oneoff

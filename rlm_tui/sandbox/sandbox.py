@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import builtins
 import json
+import keyword
 import shutil
 import tempfile
 import threading
@@ -20,59 +23,39 @@ from rlm_tui.paths import package_data
 from rlm_tui.sandbox import clock
 from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
 from rlm_tui.sandbox.image import Progress
+from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
 from rlm_tui.sandbox.output import OutputBuffer
+from rlm_tui.sandbox.results import CellResult, SandboxError, VarInfo
 
-_I32 = wasmtime.ValType.i32()
-_I64 = wasmtime.ValType.i64()
+__all__ = ["CellResult", "HostFunction", "Sandbox", "SandboxError", "VarInfo"]
+
+CHECK_S = 0.05  # how often a running cell's deadline and a pending hard cancel are looked at
+CANCEL_GRACE_S = 2.0  # a cancelled cell that ignores it is stopped (and the instance restarted) after this
+BOOT_TIMEOUT_S = 60.0
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
-
-
-class SandboxError(RuntimeError):
-    """The sandbox cannot be set up or used (bad mount, closed session, broken image)."""
-
-
-@dataclass(frozen=True)
-class VarInfo:
-    """One user variable as the UI and prompts see it."""
-
-    name: str
-    type: str
-    size: int | None
-    preview: str
-
-
-@dataclass(frozen=True)
-class CellResult:
-    """What running one cell produced."""
-
-    stdout: str
-    stderr: str
-    error: str | None
-    duration_s: float
-    variables: list[VarInfo] = field(default_factory=list)
-    restarted: bool = False
-    error_type: str | None = None
-    submitted: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
+_prelude_source: str | None = None
 
 HostFunction = Callable[..., Any]
+
+
+def _prelude() -> str:
+    global _prelude_source
+    if _prelude_source is None:
+        _prelude_source = (package_data("sandbox") / "prelude.py").read_text()
+    return _prelude_source
 
 
 @dataclass
 class _Cell:
     """Book-keeping for the cell that is running."""
 
-    code: str
     timeout_s: float
     started: float = field(default_factory=time.monotonic)
     host_time: float = 0.0
     error: dict[str, str] | None = None
     variables: list[VarInfo] | None = None
     submitted: dict[str, Any] | None = None
+    hard_stop_at: float | None = None  # set by cancel()
 
     @property
     def deadline(self) -> float:
@@ -84,7 +67,9 @@ class Sandbox:
 
     `project` is mounted read-only at /project, `workspace` writable at /workspace (a fresh
     temporary folder when None), `skills` read-only at /skills; /tmp is private scratch.
-    `host_functions` become guest builtins that block until the host answers.
+    `host_functions` become guest builtins that block until the host answers; their time
+    does not count against the cell's `timeout_s`. `output_fields` orders `SUBMIT`'s
+    positional values and names the fields it requires.
     """
 
     def __init__(
@@ -101,27 +86,32 @@ class Sandbox:
     ) -> None:
         self.project = _existing_dir(project, "project")
         self.skills = _existing_dir(skills, "skills") if skills is not None else None
-        self._own_workspace = workspace is None
-        self.workspace = Path(tempfile.mkdtemp(prefix="rlm-workspace-")) if workspace is None else _workspace(workspace)
-        self._scratch = Path(tempfile.mkdtemp(prefix="rlm-tmp-"))
-        self.host_functions = dict(host_functions or {})
-        for name in self.host_functions:
-            if not name.isidentifier() or name.startswith("_"):
-                raise SandboxError(f"host function name {name!r} must be a public Python identifier")
+        self.host_functions: dict[str, HostFunction] = {}
+        self._global_functions: set[str] = set()
+        _check_names(host_functions or {})
+        self.host_functions.update(host_functions or {})
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.output_limit = output_limit
         self.output_fields = list(output_fields)
         self.cancel_requested = threading.Event()
+        self.restarts = 0
         self._lock = threading.Lock()
-        self._runtime: Runtime = runtime(progress)
+        self._owner: int | None = None  # thread holding the lock, to refuse re-entry from a host call
         self._cell: _Cell | None = None
-        self._store: wasmtime.Store | None = None
+        self._instance: Instance | None = None
         self._closed = False
         self._stdout = OutputBuffer(output_limit)
         self._stderr = OutputBuffer(output_limit)
-        self.restarts = 0
-        self._start()
+        self._runtime: Runtime = runtime(progress)
+        self._own_workspace = workspace is None
+        self.workspace = Path(tempfile.mkdtemp(prefix="rlm-workspace-")) if workspace is None else _workspace(workspace)
+        self._scratch = Path(tempfile.mkdtemp(prefix="rlm-tmp-"))
+        try:
+            self._start()
+        except BaseException:
+            self._remove_folders()
+            raise
         _live.add(self)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -134,86 +124,100 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop the instance and remove the temporary folders this sandbox made."""
+        if self._owner == threading.get_ident():
+            raise SandboxError("a host function cannot close the sandbox that is calling it")
+        self.cancel()
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._drop_instance()
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            if self._own_workspace:
-                shutil.rmtree(self.workspace, ignore_errors=True)
+            self._remove_folders()
 
     @property
     def closed(self) -> bool:
         return self._closed
 
-    def _start(self) -> None:
-        rt = self._runtime
-        store = wasmtime.Store(rt.engine)
-        wasi = wasmtime.WasiConfig()
-        wasi.argv = ["python"]
-        wasi.env = [("HOME", "/workspace"), ("TMPDIR", "/tmp"), ("PYTHONHASHSEED", "0")]
-        wasi.preopen_dir(str(rt.image.lib), "/usr/local/lib", False)
-        wasi.preopen_dir(str(self.project), "/project", False)
-        wasi.preopen_dir(str(self.workspace), "/workspace", True)
-        wasi.preopen_dir(str(self._scratch), "/tmp", True)
+    def _remove_folders(self) -> None:
+        shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._own_workspace:
+            shutil.rmtree(self.workspace, ignore_errors=True)
+
+    def _mounts(self) -> list[Mount]:
+        mounts = [
+            Mount(self._runtime.image.lib, "/usr/local/lib", False),
+            Mount(self.project, "/project", False),
+            Mount(self.workspace, "/workspace", True),
+            Mount(self._scratch, "/tmp", True),
+        ]
         if self.skills is not None:
-            wasi.preopen_dir(str(self.skills), "/skills", False)
-        wasi.stdout_custom = self._stdout.write
-        wasi.stderr_custom = self._stderr.write
-        store.set_wasi(wasi)
-        store.set_limits(memory_size=self.memory_mb << 20)
-        store.set_epoch_deadline(ticks(60.0))
-        instance = self._linker(rt.engine).instantiate(store, rt.module)
-        exports = instance.exports(store)
-        self._store = store
-        self._memory: wasmtime.Memory = exports["memory"]
-        self._alloc: wasmtime.Func = exports["host_alloc"]
-        self._turn: wasmtime.Func = exports["turn"]
-        self._boot()
+            mounts.append(Mount(self.skills, "/skills", False))
+        return mounts
 
-    def _linker(self, engine: wasmtime.Engine) -> wasmtime.Linker:
-        linker = wasmtime.Linker(engine)
-        linker.define_wasi()
-        linker.allow_shadowing = True
-        linker.define_func(
-            "wasi_snapshot_preview1", "poll_oneoff", wasmtime.FuncType([_I32] * 4, [_I32]),
-            clock.make_poll_oneoff(self._wait), access_caller=True,
-        )
-        linker.define_func(
-            "wasi_snapshot_preview1", "clock_time_get", wasmtime.FuncType([_I32, _I64, _I32], [_I32]),
-            clock.clock_time_get, access_caller=True,
-        )
-        linker.define_func("host", "call", wasmtime.FuncType([_I32] * 4, [_I32]), self._door, access_caller=True)
-        return linker
-
-    def _boot(self) -> None:
-        source = (package_data("sandbox") / "prelude.py").read_text()
-        functions = {name: (fn.__doc__ or "") for name, fn in self.host_functions.items()}
+    def _start(self) -> None:
+        hooks = Hooks(self._door, self._wait, self._overdue, self._stdout.write, self._stderr.write)
+        env = [("HOME", "/workspace"), ("TMPDIR", "/tmp"), ("PYTHONHASHSEED", "0")]
+        self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks)
+        setup = f"__import__('_rlm').setup({self._function_docs()!r}, {self.output_fields!r}, {sorted(self._global_functions)!r})"
         boot = (
             "__import__('sys').modules.__setitem__('_rlm', __import__('types').ModuleType('_rlm')) or "
-            f"exec(compile({source!r}, '<rlm-prelude>', 'exec'), __import__('sys').modules['_rlm'].__dict__) or "
-            f"__import__('_rlm').setup({functions!r}, {self.output_fields!r})"
+            f"exec(compile({_prelude()!r}, '<rlm-prelude>', 'exec'), __import__('sys').modules['_rlm'].__dict__) or "
+            + setup
         )
-        self._cell = _Cell(code="", timeout_s=60.0)
+        self._guest_setup(boot, "the sandbox prelude failed to start")
+
+    def _function_docs(self, names: Sequence[str] | None = None) -> dict[str, str]:
+        chosen = self.host_functions if names is None else {n: self.host_functions[n] for n in names}
+        return {name: (getattr(fn, "__doc__", None) or "") for name, fn in chosen.items()}
+
+    def _guest_setup(self, source: str, what: str) -> None:
+        """Run host-made code in the guest (no user cell); a failure is a SandboxError."""
+        self._cell = _Cell(timeout_s=BOOT_TIMEOUT_S)
         try:
-            status = self._call_turn(boot)
+            status = self._instance.turn(source.encode(), ticks(CHECK_S))
+        except Exception as e:
+            raise SandboxError(f"{what}: {e}") from e
         finally:
             self._cell = None
-        if status != 0:
-            raise SandboxError(f"the sandbox prelude failed to start:\n{self._stderr.take()}")
+        stderr = self._stderr.take()
         self._stdout.take()
-        self._stderr.take()
+        if status != 0:
+            raise SandboxError(f"{what}:\n{stderr}")
 
     def _drop_instance(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._instance is not None:
+            self._instance.close()
+            self._instance = None
 
     def _restart(self) -> None:
         self._drop_instance()
         self.restarts += 1
         self._start()
+
+    # -- configuration after start ---------------------------------------------------------
+
+    def add_host_functions(self, functions: Mapping[str, HostFunction], as_globals: bool = False) -> None:
+        """Expose more host functions (or replace some) in the live guest and after restarts.
+
+        With `as_globals` they are also bound in the guest's `__main__` (DSPy's sandbox shim
+        looks tools up there); they are never listed among the user's variables.
+        """
+        _check_names(functions)
+        with self._locked():
+            self.host_functions.update(functions)
+            if as_globals:
+                self._global_functions.update(functions)
+            source = f"__import__('_rlm').setup({self._function_docs(list(functions))!r}, None, {sorted(functions) if as_globals else []!r})"
+            self._guest_setup(source, "could not install host functions")
+
+    def set_output_fields(self, fields: Sequence[str]) -> None:
+        """Name (and order) the fields `SUBMIT` takes, in the live guest and after restarts."""
+        with self._locked():
+            self.output_fields = [str(f) for f in fields]
+            self._guest_setup(f"__import__('_rlm').setup({{}}, {self.output_fields!r}, [])", "could not set SUBMIT's fields")
+
+    def _locked(self) -> _SessionLock:
+        return _SessionLock(self)
 
     # -- running cells ---------------------------------------------------------------------
 
@@ -221,28 +225,26 @@ class Sandbox:
         """Run one cell; state persists across calls. Never raises for guest errors."""
         if not isinstance(code, str):
             raise TypeError(f"code must be str, not {type(code).__name__}")
-        with self._lock:
-            if self._closed:
-                raise SandboxError("this sandbox is closed")
+        with self._locked():
             self.cancel_requested.clear()
-            cell = self._cell = _Cell(code=code, timeout_s=timeout_s or self.timeout_s)
+            cell = self._cell = _Cell(timeout_s=timeout_s or self.timeout_s)
             self._stdout.reset()
             self._stderr.reset()
             trap: str | None = None
+            source = f"__import__('_rlm').run_cell({code!r})".encode()
+            Ticker.enter()
             try:
-                self._store.set_epoch_deadline(ticks(cell.timeout_s))
-                Ticker.enter()
-                try:
-                    self._call_turn("__import__('_rlm').run_cell()")
-                finally:
-                    Ticker.leave()
-            except clock.Interrupted as e:
+                self._instance.turn(source, ticks(min(cell.timeout_s, CHECK_S)))
+            except (GuestStopped, clock.Interrupted) as e:
                 trap = str(e)
             except wasmtime.ExitTrap as e:
                 trap = f"the guest exited the interpreter (exit code {e.code})"
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                trap = _describe_trap(e, cell)
+                trap = _describe_trap(e)
+            except MemoryError as e:
+                trap = str(e)
             finally:
+                Ticker.leave()
                 self._cell = None
             duration = time.monotonic() - cell.started
             stdout, stderr = self._stdout.take(), self._stderr.take()
@@ -261,94 +263,171 @@ class Sandbox:
                 cell.submitted,
             )
 
-    def cancel(self) -> None:
-        """Ask the running cell to stop: at its next host call or sleep, or at once after 2 s."""
+    async def arun(self, code: str, timeout_s: float | None = None) -> CellResult:
+        """`run` on a worker thread; cancelling the awaiting task cancels the cell."""
+        task = asyncio.ensure_future(asyncio.to_thread(self.run, code, timeout_s))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.cancel()
+            await asyncio.wait([task])
+            raise
+
+    def cancel(self, grace_s: float = CANCEL_GRACE_S) -> None:
+        """Stop the running cell, from any thread.
+
+        Soft first: its next host call or `time.sleep` raises KeyboardInterrupt in the guest
+        (state is kept). If it is still running `grace_s` later, the instance is stopped and
+        restarted (`restarted` is True, state is lost).
+        """
         self.cancel_requested.set()
-        cell, store = self._cell, self._store
-        if cell is not None and store is not None:
-            def force() -> None:
-                if self._cell is cell:
-                    store.set_epoch_deadline(1)
-            threading.Timer(2.0, force).start()
+        cell = self._cell
+        if cell is not None and cell.hard_stop_at is None:
+            cell.hard_stop_at = time.monotonic() + grace_s
 
     def variables(self) -> list[VarInfo]:
         """A fresh snapshot of the user's variables."""
         return self.run("pass").variables
 
-    def _call_turn(self, source: str) -> int:
-        data = source.encode()
-        pointer = self._alloc(self._store, len(data))
-        self._memory.write(self._store, data, pointer)
-        return self._turn(self._store, pointer, len(data))
+    # -- what the instance asks of us while guest code runs --------------------------------
 
-    # -- host side of the guest's door -----------------------------------------------------
+    def _overdue(self) -> tuple[str | None, float]:
+        cell, now = self._cell, time.monotonic()
+        if cell is None:
+            return None, CHECK_S
+        if cell.hard_stop_at is not None and now >= cell.hard_stop_at:
+            return "the cell was cancelled and did not stop by itself", 0.0
+        remaining = cell.deadline - now
+        if remaining <= 0:
+            return f"the cell ran past its {cell.timeout_s:g} s time limit", 0.0
+        return None, min(remaining, CHECK_S)
 
     def _wait(self, seconds: float) -> None:
-        """Sleep for the guest, stopping at the cell's deadline or a cancel."""
+        """Sleep for the guest (WASI poll_oneoff): up to the deadline or a hard cancel."""
         cell = self._cell
         end = time.monotonic() + seconds
         while True:
+            reason, _ = self._overdue()
+            if reason is not None:
+                raise clock.Interrupted(reason + " (while sleeping)")
             now = time.monotonic()
-            if cell is not None and now >= cell.deadline:
-                raise clock.Interrupted(f"the cell ran past its {cell.timeout_s:g} s time limit (while sleeping)")
-            if self.cancel_requested.is_set():
-                raise clock.Interrupted("the cell was cancelled")
             if now >= end:
                 return
             limit = end if cell is None else min(end, cell.deadline)
-            time.sleep(min(0.05, max(0.0, limit - now)))
+            time.sleep(min(CHECK_S, max(0.0, limit - now)))
 
-    def _door(self, caller: wasmtime.Caller, req: int, req_len: int, out_ptr: int, out_len: int) -> int:
-        memory = caller["memory"]
-        request = json.loads(bytes(memory.read(caller, req, req + req_len)))
-        reply = self._answer(request)
-        data = json.dumps(reply, ensure_ascii=False, default=_unjsonable).encode()
-        pointer = caller["host_alloc"](caller, len(data))
-        if not pointer:
-            data = b'{"error": {"type": "MemoryError", "message": "no guest memory for the host reply"}}'
-            pointer = caller["host_alloc"](caller, len(data))
-        memory.write(caller, data, pointer)
-        memory.write(caller, pointer.to_bytes(4, "little"), out_ptr)
-        memory.write(caller, len(data).to_bytes(4, "little"), out_len)
-        return 0
+    def _sleep(self, seconds: float) -> dict[str, Any]:
+        """`time.sleep` in the guest: stops early, as a guest exception, on cancel or deadline."""
+        cell = self._cell
+        end = time.monotonic() + max(0.0, float(seconds))
+        while True:
+            if self.cancel_requested.is_set():
+                return _error("KeyboardInterrupt", "the cell was cancelled")
+            now = time.monotonic()
+            if cell is not None and now >= cell.deadline:
+                return _error("TimeoutError", f"the cell ran past its {cell.timeout_s:g} s time limit")
+            if now >= end:
+                return {"ok": None}
+            limit = end if cell is None else min(end, cell.deadline)
+            time.sleep(min(CHECK_S, max(0.0, limit - now)))
+
+    def _door(self, raw: bytes) -> bytes:
+        try:
+            request = json.loads(raw)
+            if not isinstance(request, dict):
+                raise ValueError("not a JSON object")
+            reply = self._answer(request)
+        except Exception as e:  # a malformed request is the guest's error, never a host crash
+            reply = _error(type(e).__name__, f"bad host request: {e}")
+        try:
+            text = json.dumps(reply, ensure_ascii=False, default=_unjsonable)
+        except (TypeError, ValueError) as e:
+            text = json.dumps(_error("TypeError", str(e)))
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # lone surrogates: let JSON escape them
+            return json.dumps(json.loads(text)).encode()
 
     def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         cell, op = self._cell, request.get("op")
-        if op == "cell":
-            return {"ok": cell.code if cell else ""}
-        if op == "result" and cell is not None:
-            cell.error = request["error"]
-            cell.variables = [VarInfo(**row) for row in request["variables"]]
-            return {"ok": None}
-        if op == "submit" and cell is not None:
-            cell.submitted = request["outputs"]
-            return {"ok": None}
         if op == "call":
             return self._call_host(cell, request)
-        return {"error": {"type": "RuntimeError", "message": f"unknown host request {op!r}"}}
+        if op == "result" and cell is not None:
+            error = request["error"]
+            if error is not None:
+                error = {"type": str(error["type"]), "text": str(error["text"])}
+            cell.variables = [VarInfo(**row) for row in request["variables"]]
+            cell.error = error
+            return {"ok": None}
+        if op == "submit" and cell is not None:
+            outputs = request["outputs"]
+            if not isinstance(outputs, dict):
+                raise TypeError("SUBMIT's outputs must be a dict")
+            cell.submitted = outputs
+            return {"ok": None}
+        if op == "sleep":
+            return self._sleep(request["seconds"])
+        return _error("RuntimeError", f"unknown host request {op!r}")
 
     def _call_host(self, cell: _Cell | None, request: dict[str, Any]) -> dict[str, Any]:
         if self.cancel_requested.is_set():
-            return {"error": {"type": "KeyboardInterrupt", "message": "the cell was cancelled"}}
+            return _error("KeyboardInterrupt", "the cell was cancelled")
         name = request["name"]
         fn = self.host_functions.get(name)
         if fn is None:
-            return {"error": {"type": "NameError", "message": f"no host function {name!r}"}}
+            return _error("NameError", f"no host function {name!r}")
+        args, kwargs = request.get("args", []), request.get("kwargs", {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            return _error("TypeError", "host function arguments must be a list and a dict")
         started = time.monotonic()
         try:
-            value = fn(*request.get("args", ()), **request.get("kwargs", {}))
-            reply = {"ok": value}
+            reply = {"ok": fn(*args, **kwargs)}
         except Exception as e:  # every host failure reaches the guest as an exception
-            reply = {"error": {"type": type(e).__name__, "message": str(e)}}
+            reply = _error(type(e).__name__, str(e))
         finally:
             if cell is not None:
                 cell.host_time += time.monotonic() - started
-                remaining = cell.deadline - time.monotonic()
-                if self._store is not None:
-                    self._store.set_epoch_deadline(ticks(max(remaining, 0.0)))
         if self.cancel_requested.is_set():
-            return {"error": {"type": "KeyboardInterrupt", "message": "the cell was cancelled"}}
+            return _error("KeyboardInterrupt", "the cell was cancelled")
         return reply
+
+
+class _SessionLock:
+    """The sandbox's lock, refusing use of a closed sandbox and re-entry from its own host call."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    def __enter__(self) -> None:
+        sandbox = self.sandbox
+        if sandbox._owner == threading.get_ident():
+            raise SandboxError("a host function cannot run code in the sandbox that is calling it")
+        sandbox._lock.acquire()
+        if sandbox._closed:
+            sandbox._lock.release()
+            raise SandboxError("this sandbox is closed")
+        sandbox._owner = threading.get_ident()
+
+    def __exit__(self, *exc: object) -> None:
+        self.sandbox._owner = None
+        self.sandbox._lock.release()
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message}}
+
+
+_RESERVED = frozenset(dir(builtins)) | {"SUBMIT", "SHOW_VARS"}
+
+
+def _check_names(functions: Mapping[str, HostFunction]) -> None:
+    for name, fn in functions.items():
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise SandboxError(f"host function name {name!r} must be a Python identifier")
+        if name in _RESERVED:
+            raise SandboxError(f"host function name {name!r} would hide a Python or sandbox builtin")
+        if not callable(fn):
+            raise SandboxError(f"host function {name!r} is not callable")
 
 
 def _unjsonable(value: object) -> object:
@@ -359,14 +438,12 @@ def _unjsonable(value: object) -> object:
     raise TypeError(f"host function returned {type(value).__name__}, which cannot cross into the sandbox")
 
 
-def _describe_trap(error: Exception, cell: _Cell) -> str:
+def _describe_trap(error: Exception) -> str:
     text = str(error)
-    if "interrupt" in text:
-        if time.monotonic() >= cell.deadline - 0.01:
-            return f"the cell ran past its {cell.timeout_s:g} s time limit"
-        return "the cell was cancelled"
     if "stack overflow" in text or "call stack exhausted" in text:
         return "the guest overflowed its stack (recursion too deep)"
+    if "out of bounds memory access" in text or "memory" in text.lower() and "grow" in text.lower():
+        return "the guest ran out of memory"
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return f"the guest trapped ({first})"
 

@@ -1,0 +1,43 @@
+"""What a sandbox hands back: cell results, variable rows, and its error type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot be set up or used (bad mount, closed session, broken image)."""
+
+
+@dataclass(frozen=True)
+class VarInfo:
+    """One user variable as the UI and prompts see it."""
+
+    name: str
+    type: str
+    size: int | None
+    preview: str
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """What running one cell produced.
+
+    `error` is None or the exception's text (traceback included); `error_type` its class
+    name (`SandboxRestarted` when a trap ended the instance, with `restarted` True).
+    `submitted` holds the outputs of a `SUBMIT(...)` the cell made, else None.
+    """
+
+    stdout: str
+    stderr: str
+    error: str | None
+    duration_s: float
+    variables: list[VarInfo] = field(default_factory=list)
+    restarted: bool = False
+    error_type: str | None = None
+    submitted: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
