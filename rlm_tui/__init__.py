@@ -1,1 +1,17 @@
 """rlm-tui: Recursive Language Models over a local project, in the terminal."""
+
+from typing import Any
+
+__all__ = ["RLM", "Budget"]
+
+
+def __getattr__(name: str) -> Any:  # keep `import rlm_tui` cheap: the engine pulls in dspy
+    if name == "RLM":
+        from rlm_tui.runtime.rlm import RLM
+
+        return RLM
+    if name == "Budget":
+        from rlm_tui.runtime.budget import Budget
+
+        return Budget
+    raise AttributeError(name)

@@ -1,0 +1,75 @@
+"""The headless printer: one short progress line per interesting event, on stderr."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rlm_tui.runtime.events import (
+    BudgetExhausted,
+    CellOutput,
+    CodeCell,
+    Event,
+    IterationStarted,
+    LMCallFinished,
+    RunFailed,
+    RunStarted,
+    Status,
+    SubCallFinished,
+    SubmitRejected,
+)
+
+
+class ProgressPrinter:
+    """Event sink that narrates a run for a terminal or a log."""
+
+    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self._depth: dict[str, int] = {}
+
+    def __call__(self, event: Event) -> None:
+        if self.quiet:
+            return
+        line = self.describe(event)
+        if line:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def describe(self, event: Event) -> str | None:
+        if isinstance(event, RunStarted):
+            self._depth[event.call_id] = event.depth
+            if event.depth:
+                return f"{'  ' * event.depth}↳ child RLM (depth {event.depth}): {_one_line(event.task)}"
+            return f"▶ {event.model} over {event.project}"
+        indent = "  " * self._depth.get(event.parent_id or "", 0)
+        if isinstance(event, Status):
+            return f"· {event.message}"
+        if isinstance(event, IterationStarted):
+            return f"{indent}─ iteration {event.iteration}"
+        if isinstance(event, LMCallFinished) and event.error is None:
+            cost = "" if event.cost_usd is None else f", ${event.cost_usd:.4f}"
+            return f"{indent}  {event.role}: {event.prompt_tokens}+{event.completion_tokens} tokens{cost}, {event.latency_s:.1f} s"
+        if isinstance(event, CodeCell):
+            lines = event.code.strip().splitlines()
+            more = f"  (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
+            return f"{indent}  ▸ {_one_line(lines[0] if lines else '')}{more}"
+        if isinstance(event, CellOutput):
+            if event.error:
+                return f"{indent}  ✗ {_one_line(event.error.strip().splitlines()[-1])}"
+            return f"{indent}  ✓ {event.duration_s * 1000:.0f} ms, {len(event.stdout):,} chars out"
+        if isinstance(event, SubCallFinished) and event.function != "llm_query":
+            mark = "✗" if event.error else "✓"
+            return f"{indent}  {mark} {event.function} ({event.model}) {event.duration_s:.1f} s"
+        if isinstance(event, SubmitRejected):
+            return f"{indent}  ✗ {_one_line(event.error)}"
+        if isinstance(event, BudgetExhausted):
+            return f"! {event.budget} budget exhausted ({event.used:g} of {event.limit:g}); extracting a partial answer"
+        if isinstance(event, RunFailed):
+            return f"✗ {'cancelled' if event.cancelled else event.error_type + ': ' + _one_line(event.error)}"
+        return None
+
+
+def _one_line(text: str, width: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,76 @@
+"""Typed outputs: parse signatures, validate and coerce what `SUBMIT(...)` hands over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dspy
+from pydantic import TypeAdapter, ValidationError
+
+
+class OutputError(ValueError):
+    """SUBMIT's values do not match the signature; the message is written for the model."""
+
+
+def make_signature(signature: str | type[dspy.Signature]) -> type[dspy.Signature]:
+    if isinstance(signature, str):
+        try:
+            return dspy.Signature(signature)
+        except Exception as e:  # dspy raises ValueError/SyntaxError/TypeError for bad strings
+            raise ValueError(f"invalid signature {signature!r}: {e}") from None
+    return signature
+
+
+def field_types(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: (info.annotation if info.annotation is not None else str) for name, info in fields.items()}
+
+
+def type_name(annotation: Any) -> str:
+    name = getattr(annotation, "__name__", None)
+    return name if name and not getattr(annotation, "__args__", None) else str(annotation).replace("typing.", "")
+
+
+def validate_outputs(signature: type[dspy.Signature], outputs: dict[str, Any]) -> dict[str, Any]:
+    """Coerced outputs, or OutputError listing every missing, unknown or mistyped field."""
+    expected = field_types(signature.output_fields)
+    problems = [f"missing field {name!r} ({type_name(t)})" for name, t in expected.items() if name not in outputs]
+    problems += [f"unknown field {name!r}" for name in outputs if name not in expected]
+    coerced: dict[str, Any] = {}
+    for name, annotation in expected.items():
+        if name not in outputs:
+            continue
+        value = outputs[name]
+        try:
+            coerced[name] = coerce(annotation, value)
+        except ValueError as e:
+            problems.append(f"field {name!r} must be {type_name(annotation)}, got {type(value).__name__} {_short(value)} ({e})")
+    if problems:
+        names = ", ".join(f"{n}: {type_name(t)}" for n, t in expected.items())
+        raise OutputError(f"SUBMIT rejected: {'; '.join(problems)}. Expected SUBMIT({names}).")
+    return coerced
+
+
+def coerce(annotation: Any, value: Any) -> Any:
+    """`value` as `annotation` (numbers become text for str fields); ValueError if it cannot be."""
+    if annotation is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    try:
+        return TypeAdapter(annotation).validate_python(value)
+    except ValidationError as e:
+        raise ValueError("; ".join(err["msg"] for err in e.errors()[:3])) from None
+
+
+def jsonable(value: Any) -> Any:
+    """Outputs as JSON-ready data (pydantic models dumped)."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,163 @@
+"""Root prompts: what the root LM is told, and how its replies are parsed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rlm_tui.runtime.outputs import field_types, type_name
+from rlm_tui.sandbox import VarInfo
+
+_FENCE = re.compile(r"```(?:python|py|repl)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smaller slice to see them]"
+
+GUEST_FUNCTIONS = """\
+- `llm_query(prompt: str, model: str | None = None) -> str`: ask a sub-LM one question (it sees only the prompt you give it; it can take ~100K characters).
+- `llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]`: many independent prompts in parallel; a failed prompt returns an "ERROR: ..." string in its slot.
+- `predict(signature: str, **inputs) -> dict`: a typed sub-LM call, e.g. `predict("text -> sentiment: Literal['pos','neg'], score: float", text=t)`.
+- `rlm_query(question: str, **inputs) -> str`: hand a sub-task to a child RLM with its own REPL over the same project.
+- `SUBMIT(**outputs)`: finish with your final outputs (typed, see below). Call it only when you are done.
+- `SHOW_VARS()`: list your variables."""
+
+SYSTEM = """\
+You are a Recursive Language Model (RLM). You answer by writing Python code that runs in a \
+persistent REPL (CPython 3.15 in a WebAssembly sandbox, no network). You never see the project \
+in this prompt: explore it with code.
+
+Files:
+- `/project` (the current directory): the user's project, read-only.
+- `/workspace`: writable; save intermediate results or output files here.
+{skills_mount}
+Functions available in the REPL (already defined):
+{functions}
+{roles}
+Your outputs: SUBMIT({outputs})
+
+How to work:
+1. Each reply: brief reasoning, then exactly one ```python code block. It runs, and you see what it \
+prints (long output is truncated to {output_limit:,} characters, so print summaries and slices).
+2. Variables persist between code blocks. Inputs are already bound as variables.
+3. Use `llm_query`/`llm_query_batched` for semantic work over chunks of text; use plain Python \
+(os.walk, re, ast, pandas, ...) for search and counting. Verify before you answer.
+4. When you are confident, call `SUBMIT(...)` with every output field; values must match the types.
+{skills}"""
+
+COMPACT_SYSTEM = """\
+You answer by writing Python code that runs in a persistent REPL. The project is in /project \
+(read-only, current dir). /workspace is writable.
+Functions: llm_query(prompt) -> str; llm_query_batched(prompts) -> list[str]; \
+SUBMIT({outputs}) to finish. Print what you need to see (output is cut at {output_limit:,} chars).
+Reply with one ```python code block each time.
+
+Example:
+Question: how many .txt files are in the project?
+```python
+import os
+n = sum(1 for r, d, fs in os.walk('.') for f in fs if f.endswith('.txt'))
+print(n)
+```
+(output: 3)
+```python
+SUBMIT(answer="3")
+```"""
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    reasoning: str
+    code: str | None
+
+
+def parse_reply(text: str) -> ParsedReply:
+    """Reasoning and the code of every ```python / ```repl block (joined in order)."""
+    blocks = [b.strip("\n") for b in _FENCE.findall(text)]
+    reasoning = _FENCE.sub("", text).strip()
+    code = "\n\n".join(b for b in blocks if b.strip())
+    return ParsedReply(reasoning, code or None)
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + TRUNCATION_MARKER.format(hidden=len(text) - limit)
+
+
+def describe_inputs(inputs: dict[str, Any]) -> str:
+    """One line per input: type, length and a short preview, never the whole value."""
+    lines = []
+    for name, value in inputs.items():
+        text = value if isinstance(value, str) else repr(value)
+        length = f", {len(value):,} chars" if isinstance(value, str) else (
+            f", {len(value):,} items" if hasattr(value, "__len__") else "")
+        preview = text[:200].replace("\n", "\\n") + ("…" if len(text) > 200 else "")
+        lines.append(f"- `{name}` ({type(value).__name__}{length}): {preview}")
+    return "\n".join(lines) or "(none)"
+
+
+def describe_variables(variables: list[VarInfo], skip: set[str]) -> str:
+    rows = [f"- `{v.name}`: {v.type}{'' if v.size is None else f' [{v.size}]'} = {v.preview}"
+            for v in variables if v.name not in skip]
+    return "\n".join(rows[:40]) + ("\n- …" if len(rows) > 40 else "")
+
+
+def system_prompt(
+    signature: Any,
+    *,
+    output_limit: int,
+    roles: dict[str, str],
+    skills_text: str = "",
+    has_skills_mount: bool = False,
+    compact: bool = False,
+) -> str:
+    outputs = ", ".join(f"{n}={type_name(t)}" for n, t in field_types(signature.output_fields).items())
+    if compact:
+        return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit)
+    role_text = ""
+    if roles:
+        role_text = "Named sub-LM roles for `model=`: " + ", ".join(f"`{r}` ({m})" for r, m in roles.items()) + "\n"
+    return SYSTEM.format(
+        functions=GUEST_FUNCTIONS,
+        roles=role_text,
+        outputs=outputs,
+        output_limit=output_limit,
+        skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "",
+        skills=skills_text,
+    )
+
+
+def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,
+                context_paths: list[str]) -> str:
+    parts = []
+    if signature.instructions and not signature.instructions.startswith("Given the fields"):
+        parts.append(f"Task: {signature.instructions}")
+    if history_summary:
+        parts.append(f"Earlier turns in this session:\n{history_summary}")
+    parts.append(f"Inputs (bound as REPL variables):\n{describe_inputs(inputs)}")
+    others = describe_variables(variables, skip=set(inputs))
+    if others:
+        parts.append(f"Other variables already in the REPL:\n{others}")
+    if context_paths:
+        parts.append("The user points at these paths: " + ", ".join(f"/project/{p.lstrip('/')}" for p in context_paths))
+    parts.append("Start by exploring; reply with reasoning and one ```python block.")
+    return "\n\n".join(parts)
+
+
+def output_message(stdout: str, stderr: str, error: str | None, limit: int) -> str:
+    """What the root LM sees after a cell ran."""
+    parts = []
+    if stdout:
+        parts.append(stdout.rstrip("\n"))
+    if stderr:
+        parts.append("[stderr]\n" + stderr.rstrip("\n"))
+    if error:
+        parts.append("[error]\n" + error)
+    body = truncate("\n".join(parts), limit) if parts else "(no output; print() what you want to see)"
+    return f"Output:\n{body}"
+
+
+NO_CODE = ("Your reply had no ```python code block. Reply with brief reasoning and exactly one "
+           "```python block; call SUBMIT(...) inside it when you are done.")
+
+EXTRACT = ("You are out of budget ({reason}). Do not write code. Based on everything above, give your "
+           "best final outputs now as a JSON object with exactly these keys: {fields}.")

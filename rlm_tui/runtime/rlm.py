@@ -1,0 +1,145 @@
+"""`RLM`: a `dspy.Module` that answers a signature by exploring a project in the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dspy
+
+from rlm_tui.config import BudgetSettings, Settings
+from rlm_tui.lm import LM
+from rlm_tui.runtime.budget import Budget
+from rlm_tui.runtime.context import RunContext
+from rlm_tui.runtime.events import Event
+from rlm_tui.runtime.outputs import make_signature
+from rlm_tui.runtime.run import Run, usage_dict
+from rlm_tui.runtime.trace import TraceWriter
+from rlm_tui.sandbox import Sandbox
+
+
+class RLM(dspy.Module):
+    """Recursive Language Model over `project`.
+
+        rlm = RLM("question -> answer", lm="openai/gpt-4o-mini", project=".")
+        rlm(question="Where is the config parsed?").answer
+
+    Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` and
+    `partial` (True when a budget ran out and the outputs were extracted from the history).
+    """
+
+    def __init__(
+        self,
+        signature: str | type[dspy.Signature] = "question -> answer",
+        *,
+        lm: str | LM,
+        sub_lm: str | LM | None = None,
+        project: str | Path = ".",
+        budget: Budget | BudgetSettings | None = None,
+        roles: dict[str, str | LM] | None = None,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        max_depth: int = 2,
+        concurrency: int = 16,
+        output_limit: int = 4000,
+        cell_timeout_s: float = 60.0,
+        memory_mb: int = 1024,
+        on_event: Callable[[Event], None] | None = None,
+        trace: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.signature = make_signature(signature)
+        self.lm = _as_lm(lm, api_base, api_key)
+        self.sub_lm = _as_lm(sub_lm, api_base, api_key) if sub_lm is not None else self.lm
+        self.roles = {name: _as_lm(m, api_base, api_key) for name, m in (roles or {}).items()}
+        self.project = Path(project)
+        if not self.project.is_dir():
+            raise ValueError(f"project {str(project)!r} is not a directory")
+        self.budget = budget if budget is not None else Budget()
+        self.max_depth, self.concurrency = max_depth, concurrency
+        self.output_limit, self.cell_timeout_s, self.memory_mb = output_limit, cell_timeout_s, memory_mb
+        self.on_event = on_event
+        self.trace = Path(trace) if trace else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, signature: str = "question -> answer", **kwargs: Any) -> RLM:
+        from rlm_tui.runtime.models import build_lms
+
+        lm, sub_lm, roles = build_lms(settings)
+        return cls(
+            signature, lm=lm, sub_lm=sub_lm, roles=roles, budget=settings.budget,
+            max_depth=settings.max_depth, concurrency=settings.concurrency,
+            output_limit=settings.output_limit, cell_timeout_s=settings.cell_timeout_s,
+            memory_mb=settings.memory_mb, **kwargs,
+        )
+
+    def forward(self, **inputs: Any) -> dspy.Prediction:
+        return run_sync(self.aforward(**inputs))
+
+    async def aforward(self, **inputs: Any) -> dspy.Prediction:
+        return await self.arun(inputs)
+
+    async def arun(self, inputs: dict[str, Any], *, sandbox: Sandbox | None = None,
+                   ctx: RunContext | None = None, **run_kwargs: Any) -> dspy.Prediction:
+        """Run once; `sandbox` and `ctx` let a chat session keep state across turns."""
+        missing = [name for name in self.signature.input_fields if name not in inputs]
+        if missing:
+            raise TypeError(f"missing input(s) for {self.signature.signature!r}: {', '.join(missing)}")
+        ctx = ctx or self.new_context()
+        writer = TraceWriter(self.trace, _keys(self.lm, self.sub_lm)) if self.trace else None
+        sinks = [s for s in (self.on_event, writer) if s is not None]
+        ctx.emit = _fan_out(sinks)
+        try:
+            outcome = await Run(ctx, self.signature, inputs, sandbox, **run_kwargs).execute()
+        finally:
+            if writer is not None:
+                writer.close()
+        return dspy.Prediction(
+            **outcome.outputs,
+            trajectory=[step.to_dict() for step in outcome.trajectory],
+            usage=usage_dict(ctx),
+            partial=outcome.partial,
+            budget_exhausted=outcome.budget_reason,
+        )
+
+    def new_context(self) -> RunContext:
+        budget = self.budget
+        limits = budget.model_dump() if isinstance(budget, BudgetSettings) else {
+            f.name: getattr(budget, f.name) for f in dataclasses.fields(Budget) if f.name.startswith("max_")}
+        return RunContext(
+            lm=self.lm, sub_lm=self.sub_lm, roles=self.roles, project=self.project.resolve(),
+            budget=Budget(**limits), emit=lambda e: None, max_depth=self.max_depth,
+            concurrency=self.concurrency, output_limit=self.output_limit,
+            cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb,
+            compact_prompt=self.lm.model.startswith("embedded/"),
+        )
+
+
+def _as_lm(value: str | LM, api_base: str | None, api_key: str | None) -> LM:
+    return value if isinstance(value, LM) else LM(value, api_base=api_base, api_key=api_key)
+
+
+def _keys(*lms: LM) -> list[str]:
+    return [key for lm in lms if (key := getattr(lm, "api_key", None))]
+
+
+def _fan_out(sinks: list[Callable[[Event], None]]) -> Callable[[Event], None]:
+    def emit(event: Event) -> None:
+        for sink in sinks:
+            sink(event)
+
+    return emit
+
+
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -1,0 +1,300 @@
+"""One RLM run: the root LM writes code cells until it SUBMITs or a budget runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+
+from rlm_tui.runtime.budget import BudgetExceeded
+from rlm_tui.runtime.context import Cancelled, RunContext
+from rlm_tui.runtime.events import (
+    BudgetExhausted,
+    CellOutput,
+    CodeCell,
+    IterationStarted,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Submitted,
+    SubmitRejected,
+    VariablesChanged,
+    new_id,
+)
+from rlm_tui.runtime.outputs import OutputError, coerce, field_types, jsonable, make_signature, validate_outputs
+from rlm_tui.runtime.prompts import (
+    EXTRACT,
+    NO_CODE,
+    output_message,
+    parse_reply,
+    system_prompt,
+    task_prompt,
+)
+from rlm_tui.runtime.subcalls import GuestFunctions
+from rlm_tui.sandbox import CellResult, Sandbox
+
+CHARS_PER_TOKEN = 4
+
+
+@dataclass
+class Step:
+    """One iteration as it enters the history."""
+
+    reasoning: str
+    code: str | None
+    output: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reasoning": self.reasoning, "code": self.code, "output": self.output}
+
+
+@dataclass
+class Outcome:
+    outputs: dict[str, Any]
+    partial: bool
+    trajectory: list[Step] = field(default_factory=list)
+    budget_reason: str | None = None
+
+
+class Run:
+    """Drives one signature to SUBMIT on a sandbox; child runs for `rlm_query` share the context."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        signature: type[dspy.Signature],
+        inputs: dict[str, Any],
+        sandbox: Sandbox | None = None,
+        *,
+        depth: int = 0,
+        parent_id: str | None = None,
+        prior_messages: list[dict[str, str]] | None = None,
+        history_summary: str = "",
+        context_paths: list[str] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.signature = signature
+        self.inputs = inputs
+        self.depth = depth
+        self.parent_id = parent_id
+        self.call_id = new_id()
+        self.iteration_id = self.call_id
+        self.functions = GuestFunctions(ctx, self)
+        self._own_sandbox = sandbox is None
+        self.sandbox = sandbox
+        self.prior_messages = prior_messages or []
+        self.history_summary = history_summary
+        self.context_paths = context_paths or []
+        self.steps: list[Step] = []
+        self.messages: list[dict[str, str]] = []
+
+    # -- public ------------------------------------------------------------------------------
+
+    async def execute(self) -> Outcome:
+        ctx = self.ctx
+        ctx.loop = ctx.loop or asyncio.get_running_loop()
+        started = time.monotonic()
+        ctx.emit(RunStarted(
+            run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
+            task=str(self.inputs.get("question", "")) or self.signature.signature,
+            inputs={k: _preview(v) for k, v in self.inputs.items()},
+            model=ctx.lm.model, sub_model=ctx.sub_lm.model, project=str(ctx.project), depth=self.depth,
+        ))
+        try:
+            await self._prepare_sandbox()
+            outcome = await self._loop()
+        except Cancelled as e:
+            self._fail(e, cancelled=True)
+            raise
+        except asyncio.CancelledError:
+            self._fail(Cancelled("the turn was cancelled"), cancelled=True)
+            raise
+        except Exception as e:
+            self._fail(e)
+            raise
+        finally:
+            if self._own_sandbox and self.sandbox is not None:
+                await asyncio.to_thread(self.sandbox.close)
+        ctx.emit(RunFinished(
+            run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
+            outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=usage_dict(ctx),
+            duration_s=time.monotonic() - started,
+        ))
+        return outcome
+
+    async def spawn_child(self, question: str, signature: str | None, inputs: dict[str, Any],
+                          *, parent_id: str) -> tuple[dict[str, Any], bool]:
+        sig = make_signature(signature or "question -> answer")
+        child_inputs = dict(inputs)
+        first_input = next(iter(sig.input_fields))
+        child_inputs.setdefault(first_input, question)
+        child = Run(self.ctx, sig, child_inputs, depth=self.depth + 1, parent_id=parent_id)
+        outcome = await child.execute()
+        return outcome.outputs, outcome.partial
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def _prepare_sandbox(self) -> None:
+        ctx = self.ctx
+        if self.sandbox is None:
+            self.sandbox = await asyncio.to_thread(
+                Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
+                timeout_s=ctx.cell_timeout_s, memory_mb=ctx.memory_mb,
+                output_fields=list(self.signature.output_fields),
+            )
+        else:
+            self.sandbox.host_functions.update(self.functions.as_dict())
+        if self.inputs:
+            payload = json.dumps(jsonable(self.inputs), default=str)
+            code = f"globals().update(__import__('json').loads({payload!r}))"
+            result = await asyncio.to_thread(self.sandbox.run, code)
+            if result.error:
+                raise RuntimeError(f"could not load the inputs into the sandbox: {result.error}")
+            self._variables = result.variables
+        else:
+            self._variables = []
+
+    async def _loop(self) -> Outcome:
+        ctx = self.ctx
+        system = system_prompt(
+            self.signature, output_limit=ctx.output_limit,
+            roles={name: lm.model for name, lm in ctx.roles.items()},
+            skills_text=ctx.skills_text, has_skills_mount=ctx.skills_dir is not None,
+            compact=ctx.compact_prompt,
+        )
+        self.messages = [{"role": "system", "content": system}, *self.prior_messages,
+                         {"role": "user", "content": task_prompt(
+                             self.signature, self.inputs, self._variables, self.history_summary,
+                             self.context_paths)}]
+        iteration = 0
+        while True:
+            ctx.check_cancel()
+            if (exceeded := ctx.budget.exhausted()) is not None:
+                return await self._extract(exceeded)
+            iteration += 1
+            ctx.budget.add_iteration()
+            self.iteration_id = new_id()
+            ctx.emit(IterationStarted(run_id=ctx.run_id, call_id=self.iteration_id,
+                                      parent_id=self.call_id, iteration=iteration))
+            try:
+                completion = await ctx.complete(
+                    ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
+                    call_id=new_id(), parent_id=self.iteration_id, stream=True,
+                )
+            except BudgetExceeded as exceeded:
+                return await self._extract(exceeded)
+            reply = parse_reply(completion.text)
+            self.messages.append({"role": "assistant", "content": completion.text})
+            if reply.code is None:
+                self.steps.append(Step(reply.reasoning, None, NO_CODE))
+                self.messages.append({"role": "user", "content": NO_CODE})
+                continue
+            ctx.emit(CodeCell(run_id=ctx.run_id, call_id=self.iteration_id, parent_id=self.call_id,
+                              iteration=iteration, reasoning=reply.reasoning, code=reply.code))
+            result = await asyncio.to_thread(self.sandbox.run, reply.code)
+            ctx.check_cancel()
+            self._emit_cell(iteration, result)
+            feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)
+            if result.submitted is not None:
+                try:
+                    outputs = validate_outputs(self.signature, result.submitted)
+                except OutputError as e:
+                    ctx.emit(SubmitRejected(run_id=ctx.run_id, call_id=self.iteration_id,
+                                            parent_id=self.call_id, error=str(e)))
+                    feedback = f"{feedback}\n\n{e}"
+                else:
+                    self.steps.append(Step(reply.reasoning, reply.code, feedback))
+                    ctx.emit(Submitted(run_id=ctx.run_id, call_id=self.iteration_id,
+                                       parent_id=self.call_id, outputs=jsonable(outputs)))
+                    return Outcome(outputs, False, self.steps)
+            self.steps.append(Step(reply.reasoning, reply.code, feedback))
+            self.messages.append({"role": "user", "content": feedback})
+
+    def _emit_cell(self, iteration: int, result: CellResult) -> None:
+        ctx = self.ctx
+        ctx.emit(CellOutput(run_id=ctx.run_id, call_id=self.iteration_id, parent_id=self.call_id,
+                            iteration=iteration, stdout=result.stdout, stderr=result.stderr,
+                            error=result.error, duration_s=result.duration_s, restarted=result.restarted))
+        ctx.emit(VariablesChanged(run_id=ctx.run_id, call_id=self.iteration_id, parent_id=self.call_id,
+                                  variables=[vars(v) for v in result.variables]))
+
+    async def _extract(self, exceeded: BudgetExceeded) -> Outcome:
+        """Budget spent: one last call turns the history into outputs, marked partial."""
+        ctx = self.ctx
+        ctx.emit(BudgetExhausted(run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
+                                 budget=exceeded.budget, limit=exceeded.limit, used=exceeded.used))
+        names = list(self.signature.output_fields)
+        prompt = EXTRACT.format(reason=str(exceeded), fields=", ".join(names))
+        messages = [*self._window(), {"role": "user", "content": prompt}]
+        text = ""
+        try:
+            completion = await ctx.lm.acomplete(messages)
+            ctx.record(completion.usage)
+            text = completion.text
+        except Exception as e:  # the extract is best effort: fall back to an explicit placeholder
+            text = f"(no answer: the budget ran out and the extract step failed: {e})"
+        return Outcome(self._parse_extract(text), True, self.steps, exceeded.budget)
+
+    def _parse_extract(self, text: str) -> dict[str, Any]:
+        """Fields from the extract reply's JSON; a str field falls back to the raw text."""
+        match = re.search(r"\{.*\}", text, re.DOTALL)
+        data: dict[str, Any] = {}
+        if match:
+            try:
+                data = json.loads(match.group(0))
+            except ValueError:
+                data = {}
+        outputs: dict[str, Any] = {}
+        for name, annotation in field_types(self.signature.output_fields).items():
+            value = data.get(name, text.strip() if annotation is str else None)
+            try:
+                outputs[name] = coerce(annotation, value)
+            except ValueError:
+                outputs[name] = value
+        return outputs
+
+    def _window(self) -> list[dict[str, str]]:
+        """The messages, with old cell outputs elided when nearing the root model's window."""
+        budget_chars = int(context_window(self.ctx.lm.model) * 0.8 * CHARS_PER_TOKEN)
+        total = sum(len(m["content"]) for m in self.messages)
+        if total <= budget_chars:
+            return self.messages
+        messages = [dict(m) for m in self.messages]
+        for m in messages[2:-4]:  # keep the system prompt, the task and the latest exchanges
+            if total <= budget_chars:
+                break
+            if m["role"] == "user" and len(m["content"]) > 300:
+                total -= len(m["content"]) - 60
+                m["content"] = m["content"][:40] + "\n… [older output elided to fit the context window]"
+        return messages
+
+    def _fail(self, error: Exception, cancelled: bool = False) -> None:
+        self.ctx.emit(RunFailed(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
+                                error=str(error), error_type=type(error).__name__, cancelled=cancelled))
+
+
+def context_window(model: str) -> int:
+    """The model's input window in tokens, from litellm's map; 128K when unknown."""
+    import litellm
+
+    try:
+        info = litellm.get_model_info(model)
+        return int(info.get("max_input_tokens") or info.get("max_tokens") or 128_000)
+    except Exception:  # unmapped models raise
+        return 128_000
+
+
+def usage_dict(ctx: RunContext) -> dict[str, Any]:
+    u = ctx.usage
+    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+            "cost_usd": u.cost_usd, "lm_calls": ctx.budget.lm_calls, "iterations": ctx.budget.iterations}
+
+
+def _preview(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 300 else text[:297] + "..."

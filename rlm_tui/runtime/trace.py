@@ -1,0 +1,87 @@
+"""JSONL traces: one event per line, flushed as it happens; secrets scrubbed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+from rlm_tui.runtime.events import Event, LMToken, event_from_dict
+
+_KEY_PATTERNS = [
+    re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
+]
+_REDACTED = "[redacted]"
+
+
+def secret_values() -> list[str]:
+    """Values of env vars that look like credentials (so they can be scrubbed verbatim)."""
+    hints = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+    return [v for k, v in os.environ.items() if any(h in k.upper() for h in hints) and len(v) >= 8]
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    for pattern in _KEY_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + _REDACTED, text)
+    return text
+
+
+class TraceWriter:
+    """Appends events to a JSONL file; usable as an event subscriber.
+
+    Streaming `LMToken` events are not written: `LMCallFinished` carries the whole text.
+    """
+
+    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._secrets = [*secrets, *secret_values()]
+        self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, LMToken):
+            return
+        line = scrub(event.to_json(), self._secrets)
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class TraceError(ValueError):
+    """A trace file cannot be read."""
+
+
+def read_trace(path: Path) -> list[Event]:
+    """Events from a trace; a torn last line (killed process) is skipped."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as e:
+        raise TraceError(f"cannot read trace {path}: {e.strerror or e}") from None
+    events: list[Event] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(event_from_dict(json.loads(line)))
+        except (ValueError, TypeError) as e:
+            if number == len(lines):
+                break  # the process died mid-write
+            raise TraceError(f"{path}:{number}: not a trace event ({e})") from None
+    return events
