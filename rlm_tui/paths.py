@@ -1,6 +1,7 @@
 """Where rlm-tui keeps its files: user cache, config and data directories.
 
-`RLM_TUI_HOME` moves all three under one folder (tests and CI use it).
+`RLM_TUI_CACHE_DIR`, `RLM_TUI_CONFIG_DIR` and `RLM_TUI_DATA_DIR` move one of them;
+`RLM_TUI_HOME` moves all three under one folder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ APP = "rlm-tui"
 
 
 def _base(kind: str) -> Path:
+    own = os.environ.get(f"RLM_TUI_{kind.upper()}_DIR")
+    if own:
+        return Path(own)
     home = os.environ.get("RLM_TUI_HOME")
     if home:
         return Path(home) / kind

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ForwardRef, get_type_hints
 
 import dspy
 from pydantic import TypeAdapter, ValidationError
@@ -25,6 +25,18 @@ def field_types(fields: dict[str, Any]) -> dict[str, Any]:
     return {name: (info.annotation if info.annotation is not None else str) for name, info in fields.items()}
 
 
+def output_types(signature: type[dspy.Signature]) -> dict[str, Any]:
+    """Output field types, with string annotations (`from __future__ import annotations`) resolved."""
+    types = field_types(signature.output_fields)
+    if any(isinstance(t, (str, ForwardRef)) for t in types.values()):
+        try:
+            hints = get_type_hints(signature)
+        except Exception:  # unresolvable names: keep what we have, validation will say so
+            hints = {}
+        types = {name: hints.get(name, t) for name, t in types.items()}
+    return types
+
+
 def type_name(annotation: Any) -> str:
     name = getattr(annotation, "__name__", None)
     return name if name and not getattr(annotation, "__args__", None) else str(annotation).replace("typing.", "")
@@ -32,7 +44,7 @@ def type_name(annotation: Any) -> str:
 
 def validate_outputs(signature: type[dspy.Signature], outputs: dict[str, Any]) -> dict[str, Any]:
     """Coerced outputs, or OutputError listing every missing, unknown or mistyped field."""
-    expected = field_types(signature.output_fields)
+    expected = output_types(signature)
     problems = [f"missing field {name!r} ({type_name(t)})" for name, t in expected.items() if name not in outputs]
     problems += [f"unknown field {name!r}" for name in outputs if name not in expected]
     coerced: dict[str, Any] = {}

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rlm_tui.runtime.outputs import field_types, type_name
+from rlm_tui.runtime.outputs import output_types, type_name
 from rlm_tui.sandbox import VarInfo
 
 _FENCE = re.compile(r"```(?:python|py|repl)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
@@ -110,7 +110,7 @@ def system_prompt(
     has_skills_mount: bool = False,
     compact: bool = False,
 ) -> str:
-    outputs = ", ".join(f"{n}={type_name(t)}" for n, t in field_types(signature.output_fields).items())
+    outputs = ", ".join(f"{n}={type_name(t)}" for n, t in output_types(signature).items())
     if compact:
         return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit)
     role_text = ""

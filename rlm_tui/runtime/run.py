@@ -26,7 +26,7 @@ from rlm_tui.runtime.events import (
     VariablesChanged,
     new_id,
 )
-from rlm_tui.runtime.outputs import OutputError, coerce, field_types, jsonable, make_signature, validate_outputs
+from rlm_tui.runtime.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
 from rlm_tui.runtime.prompts import (
     EXTRACT,
     NO_CODE,
@@ -250,7 +250,7 @@ class Run:
             except ValueError:
                 data = {}
         outputs: dict[str, Any] = {}
-        for name, annotation in field_types(self.signature.output_fields).items():
+        for name, annotation in output_types(self.signature).items():
             value = data.get(name, text.strip() if annotation is str else None)
             try:
                 outputs[name] = coerce(annotation, value)
