@@ -19,6 +19,7 @@ from wasmtime import _ffi as ffi
 
 MASK32 = 0xFFFFFFFF
 _I32 = wasmtime.ValType.i32()
+_I64 = wasmtime.ValType.i64()
 _TrapPtr = ctypes.POINTER(ffi.wasm_trap_t)
 _Vals = ctypes.POINTER(ffi.wasmtime_val_raw_t)
 
@@ -34,22 +35,26 @@ def context_of(store: wasmtime.Store) -> Context:
 
 
 class RawFunc:
-    """An exported function of i32 parameters and at most one i32 result, called unchecked."""
+    """A function of i32/i64 parameters and at most one i32 result, called unchecked."""
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func) -> None:
         ty = func.type(store)
-        if any(t != _I32 for t in [*ty.params, *ty.results]) or len(ty.results) > 1:
-            raise TypeError(f"RawFunc needs an i32-only function, not {ty}")
+        kinds = [t for t in ty.params]
+        if any(t not in (_I32, _I64) for t in kinds) or len(ty.results) > 1 or any(t != _I32 for t in ty.results):
+            raise TypeError("RawFunc needs i32/i64 parameters and an i32 result")
         self._func = func  # keeps the wasmtime_func_t alive
         self._ref = ctypes.byref(func._func)
-        self._nargs = len(ty.params)
-        self._size = max(1, len(ty.params), len(ty.results))
+        self._wide = [t == _I64 for t in kinds]
+        self._size = max(1, len(kinds), len(ty.results))
 
     def __call__(self, ctx: Context, *args: int) -> int:
         """Call it; a trap raises `wasmtime.Trap`, an error `wasmtime.WasmtimeError`."""
         vals = (ffi.wasmtime_val_raw_t * self._size)()
         for i, value in enumerate(args):
-            vals[i].i32 = value
+            if self._wide[i]:
+                vals[i].i64 = value
+            else:
+                vals[i].i32 = value
         trap = _TrapPtr()
         error = ffi.wasmtime_func_call_unchecked(ctx, self._ref, vals, self._size, ctypes.byref(trap))
         if error:
