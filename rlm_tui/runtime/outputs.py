@@ -15,9 +15,12 @@ class OutputError(ValueError):
 def make_signature(signature: str | type[dspy.Signature]) -> type[dspy.Signature]:
     if isinstance(signature, str):
         try:
-            return dspy.Signature(signature)
+            signature = dspy.Signature(signature)
         except Exception as e:  # dspy raises ValueError/SyntaxError/TypeError for bad strings
             raise ValueError(f"invalid signature {signature!r}: {e}") from None
+    if not signature.input_fields or not signature.output_fields:
+        raise ValueError(f"invalid signature {signature.signature!r}: it needs input and output fields, "
+                         "e.g. 'question -> answer'")
     return signature
 
 

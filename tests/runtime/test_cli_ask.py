@@ -53,7 +53,7 @@ def test_typed_signature_from_the_command_line(scripted_server, project, capsys)
 
 
 def test_partial_answer_exit_code(scripted_server, project, capsys):
-    scripted_server.script("root", Reply(code("print(1)"), times=5))
+    scripted_server.script("root", Reply(code("print(1)"), times=2))
     scripted_server.default('{"answer": "partial guess"}')
     assert main(ask(scripted_server, project, "--max-iterations", "2", "--json", "-q")) == EXIT_PARTIAL
     data = json.loads(capsys.readouterr().out)

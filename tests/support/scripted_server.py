@@ -11,7 +11,8 @@ exercised for real. Replies are scripted per model name::
         ... litellm.completion(model="openai/root", api_base=server.url, api_key="x", ...)
         assert server.requests[0].model == "root"
 
-Faults (``Reply(fault=...)``), each served ``times`` times (default once) before the next reply:
+Every reply is served ``times`` times (default once) before the next one. Faults
+(``Reply(fault=...)``):
   - an HTTP status as a string (``"429"``, ``"500"``, ``"400"``, ``"401"``, ...): an OpenAI-style
     error body with that status (429 carries ``Retry-After`` when ``retry_after`` is set);
   - ``"hang"``: never answers; the handler returns when the client goes away or the server stops;
@@ -68,7 +69,8 @@ class Reply:
 
     ``latency_s`` is added to the server's global latency before the first byte. ``chunk_delay_s``
     is the pause between streamed chunks (streaming only). ``usage`` overrides the estimated
-    ``{"prompt_tokens": .., "completion_tokens": ..}``. A fault reply is served ``times`` times.
+    ``{"prompt_tokens": .., "completion_tokens": ..}``; ``omit_usage`` sends none at all. A reply
+    (a fault too) is served ``times`` times before the next one in its queue.
     """
 
     text: str = ""
@@ -454,7 +456,7 @@ class ScriptedServer:
             queue = self._queues.get(model)
             if queue:
                 head = queue[0]
-                if head.fault is not None and head.times > 1:
+                if head.times > 1:
                     head.times -= 1
                     return dataclasses.replace(head, times=1)
                 return queue.popleft()
