@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("ask", "replay", "doctor", "serve")
+COMMANDS = ("ask", "replay", "doctor", "serve", "models")
 
 
 class UsageError(Exception):
@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--tui", action="store_true", help="open the read-only replay view")
 
     sub.add_parser("doctor", help="check the sandbox image, its cache and a measured start")
+
+    models = sub.add_parser("models", help="offline models: list what is installed, pull one")
+    models.add_argument("action", choices=("list", "pull"))
+    models.add_argument("name", nargs="?", help="model to pull, e.g. qwen2.5-coder-0.5b")
 
     serve = sub.add_parser("serve", help="serve the TUI in a browser (textual-serve)")
     serve.add_argument("path", nargs="?", default=".")
@@ -165,6 +169,12 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from rlm_tui.local.commands import models_command
+
+    return models_command(args.action, args.name)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from textual_serve.server import Server
@@ -192,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         if not argv or argv[0] not in COMMANDS:
             return cmd_tui(argv)
         args = build_parser().parse_args(argv)
-        handler = {"ask": cmd_ask, "replay": cmd_replay, "doctor": cmd_doctor, "serve": cmd_serve}[args.command]
+        handler = {"ask": cmd_ask, "replay": cmd_replay, "doctor": cmd_doctor, "serve": cmd_serve,
+                   "models": cmd_models}[args.command]
         return handler(args)
     except UsageError as e:
         print(f"rlm-tui: {e}", file=sys.stderr)
