@@ -1,0 +1,52 @@
+"""How the app gets chat sessions. The real one imports the engine lazily (after first paint).
+
+Tests pass their own backend with a fake session that emits scripted events from a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from rlm_tui.config import Settings
+
+OnEvent = Callable[[Any], None]
+
+
+class SessionLike(Protocol):
+    session_id: str
+    trace_path: Path
+    workspace: Path
+    variables: list[Any]
+
+    async def start(self) -> None: ...
+    async def ask(self, question: str, context_paths: list[str] = ...) -> Any: ...
+    def cancel(self) -> None: ...
+    def set_models(self, model: str | None = None, sub_model: str | None = None) -> None: ...
+    async def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    def create(self, settings: Settings, project: Path, on_event: OnEvent) -> SessionLike: ...
+    def resume(self, session_id: str, settings: Settings, on_event: OnEvent) -> SessionLike: ...
+    def list_saved(self) -> list[Any]: ...
+
+
+class EngineBackend:
+    """The real engine: `rlm_tui.runtime.session.ChatSession` (imports litellm/dspy)."""
+
+    @staticmethod
+    def _cls():
+        from rlm_tui.runtime.session import ChatSession
+
+        return ChatSession
+
+    def create(self, settings: Settings, project: Path, on_event: OnEvent) -> SessionLike:
+        return self._cls()(settings, project, on_event)
+
+    def resume(self, session_id: str, settings: Settings, on_event: OnEvent) -> SessionLike:
+        return self._cls().resume(session_id, settings, on_event)
+
+    def list_saved(self) -> list[Any]:
+        return list(self._cls().list_saved())

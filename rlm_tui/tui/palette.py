@@ -1,0 +1,38 @@
+"""The slash commands in the ctrl+p command palette."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from rlm_tui.tui import commands
+
+
+class RLMCommands(Provider):
+    def _run(self, command: commands.SlashCommand) -> None:
+        app = self.app
+        if command.args and command.name not in ("theme", "resume", "budget", "export"):
+            # needs an argument: put the command in the prompt for the user to finish
+            prompt = app.main.prompt_area.input  # type: ignore[attr-defined]
+            prompt.load_text(f"/{command.name} ")
+            prompt.move_cursor(prompt.document.end)
+            prompt.focus()
+            return
+        app.run_slash(commands.ParsedCommand(command, command.name, ""))  # type: ignore[attr-defined]
+
+    def _title(self, command: commands.SlashCommand) -> str:
+        return f"/{command.name}"
+
+    async def discover(self) -> Hits:
+        for command in commands.COMMANDS:
+            yield DiscoveryHit(self._title(command), partial(self._run, command), help=command.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in commands.COMMANDS:
+            text = f"{self._title(command)} {command.help}"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self._run, command),
+                          help=command.help)

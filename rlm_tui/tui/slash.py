@@ -1,0 +1,245 @@
+"""What each slash command does (mixed into `RLMApp`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.markup import escape
+
+from rlm_tui.config import BudgetSettings, ConfigError
+from rlm_tui.tui import commands
+from rlm_tui.tui.commands import ParsedCommand
+
+if TYPE_CHECKING:
+    from rlm_tui.tui.app import RLMApp
+
+
+class SlashCommands:
+    """`run_slash` dispatches to `cmd_<name>`; the palette calls the same methods."""
+
+    def run_slash(self: RLMApp, parsed: ParsedCommand) -> None:
+        if parsed.command is None:
+            near = ", ".join(f"/{c.name}" for c in commands.complete(parsed.name[:2])[:4])
+            self.notify(f"Unknown command /{escape(parsed.name)}." + (f" Did you mean {near}?" if near else
+                        " Type / to see the commands."), severity="warning")
+            return
+        if parsed.command.needs_session and self.session is None:
+            self.notify("The session is not ready yet.", severity="warning")
+            return
+        handler = getattr(self, "cmd_" + parsed.command.name.replace("-", "_"))
+        result = handler(parsed.arg)
+        if hasattr(result, "__await__"):
+            self.run_worker(result, group="slash")
+
+    def _replay_only(self: RLMApp, what: str) -> bool:
+        if self.replay is not None:
+            self.notify(f"{what} is not available in a replay.", severity="warning")
+            return True
+        return False
+
+    # ---- models and budget ---------------------------------------------------------------
+    def cmd_model(self: RLMApp, arg: str) -> None:
+        self._set_model("model", arg)
+
+    def cmd_sub_model(self: RLMApp, arg: str) -> None:
+        self._set_model("sub_model", arg)
+
+    def _set_model(self: RLMApp, field: str, arg: str) -> None:
+        label = "Root model" if field == "model" else "Sub-model"
+        if not arg:
+            current = getattr(self.settings, field) or (self.settings.effective_sub_model
+                                                         if field == "sub_model" else None)
+            self.notify(f"{label}: {current or 'not set'}. Change it with /{field.replace('_', '-')} NAME.")
+            return
+        self.settings = self.settings.with_overrides(**{field: arg})
+        if self.session is not None:
+            self.session.set_models(**{field: arg})
+        self.main.status.update_info(model=self.settings.model or "",
+                                     sub_model=self.settings.effective_sub_model or "")
+        self.notify(f"{label} set to {arg} for this session.")
+
+    def cmd_budget(self: RLMApp, arg: str) -> None:
+        budget = self.settings.budget
+        if not arg:
+            rows = "\n".join(f"| `{name}` | {getattr(budget, name)} | {f.description or ''} |"
+                             for name, f in BudgetSettings.model_fields.items())
+            from rlm_tui.tui.screens.modals import PreviewScreen
+
+            self.push_screen(PreviewScreen("Budget", "Limits per turn (`none` = unlimited). Set one "
+                                           "with `/budget FIELD VALUE`.\n\n| field | value | meaning |"
+                                           f"\n|---|---|---|\n{rows}"))
+            return
+        name, _, value = arg.partition(" ")
+        name = name.strip().replace("-", "_")
+        value = value.strip()
+        if name not in BudgetSettings.model_fields or not value:
+            fields = ", ".join(BudgetSettings.model_fields)
+            self.notify(f"Usage: /budget FIELD VALUE, FIELD one of {fields}", severity="warning")
+            return
+        parsed: Any = None if value.lower() in ("none", "off", "unlimited") else value
+        try:
+            new = BudgetSettings.model_validate({**budget.model_dump(), name: parsed})
+        except Exception as e:  # pydantic.ValidationError
+            self.notify(f"Invalid value for {name}: {e}", severity="error")
+            return
+        self.settings = self.settings.model_copy(update={"budget": new})
+        session_budget = getattr(self.session, "budget", None)
+        if session_budget is not None:
+            try:
+                setattr(session_budget, name, getattr(new, name))
+            except (AttributeError, TypeError, ValueError):
+                pass
+        self.main.refresh_usage(new)
+        self.notify(f"Budget {name} = {getattr(new, name)}")
+
+    def cmd_skills(self: RLMApp, arg: str) -> None:
+        from rlm_tui.tui.screens.modals import PreviewScreen
+
+        lines = []
+        skills = getattr(self.session, "skills", None)
+        if skills is None:
+            try:
+                from rlm_tui import skills as skills_mod
+
+                skills = skills_mod.discover()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - the skills module may be absent
+                skills = []
+        for s in skills or []:
+            name = getattr(s, "name", str(s))
+            desc = getattr(s, "description", "")
+            lines.append(f"- **{name}** {desc}")
+        enabled = ", ".join(self.settings.skills) or "none"
+        body = "\n".join(lines) or "_No skills found._"
+        self.push_screen(PreviewScreen("Skills", f"{body}\n\nEnabled by default: {enabled}"))
+
+    # ---- sessions ------------------------------------------------------------------------
+    async def cmd_new(self: RLMApp, arg: str) -> None:
+        if self._replay_only("/new"):
+            return
+        await self._close_session()
+        await self.main.reset()
+        self.notify("New session.")
+        self.start_session(None)
+
+    async def cmd_clear(self: RLMApp, arg: str) -> None:
+        await self.main.chat.clear_chat()
+        self.notify("Chat cleared; the session and its variables are kept.", timeout=3)
+
+    def cmd_save(self: RLMApp, arg: str) -> None:
+        if self._replay_only("/save") or self.session is None:
+            self.notify("No session to save yet.", severity="warning") if self.session is None else None
+            return
+        save = getattr(self.session, "save", None)
+        if callable(save):
+            save()
+        sid = self.session.session_id
+        self.notify(f"Session {sid} is saved (it saves after every turn). "
+                    f"Reopen it with `rlm-tui --resume {sid}` or /resume.", timeout=8)
+
+    def cmd_resume(self: RLMApp, arg: str) -> None:
+        if self._replay_only("/resume"):
+            return
+        if arg:
+            self.run_worker(self._resume(arg), group="slash")
+            return
+        try:
+            saved = self.backend.list_saved()
+        except Exception as e:  # noqa: BLE001
+            self.notify(f"Cannot list sessions: {e}", severity="error")
+            return
+        if not saved:
+            self.notify("No saved sessions yet.", severity="warning")
+            return
+        from rlm_tui.tui.screens.modals import PickerScreen
+
+        options = []
+        for s in saved:
+            when = getattr(s, "updated", "")
+            when = when.strftime("%Y-%m-%d %H:%M") if hasattr(when, "strftime") else str(when)
+            options.append((s.id, Text.assemble((f"{when}  ", "dim"), (s.title or s.id, "bold"))))
+
+        def chosen(sid: str | None) -> None:
+            if sid:
+                self.run_worker(self._resume(sid), group="slash")
+
+        self.push_screen(PickerScreen("Resume a session", options), chosen)
+
+    async def _resume(self: RLMApp, session_id: str) -> None:
+        await self._close_session()
+        await self.main.reset()
+        self.start_session(session_id)
+
+    async def _close_session(self: RLMApp) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        if self.turn_running:
+            session.cancel()
+        try:
+            await session.close()
+        except Exception as e:  # noqa: BLE001
+            self.notify(f"Closing the session: {e}", severity="warning")
+
+    def cmd_export(self: RLMApp, arg: str) -> None:
+        sid = getattr(self.session, "session_id", None) or "chat"
+        path = Path(arg).expanduser() if arg else Path.cwd() / f"rlm-tui-{sid}.md"
+        from rlm_tui.tui.widgets.chat import AssistantTurn
+
+        turns = list(self.main.chat.query(AssistantTurn))
+        text = f"# rlm-tui session {sid}\n\nProject: `{self.project}`\n\n"
+        text += "\n\n---\n\n".join(t.export_markdown() for t in turns) + "\n"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as e:
+            self.notify(f"Cannot write {path}: {e.strerror or e}", severity="error")
+            return
+        self.notify(f"Exported {len(turns)} turn(s) to {path}", timeout=6)
+
+    def cmd_trace(self: RLMApp, arg: str) -> None:
+        path = self.replay or getattr(self.session, "trace_path", None)
+        if path is None:
+            self.notify("No trace yet: the session has not started.", severity="warning")
+            return
+        self.copy_to_clipboard(str(path))
+        self.notify(f"Trace: {path} (path copied). Replay it with `rlm-tui replay {path}`.",
+                    timeout=8)
+
+    # ---- look and help -------------------------------------------------------------------
+    def cmd_theme(self: RLMApp, arg: str) -> None:
+        if arg:
+            if self.get_theme(arg) is None:
+                self.notify(f"No theme {arg!r}. /theme lists them.", severity="warning")
+                return
+            self.theme = arg
+            return
+        from rlm_tui.tui.screens.modals import PickerScreen
+
+        original = self.theme
+        names = sorted(self.available_themes, key=lambda n: (not n.startswith("rlm-"), n))
+
+        def preview(name: str) -> None:
+            self.theme = name
+
+        def chosen(name: str | None) -> None:
+            self.theme = name or original
+            if name:
+                self.notify(f"Theme {name}. Set `theme = \"{name}\"` in config.toml to keep it.",
+                            timeout=5)
+
+        self.push_screen(PickerScreen("Theme (previews live)", [(n, n) for n in names],
+                                      current=original, on_highlight=preview), chosen)
+
+    def cmd_help(self: RLMApp, arg: str) -> None:
+        self.action_help()
+
+    async def cmd_quit(self: RLMApp, arg: str) -> None:
+        await self.action_quit()
+
+    def show_variable(self: RLMApp, row: Any) -> None:
+        from rlm_tui.tui.screens.modals import PreviewScreen
+        from rlm_tui.tui.widgets.variables import describe
+
+        self.push_screen(PreviewScreen(f"Variable {row.name}", describe(row), copy_text=row.preview))

@@ -1,0 +1,140 @@
+"""Small chat building blocks: copyable text, highlighted code, folded output."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+FOLD_LINES = 12
+
+
+class Copyable(Widget):
+    """Base for focusable blocks: `c` copies `copy_text()`; focus shows the hint."""
+
+    BINDINGS = [Binding("c,y", "copy", "Copy", show=False)]
+    can_focus = True
+
+    def copy_text(self) -> str:  # pragma: no cover - overridden
+        return ""
+
+    def action_copy(self) -> None:
+        text = self.copy_text()
+        self.app.copy_to_clipboard(text)
+        lines = len(text.splitlines()) or 1
+        self.app.notify(f"Copied {lines} line{'s' if lines > 1 else ''} to the clipboard", timeout=2)
+
+    def on_focus(self) -> None:
+        self.border_subtitle = "c copy"
+
+    def on_blur(self) -> None:
+        self.border_subtitle = ""
+
+
+class CodeBlock(Copyable, Static):
+    DEFAULT_CSS = """
+    CodeBlock {
+        height: auto;
+        padding: 0 1;
+        margin: 0 0 1 0;
+        background: $surface;
+        border-left: tall $secondary 60%;
+        border-subtitle-color: $text-muted;
+        &:focus { border-left: tall $secondary; background-tint: $foreground 4%; }
+    }
+    """
+
+    def __init__(self, code: str, language: str = "python", syntax_theme: str = "one-dark") -> None:
+        super().__init__()
+        self.code = code
+        self.language = language
+        self.syntax_theme = syntax_theme
+
+    def render(self) -> Syntax:
+        return Syntax(self.code.rstrip("\n"), self.language, theme=self.syntax_theme,
+                      background_color="default", word_wrap=True)
+
+    def set_syntax_theme(self, name: str) -> None:
+        self.syntax_theme = name
+        self.refresh(layout=True)
+
+    def copy_text(self) -> str:
+        return self.code
+
+
+class OutputBlock(Copyable, Vertical):
+    """Cell output; long output shows its first lines and a "show more" toggle."""
+
+    DEFAULT_CSS = """
+    OutputBlock {
+        height: auto;
+        margin: 0 0 1 0;
+        padding: 0 1;
+        border-left: tall $foreground 20%;
+        border-subtitle-color: $text-muted;
+        &.-error { border-left: tall $error; }
+        &:focus { border-left: tall $foreground 50%; }
+        #out-text { height: auto; color: $text-muted; }
+        #out-more { height: 1; color: $primary; text-style: underline; }
+        #out-more:hover { color: $accent; }
+    }
+    """
+    BINDINGS = [Binding("enter,space", "toggle", "Show more/less", show=False)]
+
+    def __init__(self, text: str, error: str | None = None) -> None:
+        super().__init__(classes="-error" if error else "")
+        self.text = text.rstrip("\n")
+        self.error = error
+        self.expanded = False
+
+    @property
+    def full(self) -> str:
+        parts = [self.text] if self.text else []
+        if self.error:
+            parts.append(self.error.rstrip())
+        return "\n".join(parts) or "(no output)"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="out-text", markup=False)
+        yield Static(id="out-more", markup=False)
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        lines = self.full.splitlines()
+        folded = len(lines) > FOLD_LINES and not self.expanded
+        shown = "\n".join(lines[:FOLD_LINES]) if folded else self.full
+        text = Text(shown)
+        if self.error and not folded:
+            text.highlight_regex(r"(?m)^\w*(Error|Exception)\b.*$", "bold red")
+        self.query_one("#out-text", Static).update(text)
+        more = self.query_one("#out-more", Static)
+        more.display = len(lines) > FOLD_LINES
+        more.update(f"▾ show {len(lines) - FOLD_LINES} more lines" if folded else "▴ show less")
+
+    def action_toggle(self) -> None:
+        self.expanded = not self.expanded
+        self._show()
+
+    def on_click(self, event) -> None:
+        if getattr(event.widget, "id", None) == "out-more":
+            self.action_toggle()
+
+    def copy_text(self) -> str:
+        return self.full
+
+
+class TextBlock(Copyable, Static):
+    """Plain text the user can copy (user messages, reasoning)."""
+
+    def __init__(self, text: str, **kwargs) -> None:
+        super().__init__(Text(text), **kwargs)
+        self.text = text
+
+    def copy_text(self) -> str:
+        return self.text

@@ -1,0 +1,166 @@
+"""The Call tree pane: a `Tree` mirroring `CallGraph`, relabelled in batches."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from rlm_tui.tui import fmt
+from rlm_tui.tui.calls import CANCELLED, DONE, FAILED, RUNNING, CallGraph, CallNode
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+ICONS = {DONE: "✓", FAILED: "✗", CANCELLED: "⊘"}
+
+
+class CallTreeView(Tree[str]):
+    """Shows one `CallGraph`. Call `sync()` after applying events to the graph."""
+
+    DEFAULT_CSS = """
+    CallTreeView {
+        background: transparent;
+        padding: 0 0 0 0;
+        scrollbar-size-vertical: 1;
+        overflow-x: hidden;
+        & > .tree--cursor { background: $boost; text-style: none; }
+        &:focus > .tree--cursor { background: $primary 30%; }
+    }
+    """
+
+    @dataclass
+    class CallChosen(Message):
+        call_id: str
+
+    def __init__(self, graph: CallGraph, **kwargs) -> None:
+        super().__init__("calls", **kwargs)
+        self.graph = graph
+        self.show_root = False
+        self.guide_depth = 3
+        self._tree_nodes_by_call: dict[str, TreeNode[str]] = {}
+        self._frame = 0
+        self._colors: dict[str, str] = {}
+
+    def on_mount(self) -> None:
+        self.root.expand()
+        self._spin = self.set_interval(0.15, self._tick)
+        self.watch(self.app, "theme", self._on_theme, init=True)
+
+    def _on_theme(self, _theme: str) -> None:
+        t = self.app.current_theme
+        self._colors = {
+            RUNNING: t.accent or "yellow", DONE: t.success or "green", FAILED: t.error or "red",
+            CANCELLED: t.warning or "yellow", "muted": "dim", "title": t.foreground or "",
+            "model": t.secondary or "cyan",
+        }
+        for call_id in self._tree_nodes_by_call:
+            self._relabel(call_id)
+
+    def reset(self) -> None:
+        self.clear()
+        self._tree_nodes_by_call.clear()
+
+    def sync(self) -> None:
+        """Add new nodes and relabel changed ones (called once per event batch)."""
+        changes = self.graph.take_changes()
+        for call_id in changes.added:
+            self._add(call_id)
+        for call_id in changes.updated:
+            self._relabel(call_id)
+
+    def _add(self, call_id: str) -> None:
+        node = self.graph.nodes[call_id]
+        parent = self._tree_nodes_by_call.get(node.parent_id) if node.parent_id else self.root
+        if parent is None:
+            parent = self.root
+        if node.kind == "run" and node.parent_id is None:
+            for earlier in self.root.children:  # keep the newest turn open, fold older ones
+                earlier.collapse()
+        parent.allow_expand = True
+        if parent is not self.root and node.kind in ("run", "iteration"):
+            parent.expand()
+        expand = node.kind in ("run", "iteration")
+        tree_node = parent.add(self._label(node), data=call_id, expand=expand,
+                               allow_expand=False)
+        self._tree_nodes_by_call[call_id] = tree_node
+
+    def _relabel(self, call_id: str) -> None:
+        tree_node = self._tree_nodes_by_call.get(call_id)
+        node = self.graph.nodes.get(call_id)
+        if tree_node is not None and node is not None:
+            tree_node.set_label(self._label(node))
+
+    def _tick(self) -> None:
+        """Advance spinners and durations of running nodes that are on screen."""
+        self._frame = (self._frame + 1) % len(SPINNER)
+        top, bottom = self.scroll_offset.y, self.scroll_offset.y + self.size.height
+        for call_id, tree_node in self._tree_nodes_by_call.items():
+            node = self.graph.nodes[call_id]
+            if node.status == RUNNING and top <= tree_node.line < bottom:
+                tree_node.set_label(self._label(node))
+
+    def _label(self, node: CallNode) -> Text:
+        c = self._colors or {}
+        icon = SPINNER[self._frame] if node.status == RUNNING else ICONS.get(node.status, "·")
+        text = Text()
+        text.append(icon + " ", style=c.get(node.status, ""))
+        title = node.title
+        if node.kind == "run" and node.parent_id is None and node.prompt:
+            title += ": " + fmt.one_line(node.prompt, 32)
+        text.append(title, style="bold" if node.kind == "run" else "")
+        if node.model and node.kind != "run":
+            text.append(f" {short_model(node.model)}", style=c.get("model", ""))
+        meta = [fmt.duration(node.elapsed(time.time()))]
+        if node.total_tokens:
+            meta.append(f"{fmt.tokens(node.total_tokens)} tok")
+        if node.total_cost or not node.total_cost_known:
+            meta.append(fmt.cost(node.total_cost) + ("" if node.total_cost_known else "+?"))
+        text.append("  " + " · ".join(m for m in meta if m), style="dim")
+        if node.error and node.status == FAILED:
+            text.append(f"  {fmt.one_line(node.error, 40)}", style=c.get(FAILED, ""))
+        return text
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
+        event.stop()
+        if event.node.data:
+            self.post_message(self.CallChosen(event.node.data))
+
+
+def short_model(model: str) -> str:
+    """`openai/gpt-4o-mini` -> `gpt-4o-mini`."""
+    return model.rsplit("/", 1)[-1]
+
+
+def describe(node: CallNode) -> str:
+    """Markdown detail for the preview of one call."""
+    head = f"## {node.title}" + (f" · `{node.model}`" if node.model else "")
+    facts = [f"status **{node.status}**", fmt.duration(node.elapsed())]
+    if node.total_tokens:
+        facts.append(f"{node.prompt_tokens}+{node.completion_tokens} tokens "
+                     f"({node.total_tokens} with children)")
+    if node.total_cost:
+        facts.append(fmt.cost(node.total_cost))
+    parts = [head, " · ".join(f for f in facts if f)]
+    if node.error:
+        parts += ["### Error", fence(node.error)]
+    if node.prompt:
+        parts += ["### Prompt" if node.kind != "run" else "### Task", fence(node.prompt)]
+    if node.reasoning:
+        parts += ["### Reasoning", node.reasoning]
+    if node.code:
+        parts += ["### Code", fence(node.code, "python")]
+    if node.output:
+        parts += ["### Output", fence(node.output)]
+    if node.response and node.kind != "iteration":
+        parts += ["### Response" if node.kind != "run" else "### Answer", fence(node.response)]
+    elif node.response:
+        parts += ["### LM response", fence(node.response)]
+    return "\n\n".join(parts)
+
+
+def fence(text: str, lang: str = "") -> str:
+    ticks = "````" if "```" in text else "```"
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"

@@ -1,0 +1,317 @@
+"""The chat pane: user messages and assistant turns, fed by batches of engine events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Markdown, Static
+
+from rlm_tui.runtime import events as ev
+from rlm_tui.tui import fmt
+from rlm_tui.tui.calls import CallGraph
+from rlm_tui.tui.widgets.blocks import Copyable, TextBlock
+from rlm_tui.tui.widgets.iteration import IterationBlock
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class UserMessage(TextBlock):
+    DEFAULT_CSS = """
+    UserMessage {
+        height: auto; margin: 1 0 1 0; padding: 0 1;
+        background: $primary 12%; border-left: thick $primary;
+        border-subtitle-color: $text-muted;
+        &:focus { background: $primary 20%; }
+    }
+    """
+    BINDINGS = [Binding("c,y", "copy", "Copy", show=False)]
+
+    def __init__(self, text: str, context: list[str] | None = None) -> None:
+        shown = text + (f"\n[context: {', '.join(context)}]" if context else "")
+        super().__init__(shown)
+        self.text = text
+
+
+class AnswerBlock(Copyable, Markdown):
+    DEFAULT_CSS = """
+    AnswerBlock {
+        height: auto; margin: 1 0 0 0; padding: 0 1; background: transparent;
+        border-left: thick $success;
+        border-subtitle-color: $text-muted;
+        &.-partial { border-left: thick $warning; }
+        &:focus { background: $success 6%; }
+    }
+    """
+    BINDINGS = [Binding("c,y", "copy", "Copy", show=False)]
+
+    def __init__(self, text: str) -> None:
+        super().__init__("")
+        self.text = text
+
+    def copy_text(self) -> str:
+        return self.text
+
+    def on_mount(self) -> None:
+        if self.text:
+            self.run_worker(self._stream_in(self.text), group="answer")
+
+    async def _stream_in(self, text: str) -> None:
+        """Append `text` in pieces so a long answer appears progressively."""
+        stream = Markdown.get_stream(self)
+        try:
+            for piece in _pieces(text):
+                await stream.write(piece)
+                await asyncio.sleep(0.01)
+        finally:
+            await stream.stop()
+
+
+def _pieces(text: str, size: int = 400) -> list[str]:
+    out, buf = [], ""
+    for line in text.splitlines(keepends=True):
+        buf += line
+        if len(buf) >= size:
+            out.append(buf)
+            buf = ""
+    return out + ([buf] if buf else [])
+
+
+class AssistantTurn(Vertical):
+    DEFAULT_CSS = """
+    AssistantTurn {
+        height: auto; margin: 0 0 1 0;
+        #turn-head { height: 1; color: $text-muted; }
+        .turn-note { height: auto; color: $warning; margin: 0 0 0 2; }
+        .turn-error { height: auto; color: $error; border-left: thick $error; padding: 0 1;
+                      margin: 1 0 0 0; background: $error 8%; }
+        .turn-cancelled { height: auto; color: $warning; margin: 1 0 0 0; padding: 0 1;
+                          border-left: thick $warning; }
+    }
+    """
+
+    def __init__(self, question: str, syntax_theme: str) -> None:
+        super().__init__()
+        self.question = question
+        self.syntax_theme = syntax_theme
+        self.run_id: str | None = None
+        self.iterations: dict[str, IterationBlock] = {}
+        self.started = time.time()
+        self.finished: float | None = None
+        self.answer: AnswerBlock | None = None
+        self.answer_text = ""
+        self.partial = False
+        self.error: str | None = None
+        self.cancelled = False
+        self.usage: dict[str, Any] = {}
+        self._frame = 0
+
+    def compose(self):
+        yield Static(id="turn-head")
+
+    def on_mount(self) -> None:
+        self._head_timer = self.set_interval(0.12, self._tick)
+        self._tick()
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    def _tick(self) -> None:
+        self._frame = (self._frame + 1) % len(SPINNER)
+        head = self.query_one("#turn-head", Static)
+        n = len(self.iterations)
+        elapsed = fmt.duration((self.finished or time.time()) - self.started)
+        if self.done:
+            self._head_timer.stop()
+            tokens = self.usage.get("prompt_tokens", 0) + self.usage.get("completion_tokens", 0)
+            bits = [f"{n} iteration{'s' if n != 1 else ''}", elapsed]
+            if tokens:
+                bits.append(f"{fmt.tokens(tokens)} tok")
+            if self.usage.get("cost_usd"):
+                bits.append(fmt.cost(self.usage["cost_usd"]))
+            head.update(Text("rlm · " + " · ".join(bits), style="dim"))
+        else:
+            what = f"iteration {n}" if n else "starting"
+            head.update(Text(f"{SPINNER[self._frame]} rlm · {what} · {elapsed}", style="bold"))
+
+    # ---- events (already routed to this turn) ----------------------------------------------
+    async def iteration(self, e: ev.IterationStarted) -> IterationBlock:
+        for block in self.iterations.values():
+            block.collapsed = True
+        block = IterationBlock(e.call_id, e.iteration, self.syntax_theme)
+        self.iterations[e.call_id] = block
+        await self.mount(block)
+        return block
+
+    async def note(self, text: str) -> None:
+        await self.mount(Static(Text(text), classes="turn-note"))
+
+    async def finish(self, outputs: dict[str, Any], partial: bool, usage: dict[str, Any]) -> None:
+        if self.done:
+            return
+        self.finished, self.partial, self.usage = time.time(), partial, usage or {}
+        for block in self.iterations.values():
+            block.collapsed = True
+        self.answer_text = answer_markdown(outputs)
+        self.answer = AnswerBlock(self.answer_text)
+        if partial:
+            self.answer.add_class("-partial")
+            self.answer.border_title = "partial answer (budget ran out)"
+        await self.mount(self.answer)
+        self._tick()
+
+    async def fail(self, error: str, cancelled: bool) -> None:
+        if self.done:
+            return
+        self.finished, self.error, self.cancelled = time.time(), error, cancelled
+        if cancelled:
+            await self.mount(Static("Cancelled. The session and its variables are still here.",
+                              classes="turn-cancelled"))
+        else:
+            await self.mount(Static(Text(f"{error}\n\nThe session is still open: ask again, or "
+                                   "change the model with /model."), classes="turn-error"))
+        self._tick()
+
+    def export_markdown(self) -> str:
+        parts = [f"### You\n\n{self.question}", "### rlm"]
+        parts += [b.export_markdown() for b in self.iterations.values()]
+        if self.answer_text:
+            parts.append(("**Partial answer**\n\n" if self.partial else "**Answer**\n\n")
+                         + self.answer_text)
+        if self.error:
+            parts.append(f"**Error:** {self.error}")
+        elif self.cancelled:
+            parts.append("_cancelled_")
+        return "\n\n".join(parts)
+
+
+def answer_markdown(outputs: dict[str, Any]) -> str:
+    if not outputs:
+        return "_(no answer)_"
+    if len(outputs) == 1:
+        return str(next(iter(outputs.values())))
+    if "answer" in outputs:
+        rest = {k: v for k, v in outputs.items() if k != "answer"}
+        return str(outputs["answer"]) + "\n\n" + "\n".join(f"- **{k}**: {v}" for k, v in rest.items())
+    return "\n".join(f"- **{k}**: {v}" for k, v in outputs.items())
+
+
+class ChatView(VerticalScroll):
+    """Routes root-run events to the right turn; rlm_query child runs stay in the Calls pane."""
+
+    DEFAULT_CSS = """
+    ChatView { padding: 0 1 0 1; scrollbar-size-vertical: 1; }
+    ChatView > #chat-welcome { color: $text-muted; height: auto; margin: 1 0; }
+    """
+
+    def __init__(self, graph: CallGraph, syntax_theme: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.graph = graph
+        self.syntax_theme = syntax_theme
+        self.turns: dict[str, AssistantTurn] = {}  # by root run call_id
+        self.pending: list[AssistantTurn] = []
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    async def add_user(self, text: str, context: list[str] | None = None) -> AssistantTurn:
+        turn = AssistantTurn(text, self.syntax_theme)
+        self.pending.append(turn)
+        await self.mount_all([UserMessage(text, context), turn])
+        self.anchor()
+        return turn
+
+    async def clear_chat(self) -> None:
+        await self.query("UserMessage, AssistantTurn, #chat-welcome").remove()
+        self.turns.clear()
+        self.pending.clear()
+
+    @property
+    def last_turn(self) -> AssistantTurn | None:
+        turns = list(self.query(AssistantTurn))
+        return turns[-1] if turns else None
+
+    def _turn_for(self, call_id: str | None) -> AssistantTurn | None:
+        run = self.graph.enclosing(call_id, "run")
+        if run is None or run.depth != 0 or run.parent_id is not None:
+            return None
+        return self.turns.get(run.call_id)
+
+    async def apply(self, batch: list[ev.Event]) -> None:
+        """Called after the graph has applied `batch`."""
+        streamed: dict[IterationBlock, list[str]] = {}
+        touched: set[IterationBlock] = set()
+        for e in batch:
+            if isinstance(e, ev.RunStarted):
+                if e.depth == 0 and e.parent_id is None:
+                    await self._bind_run(e)
+                continue
+            turn = self._turn_for(e.call_id) or self._turn_for(e.parent_id)
+            if turn is None:
+                continue
+            if isinstance(e, ev.IterationStarted):
+                await turn.iteration(e)
+                continue
+            block = self._block_for(turn, e)
+            if isinstance(e, ev.LMToken) and block is not None:
+                streamed.setdefault(block, []).append(e.text)
+            elif isinstance(e, ev.LMCallFinished) and block is not None:
+                touched.add(block)
+            elif isinstance(e, ev.CodeCell) and block is not None:
+                streamed.pop(block, None)
+                await block.show_cell(e.reasoning, e.code)
+            elif isinstance(e, ev.CellOutput) and block is not None:
+                await block.show_output(e.stdout, e.stderr, e.error)
+                touched.add(block)
+            elif isinstance(e, (ev.SubCallStarted, ev.SubCallFinished)) and block is not None:
+                touched.add(block)
+            elif isinstance(e, ev.SubmitRejected):
+                await (block.note if block else turn.note)(f"SUBMIT rejected: {e.error}")
+            elif isinstance(e, ev.BudgetExhausted):
+                await turn.note(f"Budget exhausted: {e.budget} ({e.used:g} of {e.limit:g}); "
+                                "writing the best answer so far.")
+            elif isinstance(e, ev.RunFinished) and e.call_id == turn.run_id:
+                touched.update(turn.iterations.values())
+                await self._refresh_blocks(touched)
+                touched.clear()
+                await turn.finish(e.outputs, e.partial, e.usage)
+            elif isinstance(e, ev.RunFailed) and e.call_id == turn.run_id:
+                touched.update(turn.iterations.values())
+                await turn.fail(e.error, e.cancelled)
+        for block, texts in streamed.items():
+            await block.stream("".join(texts))
+        await self._refresh_blocks(touched)
+
+    async def _refresh_blocks(self, blocks: set[IterationBlock]) -> None:
+        for block in blocks:
+            node = self.graph.nodes.get(block.call_id)
+            if node is None:
+                continue
+            bits = [fmt.duration(node.elapsed())]
+            if node.total_tokens:
+                bits.append(f"{fmt.tokens(node.total_tokens)} tok")
+            if node.total_cost:
+                bits.append(fmt.cost(node.total_cost))
+            if node.error:
+                bits.append(fmt.one_line(node.error, 40))
+            block.set_meta(" · ".join(bits), failed=node.status == "failed")
+            await block.update_subcalls(self.graph)
+
+    def _block_for(self, turn: AssistantTurn, e: ev.Event) -> IterationBlock | None:
+        it = self.graph.enclosing(e.call_id, "iteration") or self.graph.enclosing(e.parent_id, "iteration")
+        return turn.iterations.get(it.call_id) if it else None
+
+    async def _bind_run(self, e: ev.RunStarted) -> None:
+        turn = self.pending.pop(0) if self.pending else None
+        if turn is None:  # replay / resume: the question comes from the trace
+            question = e.inputs.get("question") or e.task
+            turn = AssistantTurn(str(question), self.syntax_theme)
+            turn.started = e.ts
+            await self.mount_all([UserMessage(str(question)), turn])
+        turn.run_id = e.call_id
+        self.turns[e.call_id] = turn

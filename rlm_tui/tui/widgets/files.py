@@ -1,0 +1,220 @@
+"""The Files pane: `/project` (read-only) and `/workspace`, loaded lazily, kept live by watchfiles."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from rlm_tui.tui.ignore import IgnoreFilter
+
+MAX_ENTRIES = 400  # per folder; the rest is summarised in one leaf
+FRESH_SECONDS = 8.0
+
+
+@dataclass
+class Entry:
+    path: Path
+    is_dir: bool
+    root: Path
+    loaded: bool = False
+    more: int = 0  # for the "… N more" leaf
+    children: dict[str, TreeNode[Entry]] = field(default_factory=dict)
+
+
+class FilesTree(Tree[Entry]):
+    DEFAULT_CSS = """
+    FilesTree {
+        background: transparent; scrollbar-size-vertical: 1; overflow-x: hidden;
+        & > .tree--cursor { background: $boost; text-style: none; }
+        &:focus > .tree--cursor { background: $primary 30%; }
+    }
+    """
+
+    @dataclass
+    class FileChosen(Message):
+        path: Path
+        mount: str  # "/project/..." or "/workspace/..." as the model sees it
+
+    def __init__(self, project: Path, workspace: Path | None = None, **kwargs) -> None:
+        super().__init__("files", **kwargs)
+        self.show_root = False
+        self.guide_depth = 2
+        self.project = Path(project).resolve()
+        self.workspace = Path(workspace).resolve() if workspace else None
+        self.filters = {self.project: IgnoreFilter(self.project)}
+        self._fresh: dict[Path, float] = {}
+        self._mounts: dict[Path, TreeNode[Entry]] = {}
+
+    def on_mount(self) -> None:
+        self.root.expand()
+        self._add_mount(self.project, "/project", "read-only")
+        if self.workspace:
+            self._add_mount(self.workspace, "/workspace", "writable")
+        self.watch_files()
+
+    def set_workspace(self, workspace: Path) -> None:
+        workspace = Path(workspace).resolve()
+        if workspace == self.workspace:
+            return
+        if self.workspace in self._mounts:
+            self._mounts.pop(self.workspace).remove()
+        self.workspace = workspace
+        self._add_mount(workspace, "/workspace", "writable")
+        self.watch_files()
+
+    def _add_mount(self, path: Path, name: str, note: str) -> None:
+        self.filters.setdefault(path, IgnoreFilter(path))
+        label = Text.assemble((name, "bold"), (f"  {note}", "dim"))
+        node = self.root.add(label, data=Entry(path, True, path), expand=False)
+        self._mounts[path] = node
+        self._load(node)
+        node.expand()
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[Entry]) -> None:
+        event.stop()
+        if event.node.data and not event.node.data.loaded:
+            self._load(event.node)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[Entry]) -> None:
+        event.stop()
+        entry = event.node.data
+        if entry and not entry.is_dir and not entry.more:
+            rel = entry.path.relative_to(entry.root).as_posix()
+            mount = "/project" if entry.root == self.project else "/workspace"
+            self.post_message(self.FileChosen(entry.path, f"{mount}/{rel}"))
+
+    # ---- loading -------------------------------------------------------------------------
+    def _list(self, entry: Entry) -> list[tuple[str, bool]]:
+        flt = self.filters[entry.root]
+        rel_dir = entry.path.relative_to(entry.root).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir
+        try:
+            items = list(os.scandir(entry.path))
+        except OSError:
+            return []
+        out = []
+        for item in items:
+            is_dir = item.is_dir()
+            rel = f"{rel_dir}/{item.name}" if rel_dir else item.name
+            if not flt.ignored(rel, is_dir):
+                out.append((item.name, is_dir))
+        out.sort(key=lambda x: (not x[1], x[0].casefold()))
+        return out
+
+    def _load(self, node: TreeNode[Entry]) -> None:
+        entry = node.data
+        assert entry is not None
+        entry.loaded = True
+        listing = self._list(entry)
+        for name, is_dir in listing[:MAX_ENTRIES]:
+            self._add_child(node, name, is_dir)
+        if len(listing) > MAX_ENTRIES:
+            more = len(listing) - MAX_ENTRIES
+            node.add_leaf(Text(f"… {more} more", style="dim italic"),
+                          data=Entry(entry.path, False, entry.root, more=more))
+
+    def _add_child(self, node: TreeNode[Entry], name: str, is_dir: bool,
+                   before: TreeNode[Entry] | None = None) -> None:
+        entry = node.data
+        assert entry is not None
+        child_entry = Entry(entry.path / name, is_dir, entry.root)
+        label = self._label(child_entry)
+        if is_dir:
+            child = node.add(label, data=child_entry, before=before)
+        else:
+            child = node.add_leaf(label, data=child_entry, before=before)
+        entry.children[name] = child
+
+    def _label(self, entry: Entry) -> Text:
+        name = entry.path.name + ("/" if entry.is_dir else "")
+        fresh = self._fresh.get(entry.path, 0) > time.monotonic()
+        style = "bold" if entry.is_dir else ""
+        if fresh:
+            return Text.assemble((name, style), (" ●", "bold green"))
+        return Text(name, style=style)
+
+    # ---- watching ------------------------------------------------------------------------
+    @work(exclusive=True, group="files-watch")
+    async def watch_files(self) -> None:
+        from watchfiles import awatch
+
+        roots = [p for p in (self.project, self.workspace) if p and p.is_dir()]
+        if not roots:
+            return
+        try:
+            async for changes in awatch(*roots, debounce=250, step=50,
+                                        watch_filter=self._watch_filter):
+                self.apply_changes({Path(p) for _, p in changes})
+        except (OSError, RuntimeError) as e:  # e.g. inotify watch limit reached
+            self.notify(f"File watching is off: {e}", severity="warning")
+
+    def _watch_filter(self, _change: object, path: str) -> bool:
+        p = Path(path)
+        for root, flt in self.filters.items():
+            if p.is_relative_to(root):
+                return not flt.ignored_path(p)
+        return False
+
+    def apply_changes(self, paths: set[Path]) -> None:
+        """Refresh the loaded folders that contain `paths` (new, changed or deleted)."""
+        now = time.monotonic()
+        folders: set[Path] = set()
+        for p in paths:
+            if p.is_file():
+                self._fresh[p] = now + FRESH_SECONDS
+            folders.add(p.parent)
+        for folder in folders:
+            node = self._find_loaded(folder)
+            if node is not None:
+                self._refresh_folder(node)
+        if self._fresh:
+            self.set_timer(FRESH_SECONDS + 0.1, self._expire_fresh)
+
+    def _find_loaded(self, folder: Path) -> TreeNode[Entry] | None:
+        for root, node in self._mounts.items():
+            if folder == root:
+                return node
+            if folder.is_relative_to(root):
+                for part in folder.relative_to(root).parts:
+                    if node.data is None or not node.data.loaded:
+                        return None
+                    node = node.data.children.get(part)
+                    if node is None:
+                        return None
+                return node if node.data and node.data.loaded else None
+        return None
+
+    def _refresh_folder(self, node: TreeNode[Entry]) -> None:
+        entry = node.data
+        assert entry is not None
+        listing = dict(self._list(entry)[:MAX_ENTRIES])
+        for name in list(entry.children):
+            if name not in listing:
+                entry.children.pop(name).remove()
+        names = sorted(listing, key=lambda n: (not listing[n], n.casefold()))
+        for i, name in enumerate(names):
+            if name in entry.children:
+                child = entry.children[name]
+                if child.data:
+                    child.set_label(self._label(child.data))
+                continue
+            following = [entry.children[n] for n in names[i + 1:] if n in entry.children]
+            self._add_child(node, name, listing[name], before=following[0] if following else None)
+
+    def _expire_fresh(self) -> None:
+        now = time.monotonic()
+        for path in [p for p, t in self._fresh.items() if t <= now]:
+            del self._fresh[path]
+            node = self._find_loaded(path.parent)
+            if node and node.data and path.name in node.data.children:
+                child = node.data.children[path.name]
+                if child.data:
+                    child.set_label(self._label(child.data))

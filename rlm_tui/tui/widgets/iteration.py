@@ -1,0 +1,171 @@
+"""One root-LM iteration in the chat: reasoning, code, output, and its sub-calls in brief."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.text import Text
+from textual.widgets import Collapsible, Static
+
+from rlm_tui.tui import fmt
+from rlm_tui.tui.calls import DONE, FAILED, RUNNING, CallGraph
+from rlm_tui.tui.widgets.blocks import CodeBlock, OutputBlock
+
+SUBCALL_LINES = 30  # the call tree has them all
+
+
+class IterationBlock(Collapsible):
+    DEFAULT_CSS = """
+    IterationBlock {
+        height: auto;
+        margin: 0 0 0 0;
+        padding: 0;
+        border: none;
+        background: transparent;
+        & > CollapsibleTitle { color: $text-muted; padding: 0 1 0 0; }
+        & > CollapsibleTitle:hover { color: $foreground; background: $boost; }
+        & > CollapsibleTitle:focus { color: $foreground; background: $boost; }
+        & > Contents { padding: 0 0 0 2; height: auto; }
+        &.-failed > CollapsibleTitle { color: $error; }
+        .live { color: $text-muted; text-style: italic; height: auto; max-height: 8; }
+        .reasoning { color: $foreground 80%; height: auto; margin: 0 0 1 0; }
+        .note { color: $warning; height: auto; }
+    }
+    """
+
+    def __init__(self, call_id: str, number: int, syntax_theme: str) -> None:
+        super().__init__(title=f"Iteration {number}", collapsed=False)
+        self.call_id = call_id
+        self.number = number
+        self.syntax_theme = syntax_theme
+        self.live_text = ""
+        self.reasoning = ""
+        self.code = ""
+        self.output: OutputBlock | None = None
+        self.subcalls: SubCallSummary | None = None
+        self.meta = ""
+
+    def _body(self):
+        return self.query_one(Collapsible.Contents)
+
+    def set_meta(self, meta: str, failed: bool = False) -> None:
+        self.meta = meta
+        self.title = f"Iteration {self.number}" + (f"  ·  {meta}" if meta else "")
+        self.set_class(failed, "-failed")
+
+    async def stream(self, text: str) -> None:
+        """Root-LM tokens as they arrive (replaced by the parsed cell)."""
+        if self.code:
+            return
+        self.live_text += text
+        tail = "\n".join(self.live_text.splitlines()[-6:])
+        live = self.query(".live")
+        if live:
+            live.first(Static).update(Text(tail))
+        else:
+            await self._body().mount(Static(Text(tail), classes="live"))
+
+    async def show_cell(self, reasoning: str, code: str) -> None:
+        self.reasoning, self.code = reasoning, code
+        await self.query(".live").remove()
+        body = self._body()
+        if reasoning.strip():
+            await body.mount(Static(Text(reasoning.strip()), classes="reasoning"))
+        await body.mount(CodeBlock(code, syntax_theme=self.syntax_theme))
+
+    async def show_output(self, stdout: str, stderr: str, error: str | None) -> None:
+        text = stdout + (("\n" + stderr) if stderr.strip() else "")
+        self.output = OutputBlock(text, error)
+        body = self._body()
+        if self.subcalls is not None:
+            await body.mount(self.output, before=self.subcalls)
+        else:
+            await body.mount(self.output)
+
+    async def note(self, text: str) -> None:
+        await self._body().mount(Static(Text(text), classes="note"))
+
+    async def update_subcalls(self, graph: CallGraph) -> None:
+        node = graph.nodes.get(self.call_id)
+        if node is None:
+            return
+        subs = [graph.nodes[c] for c in node.children if graph.nodes[c].kind == "sub"]
+        if not subs:
+            return
+        if self.subcalls is None:
+            self.subcalls = SubCallSummary()
+            await self._body().mount(self.subcalls)
+        self.subcalls.show(subs, graph)
+
+    def export_markdown(self) -> str:
+        parts = [f"#### Iteration {self.number}" + (f" ({self.meta})" if self.meta else "")]
+        if self.reasoning.strip():
+            parts.append(self.reasoning.strip())
+        if self.code:
+            parts.append(f"```python\n{self.code.rstrip()}\n```")
+        if self.output is not None:
+            parts.append(f"```text\n{self.output.full}\n```")
+        if self.subcalls is not None:
+            parts.append(f"_{self.subcalls.summary}_")
+        return "\n\n".join(parts)
+
+
+class SubCallSummary(Collapsible):
+    """`⠋ 12 sub-calls: llm_query ×12 · 10 done · 2 running · 3.1k tok` + the first few."""
+
+    DEFAULT_CSS = """
+    SubCallSummary {
+        height: auto; border: none; padding: 0; margin: 0 0 1 0; background: transparent;
+        & > CollapsibleTitle { color: $secondary; padding: 0; }
+        & > CollapsibleTitle:hover, & > CollapsibleTitle:focus { background: $boost; }
+        & > Contents { padding: 0 0 0 2; height: auto; }
+        Static { height: auto; color: $text-muted; }
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(Static(""), title="sub-calls", collapsed=True)
+        self.summary = ""
+
+    def show(self, subs: list, graph: CallGraph) -> None:
+        kinds = Counter(s.function if hasattr(s, "function") else s.title for s in subs)
+        status = Counter(s.status for s in subs)
+        tokens = sum(s.total_tokens for s in subs)
+        cost = sum(s.total_cost for s in subs)
+        what = ", ".join(f"{k} ×{n}" for k, n in kinds.most_common())
+        bits = [f"{len(subs)} sub-call{'s' if len(subs) != 1 else ''}: {what}"]
+        if status[RUNNING]:
+            bits.append(f"{status[RUNNING]} running")
+        if status[DONE] and status[RUNNING]:
+            bits.append(f"{status[DONE]} done")
+        if status[FAILED]:
+            bits.append(f"{status[FAILED]} failed")
+        if tokens:
+            bits.append(f"{fmt.tokens(tokens)} tok")
+        if cost:
+            bits.append(fmt.cost(cost))
+        self.summary = " · ".join(bits)
+        self.title = ("⋯ " if status[RUNNING] else "↳ ") + self.summary
+        if not self.collapsed:
+            self.render_list(subs)
+        self._subs = subs
+
+    def render_list(self, subs: list) -> None:
+        lines = Text()
+        for s in subs[:SUBCALL_LINES]:
+            mark = {RUNNING: "…", DONE: "✓", FAILED: "✗"}.get(s.status, "·")
+            lines.append(f"{mark} {s.title} ", style="bold")
+            lines.append(fmt.one_line(s.prompt, 50), style="")
+            if s.response:
+                lines.append(f"  → {fmt.one_line(s.response, 40)}", style="italic")
+            if s.error:
+                lines.append(f"  {fmt.one_line(s.error, 40)}", style="red")
+            lines.append("\n")
+        if len(subs) > SUBCALL_LINES:
+            lines.append(f"… {len(subs) - SUBCALL_LINES} more in the Calls pane", style="dim")
+        self.query_one(Static).update(lines)
+
+    def _watch_collapsed(self, collapsed: bool) -> None:
+        super()._watch_collapsed(collapsed)
+        if not collapsed and getattr(self, "_subs", None):
+            self.render_list(self._subs)

@@ -1,0 +1,96 @@
+"""The one-line status bar: sandbox state, models, tokens, cost, budget left, key hints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.markup import escape
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from rlm_tui.tui import fmt
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+STATE_STYLE = {
+    "ready": "$success", "busy": "$accent", "starting": "$warning", "error": "$error",
+    "stopped": "$text-muted", "replay": "$secondary", "no model": "$error",
+}
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    state: str = "starting"  # starting, ready, busy, error, stopped, replay
+    detail: str = ""  # e.g. "compiling the interpreter (first run, ~45 s)"
+    model: str = ""
+    sub_model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
+    budget: str = ""  # e.g. "3/12 iter · $0.41 left"
+
+
+class StatusLine(Horizontal):
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        dock: bottom;
+        background: $panel;
+        color: $foreground;
+        #status-left { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+        #status-right { width: auto; height: 1; color: $text-muted; padding: 0 1; }
+    }
+    """
+
+    info: reactive[StatusInfo] = reactive(StatusInfo, always_update=True)
+    frame: reactive[int] = reactive(0)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status-left", markup=True)
+        yield Static(self._hints(), id="status-right")
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(0.1, self._tick, pause=True)
+        self._render_left()
+
+    def update_info(self, **changes: object) -> None:
+        self.info = replace(self.info, **changes)
+
+    def watch_info(self, info: StatusInfo) -> None:
+        if not self.is_mounted:
+            return
+        if info.state in ("busy", "starting"):
+            self._timer.resume()
+        else:
+            self._timer.pause()
+        self._render_left()
+
+    def _tick(self) -> None:
+        self.frame = (self.frame + 1) % len(SPINNER)
+        self._render_left()
+
+    def _hints(self) -> str:
+        return "[b]esc[/] cancel  [b]^p[/] commands  [b]f1[/] help"
+
+    def _render_left(self) -> None:
+        i = self.info
+        dot = SPINNER[self.frame] if i.state in ("busy", "starting") else "●"
+        style = STATE_STYLE.get(i.state, "$foreground")
+        parts = [f"[{style}]{dot} {escape(i.state)}[/]"]
+        if i.detail:
+            parts[0] += f" [$text-muted]{escape(fmt.one_line(i.detail, 48))}[/]"
+        if i.model:
+            models = escape(i.model)
+            if i.sub_model and i.sub_model != i.model:
+                models += f" [$text-muted]sub[/] {escape(i.sub_model)}"
+            parts.append(f"[$primary]{models}[/]")
+        total = i.prompt_tokens + i.completion_tokens
+        if total:
+            parts.append(f"{fmt.tokens(i.prompt_tokens)}↑ {fmt.tokens(i.completion_tokens)}↓ tok")
+            parts.append(fmt.cost(i.cost_usd) + ("" if i.cost_known else "+?"))
+        if i.budget:
+            parts.append(f"[$text-muted]budget[/] {escape(i.budget)}")
+        self.query_one("#status-left", Static).update(" " + " [$text-muted]│[/] ".join(parts))
