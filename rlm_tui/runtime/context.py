@@ -37,6 +37,10 @@ class RunContext:
     memory_mb: int = 1024
     skills_dir: Path | None = None
     skills_text: str = ""
+    skills_path: list[str] = field(default_factory=list)
+    tools: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    tool_timeout_s: float = 60.0
+    load_skill: Callable[[str], str] | None = None
     compact_prompt: bool = False
     run_id: str = field(default_factory=new_id)
     usage: Usage = field(default_factory=Usage)

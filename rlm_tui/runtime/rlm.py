@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from rlm_tui.runtime.context import RunContext
 from rlm_tui.runtime.events import Event
 from rlm_tui.runtime.outputs import make_signature
 from rlm_tui.runtime.run import Run, usage_dict
+from rlm_tui.runtime.skill_setup import prepare_skills
+from rlm_tui.skills import Skill
 from rlm_tui.runtime.trace import TraceWriter
 from rlm_tui.sandbox import Sandbox
 
@@ -50,6 +52,9 @@ class RLM(dspy.Module):
         memory_mb: int = 1024,
         on_event: Callable[[Event], None] | None = None,
         trace: str | Path | None = None,
+        skills: Iterable[str | Skill] = (),
+        tools: Mapping[str, Callable[..., Any]] | None = None,
+        tool_timeout_s: float = 60.0,
     ) -> None:
         super().__init__()
         self.signature = make_signature(signature)
@@ -64,6 +69,8 @@ class RLM(dspy.Module):
         self.output_limit, self.cell_timeout_s, self.memory_mb = output_limit, cell_timeout_s, memory_mb
         self.on_event = on_event
         self.trace = Path(trace) if trace else None
+        self.skills = prepare_skills(self.project, skills, tools or {})
+        self.tool_timeout_s = tool_timeout_s
 
     @classmethod
     def from_settings(cls, settings: Settings, signature: str = "question -> answer", **kwargs: Any) -> RLM:
@@ -74,7 +81,7 @@ class RLM(dspy.Module):
             signature, lm=lm, sub_lm=sub_lm, roles=roles, budget=settings.budget,
             max_depth=settings.max_depth, concurrency=settings.concurrency,
             output_limit=settings.output_limit, cell_timeout_s=settings.cell_timeout_s,
-            memory_mb=settings.memory_mb, **kwargs,
+            memory_mb=settings.memory_mb, **{"skills": settings.skills, **kwargs},
         )
 
     def forward(self, **inputs: Any) -> dspy.Prediction:
@@ -116,6 +123,8 @@ class RLM(dspy.Module):
             concurrency=self.concurrency, output_limit=self.output_limit,
             cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb,
             compact_prompt=self.lm.model.startswith("embedded/"),
+            skills_dir=self.skills.folder, skills_text=self.skills.text, skills_path=self.skills.sys_path,
+            tools=dict(self.skills.tools), tool_timeout_s=self.tool_timeout_s, load_skill=self.skills.load,
         )
 
 

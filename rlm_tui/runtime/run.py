@@ -149,6 +149,10 @@ class Run:
             )
         else:
             self.sandbox.host_functions.update(self.functions.as_dict())
+        if ctx.skills_path:
+            sys_path = "__import__('sys').path"
+            await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
+                                    f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
         if self.inputs:
             payload = json.dumps(jsonable(self.inputs), default=str)
             code = f"globals().update(__import__('json').loads({payload!r}))"

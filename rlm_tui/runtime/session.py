@@ -84,8 +84,10 @@ class ChatSession:
         self._trace = TraceWriter(self.trace_path)
         self._status("Starting the sandbox…")
         self._rlm = await asyncio.to_thread(self._build_rlm)
+        names = [*GUEST_FUNCTIONS, "load_skill", *self._rlm.skills.tools]
         self._sandbox = await asyncio.to_thread(
-            Sandbox, self.project, workspace=self.workspace, host_functions=_idle_functions(),
+            Sandbox, self.project, workspace=self.workspace, skills=self._rlm.skills.folder,
+            host_functions=_idle_functions(names),
             timeout_s=self.settings.cell_timeout_s, memory_mb=self.settings.memory_mb,
             output_fields=["answer"], progress=self._status,
         )
@@ -221,7 +223,7 @@ class ChatSession:
         self._sandbox.host_functions.update(_replay_functions(events))
         for code in cells:
             await asyncio.to_thread(self._sandbox.run, code)
-        self._sandbox.host_functions.update(_idle_functions())
+        self._sandbox.host_functions.update(_idle_functions(list(self._sandbox.host_functions)))
         self.variables = await asyncio.to_thread(self._sandbox.variables)
         self._status(f"Restored {len(self.variables)} variables")
 
@@ -232,11 +234,11 @@ def _answer_text(outputs: dict[str, Any]) -> str:
     return "\n".join(f"**{k}**: {v}" for k, v in outputs.items())
 
 
-def _idle_functions() -> dict[str, Callable[..., Any]]:
+def _idle_functions(names: list[str]) -> dict[str, Callable[..., Any]]:
     def idle(*_args: Any, **_kwargs: Any) -> Any:
-        raise RuntimeError("sub-LM functions are available only while a turn runs")
+        raise RuntimeError("sub-LM functions and tools are available only while a turn runs")
 
-    return dict.fromkeys(GUEST_FUNCTIONS, idle)
+    return dict.fromkeys(names, idle)
 
 
 def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -31,12 +32,28 @@ class GuestFunctions:
         self.run = run
 
     def as_dict(self) -> dict[str, Callable[..., Any]]:
-        return {
+        functions: dict[str, Callable[..., Any]] = {
             "llm_query": self.llm_query,
             "llm_query_batched": self.llm_query_batched,
             "predict": self.predict,
             "rlm_query": self.rlm_query,
         }
+        if self.ctx.load_skill is not None:
+            functions["load_skill"] = self.ctx.load_skill
+        for name, fn in self.ctx.tools.items():
+            if name in functions:
+                raise ValueError(f"tool {name!r} clashes with the built-in guest function of that name")
+            functions[name] = self._tool(name, fn)
+        return functions
+
+    def _tool(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """A host tool as a guest function: sync or async, bounded by the tool timeout."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._bridge(self._run_tool(name, fn, args, kwargs))
+
+        call.__doc__ = fn.__doc__
+        return call
 
     # -- the functions the guest calls (sandbox thread) ------------------------------------
 
@@ -95,6 +112,21 @@ class GuestFunctions:
             completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd,
         ))
         return value
+
+    async def _run_tool(self, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        timeout = self.ctx.tool_timeout_s
+
+        async def work(call_id: str) -> tuple[str, Any, Usage]:
+            pending = fn(*args, **kwargs) if inspect.iscoroutinefunction(fn) else asyncio.to_thread(fn, *args, **kwargs)
+            try:
+                value = await asyncio.wait_for(pending, timeout)
+            except TimeoutError:
+                raise TimeoutError(f"tool {name!r} did not finish within {timeout:g} s") from None
+            if inspect.isawaitable(value):
+                value = await asyncio.wait_for(value, timeout)
+            return repr(value)[:2000], value, Usage()
+
+        return await self._tracked("tool", name, f"{name}{args!r} {kwargs!r}"[:2000], self.run.iteration_id, work)
 
     async def _query(self, prompt: str, role: str | None, function: str, parent_id: str) -> str:
         lm = self.ctx.sub_model(role)

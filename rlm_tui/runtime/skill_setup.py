@@ -1,0 +1,54 @@
+"""Turn the skills a run asks for into what the sandbox and the prompt need."""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlm_tui.sandbox.image import image_dir
+from rlm_tui.skills import Catalogue, Skill, SkillError, SkillSet, discover, select, stage
+
+
+@dataclass
+class PreparedSkills:
+    """Staged modules (mounted at /skills), prompt text, host tools, and `load_skill`."""
+
+    catalogue: Catalogue
+    selected: SkillSet
+    folder: Path
+    sys_path: list[str]
+    tools: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.selected.prompt()
+
+    def load(self, name: str) -> str:
+        """The full instructions of a skill (for `load_skill(name)` in the guest)."""
+        skill = self.catalogue.skills.get(name)
+        if skill is None:
+            raise KeyError(f"no skill {name!r}; known: {', '.join(sorted(self.catalogue.skills))}")
+        note = ""
+        if skill not in self.selected.enabled and (skill.modules or skill.tools):
+            note = "\n\n(Its modules and tools are not loaded in this session; enable the skill to use them.)"
+        return f"## Skill: {skill.name}\n{skill.instructions}{note}"
+
+
+def prepare_skills(project: Path, wanted: Iterable[str | Skill],
+                   tools: Mapping[str, Callable[..., Any]]) -> PreparedSkills:
+    names = [w for w in wanted if isinstance(w, str)]
+    objects = [w for w in wanted if isinstance(w, Skill)]
+    catalogue = discover(project, objects)
+    selected = select(catalogue, [*names, *(s.name for s in objects)])
+    clash = set(selected.tools) & set(tools)
+    if clash:
+        raise SkillError(f"tool(s) {', '.join(sorted(clash))} defined both by a skill and by tools=")
+    folder = Path(tempfile.mkdtemp(prefix="rlm-skills-"))
+    atexit.register(shutil.rmtree, folder, True)
+    sys_path = stage(selected, folder, image_dir() / "lib" / "python315.zip")
+    return PreparedSkills(catalogue, selected, folder, sys_path, {**selected.tools, **tools})

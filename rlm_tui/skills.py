@@ -1,0 +1,242 @@
+"""Skills: instructions, sandbox modules, host tools and packages, bundled under a name.
+
+Defined in Python (`Skill(...)`) or on disk: a folder with `SKILL.md` (YAML front matter with
+`name`, `description`, optional `packages`; the body is the instructions), `*.py` modules beside
+it, and an optional `tools.py` whose public functions become host tools. Discovery looks in the
+built-in `skills/`, then `~/.config/rlm-tui/skills/`, then the project's `.rlm/skills/`; the
+nearer one wins a name clash.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlm_tui.paths import cache_dir, config_dir, package_data
+
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.DOTALL)
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
+
+
+class SkillError(ValueError):
+    """A skill is malformed, missing, or clashes with another; the message names the sources."""
+
+
+@dataclass(frozen=True)
+class Skill:
+    """One skill. `modules` maps import names to .py files (or package folders)."""
+
+    name: str
+    instructions: str
+    description: str = ""
+    modules: Mapping[str, Path] = field(default_factory=dict)
+    tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    packages: Sequence[str] = ()
+    source: str = "python"
+
+    def summary(self) -> str:
+        return f"`{self.name}`: {self.description or self.instructions.strip().splitlines()[0][:100]}"
+
+
+def load_skill_dir(folder: Path, origin: str = "") -> Skill:
+    """A skill from a folder with SKILL.md."""
+    doc = folder / "SKILL.md"
+    try:
+        text = doc.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SkillError(f"cannot read {doc}: {e.strerror or e}") from None
+    match = _FRONT_MATTER.match(text)
+    meta: dict[str, Any] = {}
+    body = text
+    if match:
+        try:
+            meta = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError as e:
+            raise SkillError(f"{doc}: front matter is not valid YAML ({e})") from None
+        if not isinstance(meta, dict):
+            raise SkillError(f"{doc}: front matter must be a mapping")
+        body = match.group(2)
+    name = str(meta.get("name") or folder.name)
+    packages = meta.get("packages") or []
+    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
+        raise SkillError(f"{doc}: `packages` must be a list of 'name==version' strings")
+    modules = {p.stem: p for p in sorted(folder.glob("*.py")) if p.name != "tools.py" and not p.name.startswith("_")}
+    tools = _load_tools(folder / "tools.py", name) if (folder / "tools.py").is_file() else {}
+    return Skill(name, body.strip(), str(meta.get("description") or ""), modules, tools, tuple(packages),
+                 source=f"{origin}{folder}")
+
+
+def _load_tools(path: Path, skill: str) -> dict[str, Callable[..., Any]]:
+    spec = importlib.util.spec_from_file_location(f"rlm_tui_skill_tools.{skill}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise SkillError(f"{path}: failed to import ({type(e).__name__}: {e})") from None
+    return {name: fn for name, fn in vars(module).items()
+            if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__}
+
+
+def search_path(project: Path | None) -> list[tuple[str, Path]]:
+    """Where skills are looked for, farthest first (a later one wins a clash)."""
+    places = [("built-in", package_data("skills")), ("user", config_dir() / "skills")]
+    if project is not None:
+        places.append(("project", project / ".rlm" / "skills"))
+    return places
+
+
+@dataclass
+class Catalogue:
+    """Every skill found, by name, and which ones nearer definitions shadowed."""
+
+    skills: dict[str, Skill] = field(default_factory=dict)
+    shadowed: list[tuple[Skill, Skill]] = field(default_factory=list)  # (hidden, winner)
+
+
+def discover(project: Path | None = None, extra: Iterable[Skill] = ()) -> Catalogue:
+    catalogue = Catalogue()
+    found: list[Skill] = []
+    for origin, root in search_path(project):
+        if root.is_dir():
+            found += [load_skill_dir(d, f"{origin}: ") for d in sorted(root.iterdir()) if (d / "SKILL.md").is_file()]
+    for skill in [*found, *extra]:
+        if skill.name in catalogue.skills:
+            catalogue.shadowed.append((catalogue.skills[skill.name], skill))
+        catalogue.skills[skill.name] = skill
+    return catalogue
+
+
+@dataclass(frozen=True)
+class SkillSet:
+    """Enabled skills merged into one prompt section, one module folder and one tool table."""
+
+    enabled: tuple[Skill, ...]
+    available: tuple[Skill, ...]
+    modules: Mapping[str, Path]
+    tools: Mapping[str, Callable[..., Any]]
+    packages: tuple[str, ...]
+
+    def prompt(self) -> str:
+        parts = [f"## Skill: {s.name}\n{s.instructions.strip()}" for s in self.enabled]
+        if self.tools:
+            parts.append("Host tools (call them like functions):\n" + "\n".join(
+                f"- `{name}{_signature(fn)}`: {inspect.getdoc(fn) or ''}".rstrip(": ") for name, fn in self.tools.items()))
+        if self.available:
+            parts.append("More skills (call `load_skill(name)` to read one):\n"
+                         + "\n".join(f"- {s.summary()}" for s in self.available))
+        return "\n\n".join(parts)
+
+
+def select(catalogue: Catalogue, enable: Iterable[str], disable: Iterable[str] = (),
+           extra: Iterable[Skill] = ()) -> SkillSet:
+    """Merge the enabled skills; clashes between modules or tools are errors naming both sources."""
+    skills = dict(catalogue.skills)
+    skills.update({s.name: s for s in extra})
+    off = set(disable)
+    wanted = [n for n in dict.fromkeys([*enable, *(s.name for s in extra)]) if n not in off]
+    unknown = [n for n in wanted if n not in skills]
+    if unknown:
+        raise SkillError(f"unknown skill(s) {', '.join(unknown)}; available: {', '.join(sorted(skills)) or 'none'}")
+    enabled = [skills[n] for n in wanted]
+    modules: dict[str, tuple[Path, Skill]] = {}
+    tools: dict[str, tuple[Callable[..., Any], Skill]] = {}
+    for skill in enabled:
+        for kind, table, items in (("module", modules, skill.modules), ("tool", tools, skill.tools)):
+            for name, value in items.items():
+                if name in table and table[name][1] is not skill:
+                    other = table[name][1]
+                    raise SkillError(f"{kind} {name!r} is defined by skill {other.name!r} ({other.source}) "
+                                     f"and by skill {skill.name!r} ({skill.source})")
+                table[name] = (value, skill)
+    packages = tuple(dict.fromkeys(p for s in enabled for p in s.packages))
+    available = tuple(s for n, s in sorted(skills.items()) if n not in wanted)
+    return SkillSet(tuple(enabled), available, {k: v for k, (v, _) in modules.items()},
+                    {k: v for k, (v, _) in tools.items()}, packages)
+
+
+def stage(skills: SkillSet, folder: Path, image_zip: Path | None = None) -> list[str]:
+    """Fill `folder` (mounted read-only at /skills) with modules and packages; returns the guest
+    sys.path entries to add."""
+    modules_dir, packages_dir = folder / "modules", folder / "packages"
+    for d in (modules_dir, packages_dir):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+    for name, path in skills.modules.items():
+        target = modules_dir / (f"{name}.py" if path.is_file() else name)
+        if path.is_dir():
+            shutil.copytree(path, target, symlinks=False)
+        else:
+            shutil.copyfile(path, target)
+    in_image = _image_packages(image_zip)
+    for pin in skills.packages:
+        name = _pin(pin)[0]
+        if name.lower().replace("-", "_") in in_image:
+            continue  # numpy, pandas, ... are already in the interpreter image
+        shutil.copytree(fetch_package(pin), packages_dir, dirs_exist_ok=True)
+    return ["/skills/modules", "/skills/packages"]
+
+
+def _pin(pin: str) -> tuple[str, str]:
+    match = _PIN.match(pin.strip())
+    if not match:
+        raise SkillError(f"package {pin!r} must be pinned exactly, like 'name==1.2.3'")
+    return match.group(1), match.group(2)
+
+
+def _image_packages(image_zip: Path | None) -> set[str]:
+    if image_zip is None or not image_zip.is_file():
+        return set()
+    with zipfile.ZipFile(image_zip) as archive:
+        return {n.split("/", 1)[0].lower() for n in archive.namelist() if "/" in n}
+
+
+def fetch_package(pin: str) -> Path:
+    """A pure-Python package from the package index, unpacked into the cache (once)."""
+    name, version = _pin(pin)
+    target = cache_dir() / "packages" / f"{name.lower()}-{version}"
+    if (target / ".complete").is_file():
+        return target / "site"
+    download = target.with_name(target.name + ".download")
+    shutil.rmtree(download, ignore_errors=True)
+    download.mkdir(parents=True)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
+               "--only-binary=:all:", "-d", str(download), f"{name}=={version}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    wheels = list(download.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel found"]
+        shutil.rmtree(download, ignore_errors=True)
+        raise SkillError(f"could not fetch package {pin}: {tail[0]} (only pure-Python wheels can be used in the sandbox)")
+    wheel = wheels[0]
+    tags = wheel.name[:-4].split("-")[-3:]
+    if tags[1] != "none" or tags[2] != "any":
+        shutil.rmtree(download, ignore_errors=True)
+        raise SkillError(f"package {pin} has compiled code ({wheel.name}); the sandbox image cannot load it. "
+                         "Use a pure-Python package, or one the image already carries (numpy, pandas, scipy, ...)")
+    site = target / "site"
+    shutil.rmtree(target, ignore_errors=True)
+    site.mkdir(parents=True)
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    (target / ".complete").write_text(wheel.name)
+    shutil.rmtree(download, ignore_errors=True)
+    return site
+
+
+def _signature(fn: Callable[..., Any]) -> str:
+    try:
+        return str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return "(...)"
