@@ -26,13 +26,13 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import asyncio  # noqa: E402
-import atexit  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
-import threading  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Coroutine, Sequence  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
 
@@ -47,6 +47,7 @@ __all__ = [
     "Usage",
     "estimate_tokens",
     "key_env_vars",
+    "preload",
     "price_usd",
     "usage_from_response",
 ]
@@ -143,6 +144,12 @@ def _litellm():
     return litellm
 
 
+def preload() -> None:
+    """Import litellm now (seconds, ~200 MB). `LM.acomplete` does it on first use, in a worker
+    thread; a UI can call this from a background thread after its first paint to hide the wait."""
+    _litellm()
+
+
 def price_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
     """Cost in USD from litellm's price map; ``None`` when the model has no known price."""
     try:
@@ -200,6 +207,12 @@ _KEY_VARS = {
 _CONFIG_SUFFIXES = ("_API_BASE", "_BASE_URL", "_API_VERSION")
 
 
+def _prefix_key_vars(model: str) -> tuple[str, ...]:
+    """Key variables guessed from the model string's provider prefix alone (no litellm import)."""
+    prefix = model.split("/", 1)[0] if "/" in model else "openai"
+    return _KEY_VARS.get(prefix, (f"{prefix.upper().replace('-', '_')}_API_KEY",))
+
+
 def _provider(model: str) -> str:
     try:
         return _litellm().get_llm_provider(model=model)[1] or "openai"
@@ -244,51 +257,16 @@ _DSPY_LM_ARGS = {
 
 
 # --- the sync bridge ------------------------------------------------------------------------------
-class _LoopThread:
-    """One background event loop for the sync wrappers (litellm's async clients are per loop,
-    so a single long-lived loop avoids re-creating them per call)."""
-
-    _lock = threading.Lock()
-    _loop: asyncio.AbstractEventLoop | None = None
-
-    _thread: threading.Thread | None = None
-
-    @classmethod
-    def run(cls, coro: Coroutine[Any, Any, _T]) -> _T:
-        with cls._lock:
-            if cls._loop is None or cls._loop.is_closed():
-                loop = asyncio.new_event_loop()
-                cls._thread = threading.Thread(target=loop.run_forever, name="rlm-tui-lm-loop", daemon=True)
-                cls._thread.start()
-                if cls._loop is None:
-                    atexit.register(cls.shutdown)
-                cls._loop = loop
-            loop = cls._loop
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-    @classmethod
-    def shutdown(cls) -> None:
-        """Cancel what still runs there (litellm's logging worker) and close the loop, quietly."""
-        with cls._lock:
-            loop, thread, cls._loop = cls._loop, cls._thread, None
-        if loop is None or loop.is_closed():
-            return
-
-        async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        try:
-            asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout=2)
-        except Exception:
-            pass
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=2)
-        if not loop.is_running():
-            loop.close()
+def _run_sync(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """Run a coroutine to completion from sync code: ``asyncio.run`` here, or on a helper thread
+    when this thread already runs a loop. (A fresh loop per call, closed with its tasks: a
+    long-lived side loop would strand litellm's logging worker when another loop takes over.)"""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlm-tui-lm") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 # --- streaming sink -------------------------------------------------------------------------------
@@ -356,8 +334,9 @@ class LM:
         if api_base:
             lm_args["api_base"] = api_base
         wire_key = api_key
-        if wire_key is None and api_base and any(not m.endswith(_CONFIG_SUFFIXES) for m in _missing_env(model)):
+        if wire_key is None and api_base and not any(os.environ.get(n) for n in _prefix_key_vars(model)):
             # A local OpenAI-compatible server needs no key, but the OpenAI client insists on one.
+            # (Decided without importing litellm: constructing an LM stays cheap.)
             wire_key = "sk-no-key-required"
         self._placeholder_key = wire_key is not None and api_key is None
         if wire_key is not None:
@@ -396,6 +375,8 @@ class LM:
         aborts the call and propagates unchanged.
         """
         request = self._request(messages)
+        if "litellm" not in sys.modules:  # first call: import it off the event loop, off the clock
+            await asyncio.to_thread(preload)
         start = time.monotonic()
         attempts = self.num_retries + 1
         last: _Retry | None = None
@@ -422,9 +403,9 @@ class LM:
 
     def complete(self, messages: list[dict[str, Any]], *, on_token: Callable[[str], None] | None = None,
                  on_restart: Callable[[], None] | None = None) -> Completion:
-        """Blocking `acomplete`, for code without an event loop. It runs on a shared background
-        loop, so ``on_token`` is called from that loop's thread."""
-        return _LoopThread.run(self.acomplete(messages, on_token=on_token, on_restart=on_restart))
+        """Blocking `acomplete`. Called where an event loop is already running in this thread, it
+        runs on a helper thread (so ``on_token`` is called from there) and blocks this loop."""
+        return _run_sync(lambda: self.acomplete(messages, on_token=on_token, on_restart=on_restart))
 
     # --- internals -------------------------------------------------------------------------------
     def _request(self, messages: list[dict[str, Any]]):
@@ -549,7 +530,7 @@ class LM:
         if _is_stream_cut(exc, chain):
             msg = f"the stream from model {model!r}{where} was cut before the reply was complete: {detail}"
             return LMError(msg, model=model, status=status, retryable=True), True, hint
-        if isinstance(exc, dx.LMTransportError):
+        if isinstance(exc, dx.LMTransportError) or _is_unreachable(chain):
             msg = f"cannot reach model {model!r}{where}: {detail}"
             return LMError(msg, model=model, status=status, retryable=True), True, hint
         if isinstance(exc, dx.LMServerError) or (status is not None and status >= 500):
@@ -586,6 +567,15 @@ _MALFORMED = ("expecting value", "expecting property name", "jsondecodeerror", "
 
 def _is_malformed(chain: str) -> bool:
     return any(marker in chain for marker in _MALFORMED)
+
+
+_UNREACHABLE = ("connection refused", "connecterror", "clientconnectorerror", "cannot connect to host",
+                "name or service not known", "nodename nor servname", "temporary failure in name resolution",
+                "connection error")
+
+
+def _is_unreachable(chain: str) -> bool:
+    return any(marker in chain for marker in _UNREACHABLE)
 
 
 def _is_stream_cut(exc: BaseException, chain: str) -> bool:
