@@ -113,16 +113,17 @@ class RLMApp(SlashCommands, App[None]):
         status = self.main.status
         status.update_info(state="starting", detail="loading the engine…")
         try:
-            if resume:
-                session = await asyncio.to_thread(self.backend.resume, resume, self.settings,
-                                                  self._on_event)
+            if resume is not None:
+                status.update_info(detail="restoring the session…")
+                session = await self.backend.resume(resume or None, self.settings, self._on_event)
+                await self._adopt_project(session)
                 await self._show_history(session)
             else:
                 session = await asyncio.to_thread(self.backend.create, self.settings, self.project,
                                                   self._on_event)
+                status.update_info(detail="starting the sandbox…")
+                await session.start()
             self.session = session
-            status.update_info(detail="starting the sandbox…")
-            await session.start()
         except Exception as e:  # the UI stays up; the error says what to fix
             self.session_error = f"{type(e).__name__}: {e}"
             status.update_info(state="error", detail=self.session_error)
@@ -136,6 +137,13 @@ class RLMApp(SlashCommands, App[None]):
             self.main.files.set_workspace(Path(workspace))
         self.main.variables.show(list(getattr(session, "variables", []) or []))
         status.update_info(state="busy" if self.turn_running else "ready", detail="")
+
+    async def _adopt_project(self, session: SessionLike) -> None:
+        project = getattr(session, "project", None)
+        if project and Path(project).resolve() != self.project:
+            self.project = Path(project).resolve()
+            self.main.files.set_project(self.project)
+            self._index_files()
 
     async def _show_history(self, session: SessionLike) -> None:
         from rlm_tui.runtime.trace import read_trace

@@ -28,8 +28,13 @@ class SessionLike(Protocol):
 
 
 class Backend(Protocol):
-    def create(self, settings: Settings, project: Path, on_event: OnEvent) -> SessionLike: ...
-    def resume(self, session_id: str, settings: Settings, on_event: OnEvent) -> SessionLike: ...
+    def create(self, settings: Settings, project: Path, on_event: OnEvent) -> SessionLike:
+        """A new session, not started yet (called in a thread: it may import the engine)."""
+
+    async def resume(self, session_id: str | None, settings: Settings,
+                     on_event: OnEvent) -> SessionLike:
+        """A saved session (the newest when `session_id` is None), started, sandbox rebuilt."""
+
     def list_saved(self) -> list[Any]: ...
 
 
@@ -45,8 +50,12 @@ class EngineBackend:
     def create(self, settings: Settings, project: Path, on_event: OnEvent) -> SessionLike:
         return self._cls()(settings, project, on_event)
 
-    def resume(self, session_id: str, settings: Settings, on_event: OnEvent) -> SessionLike:
-        return self._cls().resume(session_id, settings, on_event)
+    async def resume(self, session_id: str | None, settings: Settings,
+                     on_event: OnEvent) -> SessionLike:
+        import asyncio
+
+        cls = await asyncio.to_thread(self._cls)
+        return await cls.resume(session_id, settings, on_event)
 
     def list_saved(self) -> list[Any]:
         return list(self._cls().list_saved())

@@ -171,8 +171,10 @@ class FakeSession:
 
 class FakeBackend:
     def __init__(self, root: Path, turns: list[Turn] | None = None, delay: float = 0.005,
-                 start_delay: float = 0.01, fail_start: str | None = None) -> None:
+                 start_delay: float = 0.01, fail_start: str | None = None,
+                 project: Path = Path(".")) -> None:
         self.root = root
+        self.project = project
         self.turns = list(turns or [])
         self.delay = delay
         self.start_delay = start_delay
@@ -186,9 +188,15 @@ class FakeBackend:
         self.sessions.append(s)
         return s
 
-    def resume(self, session_id, settings, on_event) -> FakeSession:
-        s = FakeSession(self, settings, Path("."), on_event, session_id=session_id)
+    async def resume(self, session_id, settings, on_event) -> FakeSession:
+        saved = self.list_saved()
+        if session_id is None and saved:
+            session_id = saved[-1].id
+        if session_id not in {s.id for s in saved}:
+            raise ValueError(f"no saved session {session_id!r}")
+        s = FakeSession(self, settings, self.project, on_event, session_id=session_id)
         self.sessions.append(s)
+        await s.start()
         return s
 
     def list_saved(self) -> list[SavedSession]:

@@ -62,7 +62,7 @@ class MainScreen(Screen):
                 if self.replay is None:
                     yield self.prompt_area
                 else:
-                    yield Static(f"Replay of {self.replay} · read-only · ctrl+q quits",
+                    yield Static(f"Replay of {self.replay.name} · read-only · ctrl+q quits",
                                  id="replay-banner")
             with Vertical(id="side"):
                 with Vertical(id="calls-pane", classes="pane") as pane:

@@ -79,9 +79,9 @@ class CallTreeView(Tree[str]):
         if node.kind == "run" and node.parent_id is None:
             for earlier in self.root.children:  # keep the newest turn open, fold older ones
                 earlier.collapse()
-        parent.allow_expand = True
-        if parent is not self.root and node.kind in ("run", "iteration"):
-            parent.expand()
+        if parent is not self.root and not parent.allow_expand:
+            parent.allow_expand = True
+            parent.expand()  # first child: show it (parallel siblings run visibly at once)
         expand = node.kind in ("run", "iteration")
         tree_node = parent.add(self._label(node), data=call_id, expand=expand,
                                allow_expand=False)

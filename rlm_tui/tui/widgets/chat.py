@@ -151,10 +151,11 @@ class AssistantTurn(Vertical):
     async def note(self, text: str) -> None:
         await self.mount(Static(Text(text), classes="turn-note"))
 
-    async def finish(self, outputs: dict[str, Any], partial: bool, usage: dict[str, Any]) -> None:
+    async def finish(self, outputs: dict[str, Any], partial: bool, usage: dict[str, Any],
+                     ts: float | None = None) -> None:
         if self.done:
             return
-        self.finished, self.partial, self.usage = time.time(), partial, usage or {}
+        self.finished, self.partial, self.usage = ts or time.time(), partial, usage or {}
         for block in self.iterations.values():
             block.collapsed = True
         self.answer_text = answer_markdown(outputs)
@@ -165,10 +166,10 @@ class AssistantTurn(Vertical):
         await self.mount(self.answer)
         self._tick()
 
-    async def fail(self, error: str, cancelled: bool) -> None:
+    async def fail(self, error: str, cancelled: bool, ts: float | None = None) -> None:
         if self.done:
             return
-        self.finished, self.error, self.cancelled = time.time(), error, cancelled
+        self.finished, self.error, self.cancelled = ts or time.time(), error, cancelled
         if cancelled:
             await self.mount(Static("Cancelled. The session and its variables are still here.",
                               classes="turn-cancelled"))
@@ -279,10 +280,10 @@ class ChatView(VerticalScroll):
                 touched.update(turn.iterations.values())
                 await self._refresh_blocks(touched)
                 touched.clear()
-                await turn.finish(e.outputs, e.partial, e.usage)
+                await turn.finish(e.outputs, e.partial, e.usage, e.ts)
             elif isinstance(e, ev.RunFailed) and e.call_id == turn.run_id:
                 touched.update(turn.iterations.values())
-                await turn.fail(e.error, e.cancelled)
+                await turn.fail(e.error, e.cancelled, e.ts)
         for block, texts in streamed.items():
             await block.stream("".join(texts))
         await self._refresh_blocks(touched)

@@ -70,6 +70,18 @@ class FilesTree(Tree[Entry]):
         self._add_mount(workspace, "/workspace", "writable")
         self.watch_files()
 
+    def set_project(self, project: Path) -> None:
+        """Show another project (a resumed session may belong to a different folder)."""
+        self.project = Path(project).resolve()
+        self.filters[self.project] = IgnoreFilter(self.project)
+        for node in self._mounts.values():
+            node.remove()
+        self._mounts.clear()
+        self._add_mount(self.project, "/project", "read-only")
+        if self.workspace:
+            self._add_mount(self.workspace, "/workspace", "writable")
+        self.watch_files()
+
     def _add_mount(self, path: Path, name: str, note: str) -> None:
         self.filters.setdefault(path, IgnoreFilter(path))
         label = Text.assemble((name, "bold"), (f"  {note}", "dim"))
@@ -149,6 +161,7 @@ class FilesTree(Tree[Entry]):
         roots = [p for p in (self.project, self.workspace) if p and p.is_dir()]
         if not roots:
             return
+        self.set_timer(0.5, self.rescan)  # catch what changed while the watcher was (re)starting
         try:
             async for changes in awatch(*roots, debounce=250, step=50,
                                         watch_filter=self._watch_filter):
@@ -177,6 +190,15 @@ class FilesTree(Tree[Entry]):
                 self._refresh_folder(node)
         if self._fresh:
             self.set_timer(FRESH_SECONDS + 0.1, self._expire_fresh)
+
+    def rescan(self) -> None:
+        """Re-list every loaded folder."""
+        stack = list(self._mounts.values())
+        while stack:
+            node = stack.pop()
+            if node.data and node.data.loaded:
+                self._refresh_folder(node)
+                stack.extend(node.data.children.values())
 
     def _find_loaded(self, folder: Path) -> TreeNode[Entry] | None:
         for root, node in self._mounts.items():

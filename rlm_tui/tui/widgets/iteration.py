@@ -89,7 +89,12 @@ class IterationBlock(Collapsible):
         node = graph.nodes.get(self.call_id)
         if node is None:
             return
-        subs = [graph.nodes[c] for c in node.children if graph.nodes[c].kind == "sub"]
+        subs, stack = [], list(node.children)
+        while stack:  # sub-calls of this iteration, batched children included, not child runs
+            child = graph.nodes[stack.pop(0)]
+            if child.kind == "sub":
+                subs.append(child)
+                stack.extend(child.children)
         if not subs:
             return
         if self.subcalls is None:
@@ -128,7 +133,7 @@ class SubCallSummary(Collapsible):
         self.summary = ""
 
     def show(self, subs: list, graph: CallGraph) -> None:
-        kinds = Counter(s.function if hasattr(s, "function") else s.title for s in subs)
+        kinds = Counter(s.title for s in subs)
         status = Counter(s.status for s in subs)
         tokens = sum(s.total_tokens for s in subs)
         cost = sum(s.total_cost for s in subs)

@@ -48,8 +48,12 @@ class StatusLine(Horizontal):
     info: reactive[StatusInfo] = reactive(StatusInfo, always_update=True)
     frame: reactive[int] = reactive(0)
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._left = Static(id="status-left", markup=True)
+
     def compose(self) -> ComposeResult:
-        yield Static(id="status-left", markup=True)
+        yield self._left
         yield Static(self._hints(), id="status-right")
 
     def on_mount(self) -> None:
@@ -93,4 +97,4 @@ class StatusLine(Horizontal):
             parts.append(fmt.cost(i.cost_usd) + ("" if i.cost_known else "+?"))
         if i.budget:
             parts.append(f"[$text-muted]budget[/] {escape(i.budget)}")
-        self.query_one("#status-left", Static).update(" " + " [$text-muted]│[/] ".join(parts))
+        self._left.update(" " + " [$text-muted]│[/] ".join(parts))

@@ -32,6 +32,7 @@ class VariablesTable(DataTable):
     DEFAULT_CSS = """
     VariablesTable {
         background: transparent;
+        height: 1fr;
         scrollbar-size-vertical: 1;
         overflow-x: hidden;
         & > .datatable--header { background: transparent; color: $text-muted; text-style: bold; }
