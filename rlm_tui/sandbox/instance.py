@@ -120,11 +120,11 @@ class Instance:
             self._memory.write(self._ctx, pointer, source)
             return self._turn(self._ctx, pointer, len(source))
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            if self._stop_reason is not None:  # also when it stopped a nested call in a host function
+                raise GuestStopped(self._stop_reason) from None
             if self._host_error is not None:
                 error, self._host_error = self._host_error, None
                 raise error from None
-            if self._stop_reason is not None:
-                raise GuestStopped(self._stop_reason) from None
             raise e
 
     def close(self) -> None:

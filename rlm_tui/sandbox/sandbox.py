@@ -31,6 +31,7 @@ __all__ = ["CellResult", "HostFunction", "Sandbox", "SandboxError", "VarInfo"]
 
 CHECK_S = 0.05  # how often a running cell's deadline and a pending hard cancel are looked at
 CANCEL_GRACE_S = 2.0  # a cancelled cell that ignores it is stopped (and the instance restarted) after this
+SOFT_TIMEOUT_GRACE_S = 0.5  # time a cell gets to unwind from the TimeoutError its sleep raised
 BOOT_TIMEOUT_S = 60.0
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
 _prelude_source: str | None = None
@@ -56,6 +57,11 @@ class _Cell:
     variables: list[VarInfo] | None = None
     submitted: dict[str, Any] | None = None
     hard_stop_at: float | None = None  # set by cancel()
+    grace_until: float | None = None  # set when a sleep raised TimeoutError: time to unwind
+
+    @property
+    def stop_at(self) -> float:
+        return self.deadline if self.grace_until is None else max(self.deadline, self.grace_until)
 
     @property
     def deadline(self) -> float:
@@ -100,7 +106,7 @@ class Sandbox:
         self._owner: int | None = None  # thread holding the lock, to refuse re-entry from a host call
         self._cell: _Cell | None = None
         self._instance: Instance | None = None
-        self._closed = False
+        self._closed = self._closing = False
         self._stdout = OutputBuffer(output_limit)
         self._stderr = OutputBuffer(output_limit)
         self._runtime: Runtime = runtime(progress)
@@ -126,7 +132,8 @@ class Sandbox:
         """Stop the instance and remove the temporary folders this sandbox made."""
         if self._owner == threading.get_ident():
             raise SandboxError("a host function cannot close the sandbox that is calling it")
-        self.cancel()
+        self._closing = True
+        self.cancel(grace_s=0.5)
         with self._lock:
             if self._closed:
                 return
@@ -248,6 +255,10 @@ class Sandbox:
                 self._cell = None
             duration = time.monotonic() - cell.started
             stdout, stderr = self._stdout.take(), self._stderr.take()
+            if trap is not None and self._closing:
+                self._drop_instance()
+                return CellResult(stdout, stderr, f"SandboxClosed: the sandbox was closed while the cell ran ({trap})",
+                                  duration, [], False, "SandboxClosed")
             if trap is not None:
                 self._restart()
                 message = f"SandboxRestarted: {trap}; the sandbox was restarted and all variables were lost"
@@ -297,7 +308,7 @@ class Sandbox:
             return None, CHECK_S
         if cell.hard_stop_at is not None and now >= cell.hard_stop_at:
             return "the cell was cancelled and did not stop by itself", 0.0
-        remaining = cell.deadline - now
+        remaining = cell.stop_at - now
         if remaining <= 0:
             return f"the cell ran past its {cell.timeout_s:g} s time limit", 0.0
         return None, min(remaining, CHECK_S)
@@ -313,7 +324,7 @@ class Sandbox:
             now = time.monotonic()
             if now >= end:
                 return
-            limit = end if cell is None else min(end, cell.deadline)
+            limit = end if cell is None else min(end, cell.stop_at)
             time.sleep(min(CHECK_S, max(0.0, limit - now)))
 
     def _sleep(self, seconds: float) -> dict[str, Any]:
@@ -325,6 +336,8 @@ class Sandbox:
                 return _error("KeyboardInterrupt", "the cell was cancelled")
             now = time.monotonic()
             if cell is not None and now >= cell.deadline:
+                if cell.grace_until is None:
+                    cell.grace_until = now + SOFT_TIMEOUT_GRACE_S
                 return _error("TimeoutError", f"the cell ran past its {cell.timeout_s:g} s time limit")
             if now >= end:
                 return {"ok": None}
