@@ -346,7 +346,7 @@ class LM:
         self._attempt_lm = self.dspy_lm.copy(num_retries=0)
 
     def __repr__(self) -> str:
-        base = f", api_base={self.api_base!r}" if self.api_base else ""
+        base = f", api_base={_safe_url(self.api_base)!r}" if self.api_base else ""
         return f"LM(model={self.model!r}{base})"
 
     # --- public API ------------------------------------------------------------------------------
@@ -373,6 +373,11 @@ class LM:
         failure and the retry's tokens start again from the beginning: ``on_restart()`` (if given)
         is called first so the caller can drop what it showed. An exception raised by ``on_token``
         aborts the call and propagates unchanged.
+
+        Usage: the provider's token counts, priced from litellm's map. When a non-streamed reply
+        reports none, tokens are estimated (4 chars/token) and the cost is ``None``. When a stream
+        reports none, litellm's stream assembly counts them with its tokenizer (DSPy does not pass
+        on whether usage came from the provider), and that count is priced.
         """
         request = self._request(messages)
         if "litellm" not in sys.modules:  # first call: import it off the event loop, off the clock
@@ -418,7 +423,10 @@ class LM:
             body["max_tokens"] = self.max_tokens
         if self.temperature is not None:
             body["temperature"] = self.temperature
-        return request_from_openai_chat(body)
+        try:
+            return request_from_openai_chat(body)
+        except Exception as exc:  # lm15 refuses what it cannot represent (e.g. n=2, bad roles)
+            raise ValueError(f"cannot send these messages/options to {self.model!r}: {exc}") from exc
 
     async def _attempt(self, request: Any, sink: _TokenSink | None) -> Any:
         try:
@@ -498,7 +506,7 @@ class LM:
         status = status if isinstance(status, int) else None
         hint = getattr(exc, "retry_after", None)
         hint = float(hint) if isinstance(hint, (int, float)) else None
-        where = f" at {self.api_base}" if self.api_base else ""
+        where = f" at {_safe_url(self.api_base)}" if self.api_base else ""
         model = self.model
         chain = _chain_text(exc)
 
@@ -548,6 +556,19 @@ class LM:
         retryable = dx.is_retryable_lm_error(exc)
         msg = f"call to model {model!r}{where} failed: {detail}"
         return LMError(msg, model=model, status=status, retryable=retryable), retryable, hint
+
+
+def _safe_url(url: str) -> str:
+    """A URL without credentials (``user:pass@``) or query string, for messages and repr."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, "", "")) if parts.scheme else url
+    except ValueError:
+        return "<api_base>"
 
 
 def _chain_text(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ import dspy  # noqa: E402
 from rlm_tui.lm import (  # noqa: E402
     LM,
     Completion,
+    ContextWindowError,
     LMError,
     MissingKeyError,
     Usage,
@@ -202,6 +203,13 @@ async def test_401_fails_fast_naming_the_key_variable(scripted_server):
     assert len(scripted_server.chat_requests()) == 1
 
 
+async def test_context_window_error_is_typed_and_not_retried(scripted_server):
+    scripted_server.script("root", Reply(fault="context"))
+    with pytest.raises(ContextWindowError, match="context window"):
+        await make_lm(scripted_server).acomplete(user())
+    assert len(scripted_server.chat_requests()) == 1
+
+
 async def test_hang_times_out_within_timeout(scripted_server):
     scripted_server.script("root", Reply(fault="hang"))
     lm = make_lm(scripted_server, timeout_s=0.5, num_retries=0)
@@ -320,6 +328,7 @@ async def test_missing_key_at_call_time_is_not_retried(scripted_server, monkeypa
 async def test_key_never_in_repr_or_errors(scripted_server):
     lm = make_lm(scripted_server, api_key=SECRET)
     assert SECRET not in repr(lm) and SECRET not in str(lm)
+    assert "hunter2" not in repr(LM("openai/x", api_base="https://me:hunter2@proxy.example/v1?key=hunter2"))
     assert SECRET not in repr(lm.dspy_lm.dump_state())
     scripted_server.script("root", Reply(fault="401"))  # the server quotes the key it got
     assert scripted_server.requests == []

@@ -18,7 +18,8 @@ Every reply is served ``times`` times (default once) before the next one. Faults
   - ``"hang"``: never answers; the handler returns when the client goes away or the server stops;
   - ``"cut"``: streaming: half of the chunks, then the connection is dropped mid-body
     (non-streaming: a truncated body);
-  - ``"garbage"``: status 200 with a body that is not JSON (streaming: SSE lines that are not JSON).
+  - ``"garbage"``: status 200 with a body that is not JSON (streaming: SSE lines that are not JSON);
+  - ``"context"``: HTTP 400 ``context_length_exceeded``, as OpenAI answers an over-long prompt.
 
 Standalone (for end-to-end tests of the installed CLI)::
 
@@ -60,7 +61,7 @@ __all__ = [
     "last_user_text",
 ]
 
-SPECIAL_FAULTS = ("hang", "cut", "garbage")
+SPECIAL_FAULTS = ("hang", "cut", "garbage", "context")
 
 
 @dataclass
@@ -208,6 +209,12 @@ class _Handler(BaseHTTPRequestHandler):
             return 0
         if fault == "garbage":
             return self._garbage(stream)
+        if fault == "context":
+            self._send_json(400, {"error": {
+                "message": "This model's maximum context length is 8192 tokens. However, your messages "
+                           "resulted in 9000 tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})
+            return 400
         if fault is not None and fault != "cut":
             status = int(fault)
             kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
