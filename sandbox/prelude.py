@@ -14,7 +14,6 @@ import linecache
 import os
 import reprlib
 import sys
-import traceback
 import types
 
 import _host
@@ -247,6 +246,8 @@ def _execute(source, filename):
 
 
 def _format_error(exc):
+    import traceback  # ~50 ms to import here: only when a cell fails
+
     frames = traceback.extract_tb(exc.__traceback__)
     keep = [i for i, f in enumerate(frames) if f.filename.startswith("<cell")]
     tb = exc.__traceback__

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import builtins
 import json
@@ -276,6 +275,8 @@ class Sandbox:
 
     async def arun(self, code: str, timeout_s: float | None = None) -> CellResult:
         """`run` on a worker thread; cancelling the awaiting task cancels the cell."""
+        import asyncio
+
         task = asyncio.ensure_future(asyncio.to_thread(self.run, code, timeout_s))
         try:
             return await asyncio.shield(task)
