@@ -272,6 +272,11 @@ class RLMApp(SlashCommands, App[None]):
         self.main.status.update_info(detail="cancelling…")
         self.notify("Cancelling the turn…", timeout=2)
 
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications carry engine and user text: never parse them as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     # ---- keys ----------------------------------------------------------------------------
     def action_ctrl_c(self) -> None:
         focused = self.focused

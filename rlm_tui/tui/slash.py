@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from rich.text import Text
 from textual.markup import escape
 
-from rlm_tui.config import BudgetSettings, ConfigError
+from rlm_tui.config import BudgetSettings
 from rlm_tui.tui import commands
 from rlm_tui.tui.commands import ParsedCommand
 
@@ -81,8 +82,8 @@ class SlashCommands:
         parsed: Any = None if value.lower() in ("none", "off", "unlimited") else value
         try:
             new = BudgetSettings.model_validate({**budget.model_dump(), name: parsed})
-        except Exception as e:  # pydantic.ValidationError
-            self.notify(f"Invalid value for {name}: {e}", severity="error")
+        except ValidationError as e:
+            self.notify(f"Invalid value for {name}: {e.errors()[0]['msg']}", severity="error")
             return
         self.settings = self.settings.model_copy(update={"budget": new})
         session_budget = getattr(self.session, "budget", None)
@@ -97,22 +98,22 @@ class SlashCommands:
     def cmd_skills(self: RLMApp, arg: str) -> None:
         from rlm_tui.tui.screens.modals import PreviewScreen
 
-        lines = []
-        skills = getattr(self.session, "skills", None)
-        if skills is None:
-            try:
-                from rlm_tui import skills as skills_mod
+        try:
+            from rlm_tui import skills as skills_mod
 
-                skills = skills_mod.discover()  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001 - the skills module may be absent
-                skills = []
-        for s in skills or []:
-            name = getattr(s, "name", str(s))
-            desc = getattr(s, "description", "")
-            lines.append(f"- **{name}** {desc}")
-        enabled = ", ".join(self.settings.skills) or "none"
-        body = "\n".join(lines) or "_No skills found._"
-        self.push_screen(PreviewScreen("Skills", f"{body}\n\nEnabled by default: {enabled}"))
+            found = list(skills_mod.discover(self.project).skills.values())
+            problem = ""
+        except Exception as e:  # noqa: BLE001 - a malformed user skill must not break the UI
+            found, problem = [], f"\n\n**Could not load skills:** {e}"
+        enabled = set(self.settings.skills)
+        lines = [f"| {'✓' if s.name in enabled else ''} | **{s.name}** | {s.description} | "
+                 f"{s.source} |" for s in found]
+        table = ("| on | skill | what it does | from |\n|---|---|---|---|\n" + "\n".join(lines)
+                 if lines else "_No skills found._")
+        body = (f"{table}{problem}\n\nEnabled skills are in every prompt; the model can load the "
+                "others with `load_skill(name)`. Enable one by default with `skills = [\"name\"]` "
+                "in config.toml; add your own under `<config dir>/skills/` or `.rlm/skills/`.")
+        self.push_screen(PreviewScreen("Skills", body))
 
     # ---- sessions ------------------------------------------------------------------------
     async def cmd_new(self: RLMApp, arg: str) -> None:

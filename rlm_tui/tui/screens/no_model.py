@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Input, Label, Markdown
+from textual.widgets import Button, Input, Label, Markdown, Static
 
 from rlm_tui.config import config_file
 from rlm_tui.tui.help_text import no_model_message
@@ -24,7 +24,9 @@ class NoModelScreen(Screen[ModelChoice]):
     DEFAULT_CSS = """
     NoModelScreen {
         align: center top;
-        & > VerticalScroll { width: 100%; max-width: 96; height: 1fr; padding: 1 2; }
+        & > VerticalScroll { width: 100%; max-width: 96; height: 1fr; padding: 1 2;
+                             scrollbar-size-vertical: 1; }
+        #hint { dock: bottom; height: 1; background: $panel; color: $text-muted; padding: 0 1; }
         Markdown { background: transparent; margin: 0; padding: 0; }
         #try-now {
             height: auto; border: round $accent; padding: 0 1; margin: 1 0;
@@ -39,6 +41,7 @@ class NoModelScreen(Screen[ModelChoice]):
     BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", priority=True)]
 
     def compose(self) -> ComposeResult:
+        yield Static("type a model below and press enter to start · ctrl+q quits", id="hint")
         with VerticalScroll():
             yield Markdown(no_model_message(config_file()))
             with Vertical(id="try-now") as box:
@@ -52,7 +55,7 @@ class NoModelScreen(Screen[ModelChoice]):
                     yield Button("Quit", id="quit")
 
     def on_mount(self) -> None:
-        self.query_one("#model", Input).focus()
+        self.query_one("#model", Input).focus(scroll_visible=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._start()

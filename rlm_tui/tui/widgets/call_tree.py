@@ -111,14 +111,14 @@ class CallTreeView(Tree[str]):
         if node.kind == "run" and node.parent_id is None and node.prompt:
             title += ": " + fmt.one_line(node.prompt, 32)
         text.append(title, style="bold" if node.kind == "run" else "")
-        if node.model and node.kind != "run":
-            text.append(f" {short_model(node.model)}", style=c.get("model", ""))
         meta = [fmt.duration(node.elapsed(time.time()))]
         if node.total_tokens:
             meta.append(f"{fmt.tokens(node.total_tokens)} tok")
         if node.total_cost or not node.total_cost_known:
             meta.append(fmt.cost(node.total_cost) + ("" if node.total_cost_known else "+?"))
         text.append("  " + " · ".join(m for m in meta if m), style="dim")
+        if node.model and node.kind != "run":
+            text.append(f"  {short_model(node.model)}", style=c.get("model", ""))
         if node.error and node.status == FAILED:
             text.append(f"  {fmt.one_line(node.error, 40)}", style=c.get(FAILED, ""))
         return text

@@ -51,14 +51,15 @@ class StatusLine(Horizontal):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._left = Static(id="status-left", markup=True)
+        self._right = Static(id="status-right", markup=True)
 
     def compose(self) -> ComposeResult:
         yield self._left
-        yield Static(self._hints(), id="status-right")
+        yield self._right
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(0.1, self._tick, pause=True)
-        self._render_left()
+        self.watch_info(self.info)
 
     def update_info(self, **changes: object) -> None:
         self.info = replace(self.info, **changes)
@@ -70,6 +71,7 @@ class StatusLine(Horizontal):
             self._timer.resume()
         else:
             self._timer.pause()
+        self._right.update(self._hints())
         self._render_left()
 
     def _tick(self) -> None:
@@ -77,7 +79,9 @@ class StatusLine(Horizontal):
         self._render_left()
 
     def _hints(self) -> str:
-        return "[b]esc[/] cancel  [b]^p[/] commands  [b]f1[/] help"
+        if self.info.state == "busy":
+            return "[b]esc[/] cancel  [b]f1[/] help"
+        return "[b]^p[/] commands  [b]f1[/] help"
 
     def _render_left(self) -> None:
         i = self.info

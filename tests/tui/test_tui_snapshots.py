@@ -1,0 +1,67 @@
+"""SVG snapshots of the main layouts, from a deterministic trace (replay view) so they are stable.
+
+Update after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update`
+and look at the report before committing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rlm_tui.config import Settings
+from rlm_tui.tui.app import make_app
+from tests.tui.conftest import wait_for
+from tests.tui.traces import write_trace
+
+
+@pytest.fixture
+def replay_app(tmp_path: Path, project: Path):
+    def make(theme: str = "rlm-dark"):
+        trace = write_trace(tmp_path / "trace.jsonl")
+        return make_app(Settings(model="openai/gpt-4o-mini", theme=theme), project, replay=trace)
+
+    return make
+
+
+async def _replayed(pilot) -> None:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.main.chat.last_turn is not None
+                   and app.main.chat.last_turn.done
+                   and len(app.main.variables.rows_by_name) == 4)
+    answer = app.main.chat.last_turn.answer
+    await wait_for(pilot, lambda: answer._markdown == answer.text)
+    variables = app.main.variables
+    variables._flash_until = dict.fromkeys(variables._flash_until, 0.0)
+    variables._unflash()  # no timing-dependent highlight in the picture
+    await pilot.pause(0.2)
+
+
+def test_main_wide(snap_compare, replay_app):
+    assert snap_compare(replay_app(), terminal_size=(120, 36), run_before=_replayed)
+
+
+def test_main_light_theme(snap_compare, replay_app):
+    assert snap_compare(replay_app("rlm-light"), terminal_size=(120, 36), run_before=_replayed)
+
+
+def test_narrow_calls_tab(snap_compare, replay_app):
+    async def run_before(pilot) -> None:
+        await _replayed(pilot)
+        await pilot.press("f3")
+        await pilot.pause(0.1)
+
+    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_no_model_screen(snap_compare, project: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RLM_TUI_HOME", "/nonexistent/rlm-home")  # the path shown must be stable
+    app = make_app(Settings(), project)
+
+    async def run_before(pilot) -> None:
+        for widget in pilot.app.screen.query("Input"):
+            widget.cursor_blink = False
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=(100, 40), run_before=run_before)
