@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--project", "-p", default=".", help="project directory (default: .)")
     ask.add_argument("--signature", default="question -> answer", help="DSPy signature, e.g. 'question -> count: int'")
-    ask.add_argument("--json", action="store_true", help="print outputs, usage and the partial flag as JSON")
+    ask.add_argument("--json", action="store_true",
+                     help="print outputs, usage, the partial flag and cited sources (path:line) as JSON")
     ask.add_argument("--trace", type=Path, help="write the JSONL trace here")
     ask.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     _model_flags(ask)
@@ -126,8 +127,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     outputs = {name: jsonable(prediction[name]) for name in rlm.signature.output_fields}
     if args.json:
+        from rlm_tui.runtime.citations import extract_citations
+
+        cited = "\n".join(v if isinstance(v, str) else json.dumps(v, default=str) for v in outputs.values())
+        citations = [c.to_dict() for c in extract_citations(cited, project)]
         print(json.dumps({"outputs": outputs, "usage": prediction.usage, "partial": prediction.partial,
-                          "budget_exhausted": prediction.budget_exhausted}, indent=2, default=str))
+                          "budget_exhausted": prediction.budget_exhausted, "citations": citations},
+                         indent=2, default=str))
     else:
         for name, value in outputs.items():
             text = value if isinstance(value, str) else json.dumps(value, default=str)
