@@ -1,4 +1,4 @@
-"""`rlm-tui`: the TUI by default; `ask` (headless), `replay`, `doctor`, `serve`.
+"""`rlm-tui`: the TUI by default; `ask` (headless), `replay`, `doctor`, `serve`, `eval`.
 
 Exit codes: 0 answered, 1 failed, 2 usage or configuration error, 3 partial answer (a
 budget ran out), 130 interrupted.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("ask", "replay", "doctor", "serve", "models")
+COMMANDS = ("ask", "replay", "doctor", "serve", "models", "eval")
 
 
 class UsageError(Exception):
@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="offline models: list what is installed, pull one")
     models.add_argument("action", choices=("list", "pull"))
     models.add_argument("name", nargs="?", help="model to pull, e.g. qwen2.5-coder-0.5b")
+
+    from rlm_tui.eval.command import add_arguments as eval_arguments
+
+    evaluate = sub.add_parser("eval", help="measure answer quality, cost and time: RLM mode vs direct prompting")
+    eval_arguments(evaluate)
+    _model_flags(evaluate)
 
     serve = sub.add_parser("serve", help="serve the TUI in a browser (textual-serve)")
     serve.add_argument("path", nargs="?", default=".")
@@ -181,6 +187,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     return models_command(args.action, args.name)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rlm_tui.eval.command import run_command
+    from rlm_tui.eval.runner import EvalError
+    from rlm_tui.runtime.models import NoModelError
+
+    try:
+        return run_command(args, load(args))
+    except (EvalError, NoModelError) as e:
+        raise UsageError(str(e)) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from textual_serve.server import Server
@@ -209,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_tui(argv)
         args = build_parser().parse_args(argv)
         handler = {"ask": cmd_ask, "replay": cmd_replay, "doctor": cmd_doctor, "serve": cmd_serve,
-                   "models": cmd_models}[args.command]
+                   "models": cmd_models, "eval": cmd_eval}[args.command]
         return handler(args)
     except UsageError as e:
         print(f"rlm-tui: {e}", file=sys.stderr)

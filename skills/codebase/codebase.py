@@ -1,0 +1,463 @@
+"""Codebase helpers for questions over a project: index, search, outline, read, references.
+
+Part of the `codebase` skill. It runs inside the sandbox, where the project is the current folder
+(`/project`), and on the host too (`index("/some/path")`). Standard library only; every result is
+plain data (lists of dicts) to slice, count, or hand to `llm_query_batched`.
+
+    from codebase import *
+    index()                              # {'files': 812, 'by_extension': {...}, 'skipped': {...}}
+    files("*.py")                        # ['src/app.py', ...]
+    hits = search(r"def handle_\\w+", "src", context=2)
+    show(hits)                           # grep-style lines: path:line: text
+    outline("src/app.py")                # [{'path', 'line', 'end', 'kind', 'name', 'qualname', 'params', ...}]
+    definitions("Router")                # where a name is defined
+    references("Router")                 # every whole-word use, with kind: definition/import/call/reference
+    callers("dispatch")                  # who calls it: [{'path', 'line', 'caller', 'text'}]
+    print(read("src/app.py", 40, 80))    # numbered lines
+    cite(hit)                            # 'src/app.py:42'
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import time
+
+from codebase_ignore import SKIP_DIRS, Glob, Rules, ignored, is_binary_name, normalize, read_rules, skip_dir
+from codebase_outline import language, outline_text
+
+__all__ = ["index", "files", "stats", "tree", "search", "show", "outline", "definitions", "references",
+           "callers", "read", "text", "cite"]
+
+MAX_FILE_BYTES = 1_000_000
+CACHE_CHARS = 300_000_000
+_DEF_WORDS = r"(?:def|class|function|func|fn|struct|interface|enum|trait|type|impl|record|object|module|mod|macro|const|let|var|val)"
+
+
+class _Index:
+    def __init__(self, root: str, max_bytes: int, skip: frozenset[str], use_gitignore: bool) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self.files: list[str] = []
+        self.sizes: dict[str, int] = {}
+        self.dirs: set[str] = {""}
+        self.skipped = {"ignored": 0, "vendored": 0, "binary": 0, "huge": 0, "unreadable": 0}
+        self.examples: dict[str, list[str]] = {k: [] for k in self.skipped}
+        self.texts: dict[str, str | None] = {}
+        self.cached_chars = 0
+        self.outlines: dict[str, list[dict]] = {}
+        started = time.perf_counter()
+        self._walk(skip, use_gitignore)
+        self.seconds = time.perf_counter() - started
+
+    def _skip(self, why: str, rel: str) -> None:
+        self.skipped[why] += 1
+        if len(self.examples[why]) < 5:
+            self.examples[why].append(rel)
+
+    def _walk(self, skip: frozenset[str], use_gitignore: bool) -> None:
+        root = self.root
+        base_rules: list[Rules] = []
+        if use_gitignore:
+            exclude = read_rules("", os.path.join(root, ".git", "info", "exclude"))
+            if exclude is not None:
+                base_rules.append(exclude)
+        stack: list[tuple[str, list[Rules]]] = [("", base_rules)]
+        while stack:
+            rel_dir, rules = stack.pop()
+            full_dir = os.path.join(root, rel_dir) if rel_dir else root
+            try:
+                with os.scandir(full_dir) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError:
+                self._skip("unreadable", rel_dir or ".")
+                continue
+            if use_gitignore and any(e.name == ".gitignore" for e in entries):
+                own = read_rules(rel_dir, os.path.join(full_dir, ".gitignore"))
+                if own is not None:
+                    rules = [*rules, own]
+            subdirs = []
+            for entry in entries:
+                name = entry.name
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    self._skip("unreadable", rel)
+                    continue
+                if is_dir:
+                    if skip_dir(name, entry.path, skip):
+                        self._skip("vendored", rel + "/")
+                    elif rules and ignored(rules, rel, True):
+                        self._skip("ignored", rel + "/")
+                    else:
+                        subdirs.append((rel, rules))
+                    continue
+                if rules and ignored(rules, rel, False):
+                    self._skip("ignored", rel)
+                    continue
+                if is_binary_name(name):
+                    self._skip("binary", rel)
+                    continue
+                try:
+                    if not entry.is_file():
+                        continue
+                    size = entry.stat().st_size
+                except OSError:
+                    self._skip("unreadable", rel)
+                    continue
+                if size > self.max_bytes:
+                    self._skip("huge", rel)
+                    continue
+                self.files.append(rel)
+                self.sizes[rel] = size
+            for rel, r in subdirs:
+                self.dirs.add(rel)
+            stack.extend(reversed(subdirs))
+        self.files.sort()
+
+    def text(self, rel: str) -> str | None:
+        """The file's text (cached), or None for a binary or unreadable file."""
+        cached = self.texts.get(rel, False)
+        if cached is not False:
+            return cached  # type: ignore[return-value]
+        try:
+            data = _read_bytes(os.path.join(self.root, rel), self.max_bytes + 1)
+        except OSError:
+            self.texts[rel] = None
+            return None
+        if b"\0" in data[:8192]:
+            value = None
+        else:
+            value = data.decode("utf-8", errors="replace")
+        if value is None or self.cached_chars + len(value) <= CACHE_CHARS:
+            self.texts[rel] = value
+            self.cached_chars += len(value or "")
+        return value
+
+
+def _read_bytes(path: str, limit: int) -> bytes:
+    """Up to `limit` bytes; plain os.read is about twice as fast as open() in the sandbox."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        total = 0
+        while total < limit:
+            chunk = os.read(fd, min(limit - total, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+_current: _Index | None = None
+
+
+def index(root: str = ".", *, refresh: bool = False, max_bytes: int = MAX_FILE_BYTES,
+          skip_dirs: frozenset[str] | set[str] = SKIP_DIRS, gitignore: bool = True) -> dict:
+    """Index the project (once; `refresh=True` rebuilds) and return `stats()`. Honours every
+    `.gitignore`; skips vendored folders (`skip_dirs`), binary files and files over `max_bytes`."""
+    global _current
+    root = os.path.normpath(str(root))
+    if refresh or _current is None or _current.root != root:
+        _current = _Index(root, max_bytes, frozenset(skip_dirs), gitignore)
+    return stats()
+
+
+def _idx() -> _Index:
+    if _current is None:
+        index()
+    assert _current is not None
+    return _current
+
+
+def stats() -> dict:
+    """File count, counts by extension, what was skipped (with examples) and the index time."""
+    ix = _idx()
+    by_ext: dict[str, int] = {}
+    for path in ix.files:
+        name = path.rsplit("/", 1)[-1]
+        ext = name[name.rfind("."):].lower() if "." in name[1:] else "(none)"
+        by_ext[ext] = by_ext.get(ext, 0) + 1
+    return {"root": ix.root, "files": len(ix.files), "bytes": sum(ix.sizes.values()),
+            "by_extension": dict(sorted(by_ext.items(), key=lambda kv: -kv[1])),
+            "skipped": dict(ix.skipped), "skipped_examples": {k: v for k, v in ix.examples.items() if v},
+            "seconds": round(ix.seconds, 3)}
+
+
+def _rel(path: str) -> str:
+    ix = _idx()
+    path = str(path)
+    if os.path.isabs(path) and not path.startswith("/project"):
+        root = os.path.abspath(ix.root)
+        if path == root or path.startswith(root + os.sep):
+            path = os.path.relpath(path, root)
+    return normalize(path)
+
+
+def files(paths: str | list[str] | None = None) -> list[str]:
+    """Indexed file paths (relative to the project root), optionally only those matching `paths`:
+    a folder ('src'), a file, or a glob ('*.py' at any depth, 'src/*.py', 'src/**/test_*.py')."""
+    ix = _idx()
+    if paths is None:
+        return list(ix.files)
+    if isinstance(paths, str):
+        paths = [paths]
+    paths = [_rel(p) for p in paths]
+    match = Glob(paths)
+    return [f for f in ix.files if match(f)]
+
+
+def tree(path: str = ".", depth: int = 2) -> str:
+    """Folders (to `depth`) with how many indexed files each holds, as indented text."""
+    base = _rel(path)
+    base = "" if base == "." else base
+    counts: dict[str, int] = {}
+    for f in _idx().files:
+        if base and not f.startswith(base + "/"):
+            continue
+        parts = f[len(base) + 1 if base else 0:].split("/")[:-1]
+        for i in range(min(len(parts), depth) + 1):
+            key = "/".join(parts[:i])
+            counts[key] = counts.get(key, 0) + 1
+    lines = []
+    for key in sorted(counts):
+        level = 0 if key == "" else key.count("/") + 1
+        label = (base or ".") if key == "" else key.rsplit("/", 1)[-1] + "/"
+        lines.append(f"{'  ' * level}{label} ({counts[key]} files)")
+    return "\n".join(lines)
+
+
+def text(path: str) -> str:
+    """A file's whole text (raises for a missing, binary, or unreadable file)."""
+    rel = _rel(path)
+    value = _idx().text(rel)
+    if value is None:
+        if not os.path.isfile(os.path.join(_idx().root, rel)):
+            raise FileNotFoundError(f"no file {rel!r} in the project")
+        raise ValueError(f"{rel!r} is binary or unreadable")
+    return value
+
+
+def _lines(value: str) -> list[str]:
+    lines = value.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def search(pattern: str, paths: str | list[str] | None = None, *, context: int = 0,
+           ignore_case: bool = False, fixed: bool = False, max_results: int = 2000,
+           must_contain: str | None = None) -> list[dict]:
+    """Regex search (multiline mode: `^`/`$` match at line ends), one hit per matching line:
+    `{'path', 'line', 'text', 'context'}`; `context` is a list of `(line_number, text)` for the
+    `context` lines around the hit (the hit included), empty when `context=0`. `fixed=True`
+    searches a literal string; `must_contain` skips files without that literal text (a fast
+    prefilter for patterns that start with a lookaround). At most `max_results` hits (a note is
+    printed when cut)."""
+    flags = re.MULTILINE | (re.IGNORECASE if ignore_case else 0)
+    if fixed and not ignore_case and must_contain is None:
+        must_contain = pattern
+    regex = re.compile(re.escape(pattern) if fixed else pattern, flags)
+    ix = _idx()
+    hits: list[dict] = []
+    for path in files(paths):
+        body = ix.text(path)
+        if body is None or (must_contain is not None and must_contain not in body) or regex.search(body) is None:
+            continue
+        lines = _lines(body) if context else None
+        line, pos, last = 1, 0, 0
+        for m in regex.finditer(body):
+            start = m.start()
+            line += body.count("\n", pos, start)
+            pos = start
+            if line == last:
+                continue
+            last = line
+            begin = body.rfind("\n", 0, start) + 1
+            stop = body.find("\n", start)
+            row = body[begin:stop if stop >= 0 else len(body)].rstrip("\r")
+            around = []
+            if lines is not None:
+                around = [(n, lines[n - 1]) for n in range(max(1, line - context), min(len(lines), line + context) + 1)]
+            hits.append({"path": path, "line": line, "text": row, "context": around})
+            if len(hits) >= max_results:
+                print(f"[search: stopped at max_results={max_results}; narrow the pattern or paths]")
+                return hits
+    return hits
+
+
+def show(hits: list[dict], limit: int = 100) -> None:
+    """Print hits grep-style (`path:line: text`; context lines as `path-line- text`)."""
+    for hit in hits[:limit]:
+        if hit.get("context"):
+            for n, row in hit["context"]:
+                sep = ":" if n == hit["line"] else "-"
+                print(f"{hit['path']}{sep}{n}{sep} {row}")
+            print("--")
+        else:
+            extra = f" [{hit['kind']}]" if "kind" in hit else ""
+            extra += f" (in {hit['caller']})" if "caller" in hit else ""
+            print(f"{hit['path']}:{hit['line']}:{extra} {hit.get('text', hit.get('signature', ''))}")
+    if len(hits) > limit:
+        print(f"... {len(hits) - limit} more")
+
+
+def outline(paths: str | list[str] | None = None, kinds: str | list[str] | None = None) -> list[dict]:
+    """Definitions in the selected files (all supported source files when `paths` is None):
+    `{'path', 'line', 'end', 'kind', 'name', 'qualname', 'params', 'signature', ...}`. Python is
+    parsed with `ast` (kinds class/function/method/async ..., plus decorators, doc, bases); JS/TS,
+    Go, Rust, Java/Kotlin/C#, C/C++ use line patterns (`end` from brace matching)."""
+    ix = _idx()
+    wanted = {kinds} if isinstance(kinds, str) else set(kinds or ())
+    out: list[dict] = []
+    for path in files(paths):
+        if language(path) is None:
+            continue
+        entries = ix.outlines.get(path)
+        if entries is None:
+            body = ix.text(path)
+            entries = outline_text(path, body) if body is not None else []
+            ix.outlines[path] = entries
+        out.extend(e for e in entries if not wanted or e["kind"] in wanted)
+    return out
+
+
+def definitions(name: str, paths: str | list[str] | None = None) -> list[dict]:
+    """Outline entries whose name (or dotted qualname) is `name`, across the project."""
+    simple = name.rsplit(".", 1)[-1]
+    candidates = sorted({h["path"] for h in search(rf"\b{re.escape(simple)}\b", paths, max_results=1_000_000,
+                                                   must_contain=simple)})
+    if not candidates:
+        return []
+    return [e for e in outline(candidates) if e["name"] == name or e["qualname"] == name
+            or e["qualname"].endswith("." + name)]
+
+
+_IMPORT = re.compile(r"^\s*(?:import\b|from\s+\S+\s+import\b|using\b|use\b|#\s*include\b|require\b)|\brequire\s*\(")
+
+
+def references(name: str, paths: str | list[str] | None = None, *, context: int = 0) -> list[dict]:
+    """Every whole-word occurrence of `name`, each hit with a `kind`: 'definition', 'import',
+    'call' (`name(`), or 'reference'. Text-based: mentions in comments and strings count too."""
+    simple = name.rsplit(".", 1)[-1]
+    word = re.escape(simple)
+    defn = re.compile(rf"\b{_DEF_WORDS}\s+(?:\*\s*)?{word}\b|^\s*{word}\s*=\s*(?:function\b|\(|async\b)|\b{word}\s*:\s*function\b")
+    call = re.compile(rf"(?<![\w$]){word}\s*\(")
+    hits = search(rf"(?<![\w$]){word}(?![\w$])", paths, context=context, max_results=1_000_000,
+                  must_contain=simple)
+    for hit in hits:
+        row = hit["text"]
+        if defn.search(row):
+            hit["kind"] = "definition"
+        elif _IMPORT.search(row):
+            hit["kind"] = "import"
+        elif call.search(row):
+            hit["kind"] = "call"
+        else:
+            hit["kind"] = "reference"
+    return hits
+
+
+def callers(name: str, paths: str | list[str] | None = None) -> list[dict]:
+    """Calls of `name` (as `name(...)` or `obj.name(...)`) with the enclosing definition:
+    `{'path', 'line', 'caller', 'text'}`; `caller` is a qualname like 'Class.method', or
+    '<module>'. Python files use `ast` (exact calls only); other languages use text and the outline."""
+    simple = name.rsplit(".", 1)[-1]
+    hits = search(rf"(?<![\w$]){re.escape(simple)}\s*\(", paths, max_results=1_000_000, must_contain=simple)
+    by_path: dict[str, list[dict]] = {}
+    for hit in hits:
+        by_path.setdefault(hit["path"], []).append(hit)
+    ix = _idx()
+    out: list[dict] = []
+    for path, file_hits in by_path.items():
+        body = ix.text(path) or ""
+        if language(path) == "python":
+            try:
+                out.extend(_python_callers(path, body, simple))
+                continue
+            except SyntaxError:
+                pass
+        entries = outline(path)
+        for hit in file_hits:
+            if any(e["line"] == hit["line"] and e["name"] == simple for e in entries):
+                continue  # the definition itself
+            enclosing = [e for e in entries if e["line"] <= hit["line"] <= (e["end"] or e["line"])
+                         and e["kind"] not in ("class", "struct", "interface", "namespace", "impl", "mod")]
+            caller = enclosing[-1]["qualname"] if enclosing else "<module>"
+            out.append({"path": path, "line": hit["line"], "caller": caller, "text": hit["text"]})
+    return out
+
+
+def _python_callers(path: str, body: str, name: str) -> list[dict]:
+    finder = _CallFinder(name, _lines(body), path)
+    finder.visit(ast.parse(body))
+    return sorted(finder.found, key=lambda h: h["line"])
+
+
+class _CallFinder(ast.NodeVisitor):
+    """Calls of `name` with the qualname of the definition they sit in."""
+
+    def __init__(self, name: str, lines: list[str], path: str) -> None:
+        self.name, self.lines, self.path = name, lines, path
+        self.scope: list[str] = []
+        self.found: list[dict] = []
+
+    def _definition(self, node) -> None:
+        for d in node.decorator_list:
+            self.visit(d)
+        if isinstance(node, ast.ClassDef):
+            for b in (*node.bases, *node.keywords):
+                self.visit(b)
+        else:
+            self.visit(node.args)
+            if node.returns is not None:
+                self.visit(node.returns)
+        self.scope.append(node.name)
+        for stmt in node.body:
+            self.visit(stmt)
+        self.scope.pop()
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _definition
+
+    def visit_Call(self, node: ast.Call) -> None:
+        f = node.func
+        if (isinstance(f, ast.Name) and f.id == self.name) or (isinstance(f, ast.Attribute) and f.attr == self.name):
+            line = node.lineno
+            self.found.append({"path": self.path, "line": line, "caller": ".".join(self.scope) or "<module>",
+                               "text": self.lines[line - 1] if line <= len(self.lines) else ""})
+        self.generic_visit(node)
+
+
+def read(path: str, start: int = 1, end: int | None = None, *, max_lines: int = 300) -> str:
+    """Lines `start`..`end` (1-based, inclusive) of a file, numbered like `  42| text`. Without
+    `end`, up to `max_lines` lines from `start`."""
+    rel = _rel(path)
+    lines = _lines(text(rel))
+    start = max(1, int(start))
+    stop = min(len(lines), int(end) if end is not None else start + max_lines - 1)
+    width = len(str(stop))
+    out = [f"{n:>{width}}| {lines[n - 1]}" for n in range(start, stop + 1)]
+    if end is None and stop < len(lines):
+        out.append(f"... ({len(lines) - stop} more lines; read('{rel}', {stop + 1}) for the next part)")
+    return f"{rel} ({len(lines)} lines)\n" + "\n".join(out)
+
+
+def cite(path_or_hit, start: int | None = None, end: int | None = None) -> str:
+    """A citation string: `cite(hit)` -> 'src/app.py:42'; `cite('src/app.py', 10, 20)` -> 'src/app.py:10-20'.
+    For an outline entry, cites its whole range."""
+    if isinstance(path_or_hit, dict):
+        hit = path_or_hit
+        path, start = hit["path"], hit["line"]
+        end = hit.get("end") if end is None else end
+    else:
+        path = _rel(path_or_hit)
+    if start is None:
+        return path
+    if end is None or end == start:
+        return f"{path}:{start}"
+    return f"{path}:{start}-{end}"
