@@ -3,8 +3,8 @@
 The host runs this once per instance as module `_rlm`. Every cell then goes through
 `run_cell(source)`: it runs the code in `__main__` (trailing expression echoed, top-level
 `await` allowed) and posts back the error and a snapshot of the user's variables over the
-host door (`_host.call`, one JSON request and reply). Guest-facing helpers live in `builtins`, so they never show up
-among the user's variables.
+host door (`_host.call`, one JSON request and reply). Guest-facing helpers live in
+`builtins`, so they never show up among the user's variables.
 """
 
 import ast

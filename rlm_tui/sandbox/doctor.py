@@ -66,6 +66,9 @@ class DoctorReport:
             f"  start        {ms(self.start_ms)} in a new process ({ms(self.start_inside_ms)} after interpreter startup)",
             f"  trivial cell {ms(self.cell_ms)}",
         ]
+        if sys.flags.dont_write_bytecode:
+            lines.append("  note         PYTHONDONTWRITEBYTECODE is set: without cached bytecode every start "
+                         "compiles wasmtime's bindings and rlm-tui from source (~0.3 s more)")
         if self.problems:
             lines.append("problems:")
             lines += [f"  - {p}" for p in self.problems]

@@ -26,14 +26,6 @@ _Vals = ctypes.POINTER(ffi.wasmtime_val_raw_t)
 Context = Any  # ctypes pointer to wasmtime_context_t (a store's, or a caller's)
 
 
-class GuestTrap(Exception):
-    """A trap or error that ended a call into the guest, carrying wasmtime's exception."""
-
-
-def context_of(store: wasmtime.Store) -> Context:
-    return store._context()
-
-
 class RawFunc:
     """A function of i32/i64 parameters and at most one i32 result, called unchecked."""
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import atexit
-import builtins
 import json
-import keyword
 import shutil
 import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import wasmtime
 
 from rlm_tui.paths import package_data
 from rlm_tui.sandbox import clock
+from rlm_tui.sandbox.checks import HostFunction, check_names, describe_trap, error_reply, existing_dir, unjsonable, workspace_dir
 from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
 from rlm_tui.sandbox.image import Progress
 from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
@@ -34,8 +33,6 @@ SOFT_TIMEOUT_GRACE_S = 0.5  # time a cell gets to unwind from the TimeoutError i
 BOOT_TIMEOUT_S = 60.0
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
 _prelude_source: str | None = None
-
-HostFunction = Callable[..., Any]
 
 
 def _prelude() -> str:
@@ -89,11 +86,11 @@ class Sandbox:
         output_fields: Sequence[str] = (),
         progress: Progress | None = None,
     ) -> None:
-        self.project = _existing_dir(project, "project")
-        self.skills = _existing_dir(skills, "skills") if skills is not None else None
+        self.project = existing_dir(project, "project")
+        self.skills = existing_dir(skills, "skills") if skills is not None else None
         self.host_functions: dict[str, HostFunction] = {}
         self._global_functions: set[str] = set()
-        _check_names(host_functions or {})
+        check_names(host_functions or {})
         self.host_functions.update(host_functions or {})
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
@@ -110,7 +107,7 @@ class Sandbox:
         self._stderr = OutputBuffer(output_limit)
         self._runtime: Runtime = runtime(progress)
         self._own_workspace = workspace is None
-        self.workspace = Path(tempfile.mkdtemp(prefix="rlm-workspace-")) if workspace is None else _workspace(workspace)
+        self.workspace = Path(tempfile.mkdtemp(prefix="rlm-workspace-")) if workspace is None else workspace_dir(workspace)
         self._scratch = Path(tempfile.mkdtemp(prefix="rlm-tmp-"))
         try:
             self._start()
@@ -208,7 +205,7 @@ class Sandbox:
         With `as_globals` they are also bound in the guest's `__main__` (DSPy's sandbox shim
         looks tools up there); they are never listed among the user's variables.
         """
-        _check_names(functions)
+        check_names(functions)
         with self._locked():
             self.host_functions.update(functions)
             if as_globals:
@@ -248,7 +245,7 @@ class Sandbox:
             except wasmtime.ExitTrap as e:
                 trap = f"the guest exited the interpreter (exit code {e.code})"
             except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                trap = _describe_trap(e)
+                trap = describe_trap(e)
             except MemoryError as e:
                 trap = str(e)
             finally:
@@ -336,12 +333,12 @@ class Sandbox:
         end = time.monotonic() + max(0.0, float(seconds))
         while True:
             if self.cancel_requested.is_set():
-                return _error("KeyboardInterrupt", "the cell was cancelled")
+                return error_reply("KeyboardInterrupt", "the cell was cancelled")
             now = time.monotonic()
             if cell is not None and now >= cell.deadline:
                 if cell.grace_until is None:
                     cell.grace_until = now + SOFT_TIMEOUT_GRACE_S
-                return _error("TimeoutError", f"the cell ran past its {cell.timeout_s:g} s time limit")
+                return error_reply("TimeoutError", f"the cell ran past its {cell.timeout_s:g} s time limit")
             if now >= end:
                 return {"ok": None}
             limit = end if cell is None else min(end, cell.deadline)
@@ -354,11 +351,11 @@ class Sandbox:
                 raise ValueError("not a JSON object")
             reply = self._answer(request)
         except Exception as e:  # a malformed request is the guest's error, never a host crash
-            reply = _error(type(e).__name__, f"bad host request: {e}")
+            reply = error_reply(type(e).__name__, f"bad host request: {e}")
         try:
-            text = json.dumps(reply, ensure_ascii=False, default=_unjsonable)
+            text = json.dumps(reply, ensure_ascii=False, default=unjsonable)
         except (TypeError, ValueError) as e:
-            text = json.dumps(_error("TypeError", str(e)))
+            text = json.dumps(error_reply("TypeError", str(e)))
         try:
             return text.encode()
         except UnicodeEncodeError:  # lone surrogates: let JSON escape them
@@ -383,28 +380,28 @@ class Sandbox:
             return {"ok": None}
         if op == "sleep":
             return self._sleep(request["seconds"])
-        return _error("RuntimeError", f"unknown host request {op!r}")
+        return error_reply("RuntimeError", f"unknown host request {op!r}")
 
     def _call_host(self, cell: _Cell | None, request: dict[str, Any]) -> dict[str, Any]:
         if self.cancel_requested.is_set():
-            return _error("KeyboardInterrupt", "the cell was cancelled")
+            return error_reply("KeyboardInterrupt", "the cell was cancelled")
         name = request["name"]
         fn = self.host_functions.get(name)
         if fn is None:
-            return _error("NameError", f"no host function {name!r}")
+            return error_reply("NameError", f"no host function {name!r}")
         args, kwargs = request.get("args", []), request.get("kwargs", {})
         if not isinstance(args, list) or not isinstance(kwargs, dict):
-            return _error("TypeError", "host function arguments must be a list and a dict")
+            return error_reply("TypeError", "host function arguments must be a list and a dict")
         started = time.monotonic()
         try:
             reply = {"ok": fn(*args, **kwargs)}
         except Exception as e:  # every host failure reaches the guest as an exception
-            reply = _error(type(e).__name__, str(e))
+            reply = error_reply(type(e).__name__, str(e))
         finally:
             if cell is not None:
                 cell.host_time += time.monotonic() - started
         if self.cancel_requested.is_set():
-            return _error("KeyboardInterrupt", "the cell was cancelled")
+            return error_reply("KeyboardInterrupt", "the cell was cancelled")
         return reply
 
 
@@ -427,58 +424,6 @@ class _SessionLock:
     def __exit__(self, *exc: object) -> None:
         self.sandbox._owner = None
         self.sandbox._lock.release()
-
-
-def _error(kind: str, message: str) -> dict[str, Any]:
-    return {"error": {"type": kind, "message": message}}
-
-
-_RESERVED = frozenset(dir(builtins)) | {"SUBMIT", "SHOW_VARS"}
-
-
-def _check_names(functions: Mapping[str, HostFunction]) -> None:
-    for name, fn in functions.items():
-        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-            raise SandboxError(f"host function name {name!r} must be a Python identifier")
-        if name in _RESERVED:
-            raise SandboxError(f"host function name {name!r} would hide a Python or sandbox builtin")
-        if not callable(fn):
-            raise SandboxError(f"host function {name!r} is not callable")
-
-
-def _unjsonable(value: object) -> object:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    raise TypeError(f"host function returned {type(value).__name__}, which cannot cross into the sandbox")
-
-
-def _describe_trap(error: Exception) -> str:
-    text = str(error)
-    if "stack overflow" in text or "call stack exhausted" in text:
-        return "the guest overflowed its stack (recursion too deep)"
-    if "out of bounds memory access" in text or "memory" in text.lower() and "grow" in text.lower():
-        return "the guest ran out of memory"
-    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return f"the guest trapped ({first})"
-
-
-def _existing_dir(path: str | Path, what: str) -> Path:
-    resolved = Path(path).expanduser()
-    if not resolved.exists():
-        raise SandboxError(f"{what} path {str(path)!r} does not exist")
-    if not resolved.is_dir():
-        raise SandboxError(f"{what} path {str(path)!r} is not a directory")
-    return resolved.resolve()
-
-
-def _workspace(path: str | Path) -> Path:
-    resolved = Path(path).expanduser()
-    if resolved.exists() and not resolved.is_dir():
-        raise SandboxError(f"workspace path {str(path)!r} is not a directory")
-    resolved.mkdir(parents=True, exist_ok=True)
-    return resolved.resolve()
 
 
 @atexit.register

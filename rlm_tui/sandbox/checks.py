@@ -1,0 +1,63 @@
+"""Checks and small helpers of `Sandbox`: mount paths, host function names, JSON replies, traps."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rlm_tui.sandbox.results import SandboxError
+
+HostFunction = Callable[..., Any]
+
+
+def error_reply(kind: str, message: str) -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message}}
+
+
+_RESERVED = frozenset(dir(builtins)) | {"SUBMIT", "SHOW_VARS"}
+
+
+def check_names(functions: Mapping[str, HostFunction]) -> None:
+    for name, fn in functions.items():
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise SandboxError(f"host function name {name!r} must be a Python identifier")
+        if name in _RESERVED:
+            raise SandboxError(f"host function name {name!r} would hide a Python or sandbox builtin")
+        if not callable(fn):
+            raise SandboxError(f"host function {name!r} is not callable")
+
+
+def unjsonable(value: object) -> object:
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"host function returned {type(value).__name__}, which cannot cross into the sandbox")
+
+
+def describe_trap(error: Exception) -> str:
+    text = str(error)
+    if "stack overflow" in text or "call stack exhausted" in text:
+        return "the guest overflowed its stack (recursion too deep)"
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"the guest trapped ({first})"
+
+
+def existing_dir(path: str | Path, what: str) -> Path:
+    resolved = Path(path).expanduser()
+    if not resolved.exists():
+        raise SandboxError(f"{what} path {str(path)!r} does not exist")
+    if not resolved.is_dir():
+        raise SandboxError(f"{what} path {str(path)!r} is not a directory")
+    return resolved.resolve()
+
+
+def workspace_dir(path: str | Path) -> Path:
+    resolved = Path(path).expanduser()
+    if resolved.exists() and not resolved.is_dir():
+        raise SandboxError(f"workspace path {str(path)!r} is not a directory")
+    resolved.mkdir(parents=True, exist_ok=True)
+    return resolved.resolve()
