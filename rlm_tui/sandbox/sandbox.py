@@ -53,6 +53,7 @@ class _Cell:
     variables: list[VarInfo] | None = None
     submitted: dict[str, Any] | None = None
     hard_stop_at: float | None = None  # set by cancel()
+    cancel_grace_s: float = CANCEL_GRACE_S
     grace_until: float | None = None  # set when a sleep raised TimeoutError: time to unwind
 
     @property
@@ -294,7 +295,15 @@ class Sandbox:
         self.cancel_requested.set()
         cell = self._cell
         if cell is not None and cell.hard_stop_at is None:
+            cell.cancel_grace_s = grace_s
             cell.hard_stop_at = time.monotonic() + grace_s
+
+    def _cancelled(self, cell: _Cell | None) -> dict[str, Any]:
+        """The reply that raises KeyboardInterrupt in the guest; it gets a fresh grace period
+        to unwind (time spent waiting in a host call must not use it up)."""
+        if cell is not None and cell.hard_stop_at is not None:
+            cell.hard_stop_at = max(cell.hard_stop_at, time.monotonic() + cell.cancel_grace_s)
+        return error_reply("KeyboardInterrupt", "the cell was cancelled")
 
     def variables(self) -> list[VarInfo]:
         """A fresh snapshot of the user's variables."""
@@ -333,7 +342,7 @@ class Sandbox:
         end = time.monotonic() + max(0.0, float(seconds))
         while True:
             if self.cancel_requested.is_set():
-                return error_reply("KeyboardInterrupt", "the cell was cancelled")
+                return self._cancelled(cell)
             now = time.monotonic()
             if cell is not None and now >= cell.deadline:
                 if cell.grace_until is None:
@@ -384,7 +393,7 @@ class Sandbox:
 
     def _call_host(self, cell: _Cell | None, request: dict[str, Any]) -> dict[str, Any]:
         if self.cancel_requested.is_set():
-            return error_reply("KeyboardInterrupt", "the cell was cancelled")
+            return self._cancelled(cell)
         name = request["name"]
         fn = self.host_functions.get(name)
         if fn is None:
@@ -401,7 +410,7 @@ class Sandbox:
             if cell is not None:
                 cell.host_time += time.monotonic() - started
         if self.cancel_requested.is_set():
-            return error_reply("KeyboardInterrupt", "the cell was cancelled")
+            return self._cancelled(cell)
         return reply
 
 

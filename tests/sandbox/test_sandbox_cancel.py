@@ -53,6 +53,24 @@ def test_cancel_during_a_host_call_raises_keyboard_interrupt_and_keeps_state(pro
         assert sandbox.run("kept, 'value' in globals()").stdout == "('yes', False)\n"
 
 
+def test_a_host_call_longer_than_the_grace_period_still_cancels_softly(project: Path) -> None:
+    entered = threading.Event()
+
+    def slow_llm():
+        entered.set()
+        time.sleep(0.6)  # e.g. an LM call that finishes after the cancel's grace period
+        return "answer"
+
+    with Sandbox(project, host_functions={"slow_llm": slow_llm}) as sandbox:
+        sandbox.run("kept = 'yes'")
+        thread, box = _run_in_thread(sandbox, "slow_llm()")
+        assert entered.wait(5)
+        sandbox.cancel(grace_s=0.2)
+        thread.join(5)
+        assert box["result"].error_type == "KeyboardInterrupt" and not box["result"].restarted
+        assert sandbox.run("kept").stdout == "'yes'\n"
+
+
 def test_cancel_during_sleep_is_prompt_and_keeps_state(project: Path) -> None:
     with Sandbox(project) as sandbox:
         sandbox.run("kept = 1")
