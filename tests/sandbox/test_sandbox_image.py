@@ -131,3 +131,10 @@ def test_doctor_says_what_is_wrong(fresh_home: Path, tmp_path: Path, monkeypatch
     report = doctor_report()
     assert not report.ok and "is not a file" in report.problems[0]
     assert "problems:" in report.format()
+
+
+def test_importing_the_sandbox_pulls_in_neither_textual_nor_dspy() -> None:
+    code = "import sys, rlm_tui.sandbox; print(sorted(m for m in ('textual', 'dspy', 'litellm') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.stdout.strip() == "[]", done.stderr
