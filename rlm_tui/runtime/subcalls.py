@@ -81,13 +81,11 @@ class GuestFunctions:
         loop = self.ctx.loop
         assert loop is not None, "guest functions need the run's event loop"
         future = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[arg-type]
-        while True:
-            try:
-                return future.result(timeout=0.1)
-            except concurrent.futures.TimeoutError:
-                if self.ctx.cancel_event.is_set():
-                    future.cancel()
-                    raise Cancelled("the turn was cancelled") from None
+        while not concurrent.futures.wait([future], timeout=0.1).done:
+            if self.ctx.cancel_event.is_set():
+                future.cancel()
+                raise Cancelled("the turn was cancelled")
+        return future.result()  # a TimeoutError raised by the work itself must not look like a poll
 
     # -- async implementations (event loop) ------------------------------------------------
 
