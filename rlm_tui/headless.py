@@ -23,7 +23,7 @@ from rlm_tui.runtime.events import (
 class ProgressPrinter:
     """Event sink that narrates a run for a terminal or a log."""
 
-    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stream = stream
         self.quiet = quiet
         self._depth: dict[str, int] = {}
@@ -33,8 +33,9 @@ class ProgressPrinter:
             return
         line = self.describe(event)
         if line:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+            stream = self.stream or sys.stderr
+            stream.write(line + "\n")
+            stream.flush()
 
     def describe(self, event: Event) -> str | None:
         if isinstance(event, RunStarted):

@@ -128,11 +128,13 @@ class SkillSet:
     tools: Mapping[str, Callable[..., Any]]
     packages: tuple[str, ...]
 
-    def prompt(self) -> str:
+    def prompt(self, tools: Mapping[str, Callable[..., Any]] | None = None) -> str:
+        """Enabled skills in full, host tools with signatures, other skills one line each."""
         parts = [f"## Skill: {s.name}\n{s.instructions.strip()}" for s in self.enabled]
-        if self.tools:
+        tools = self.tools if tools is None else tools
+        if tools:
             parts.append("Host tools (call them like functions):\n" + "\n".join(
-                f"- `{name}{_signature(fn)}`: {inspect.getdoc(fn) or ''}".rstrip(": ") for name, fn in self.tools.items()))
+                f"- `{name}{_signature(fn)}`: {inspect.getdoc(fn) or ''}".rstrip(": ") for name, fn in tools.items()))
         if self.available:
             parts.append("More skills (call `load_skill(name)` to read one):\n"
                          + "\n".join(f"- {s.summary()}" for s in self.available))

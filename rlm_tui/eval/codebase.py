@@ -128,39 +128,46 @@ class CodebaseFamily:
             root = self.root()
             analysis = analyse(root, self.pin.package_dir)
             context = direct_text(root)
-        rng = task.rng()
-        question, expected, scorer, scoring_name = getattr(self, f"_{task.variant}")(rng, analysis)
+        # Seeded per variant, not per index, so that indexes 0, 1, 2, ... ask distinct questions.
+        rng = random.Random(f"{task.seed}:{task.family}/{task.variant}")
+        question, expected, scorer, scoring_name = getattr(self, f"_{task.variant}")(rng, analysis, task.index)
         return Instance(
             task=task, question=question, expected=expected, scoring=scoring_name,
             rlm_preamble=f"The project is the source distribution of {self.pin.name} {self.pin.version}. ",
             direct_context=context, project=root, skills=("codebase",), score=scorer,
         )
 
-    def _defines(self, rng: random.Random, analysis: Analysis):
+    @staticmethod
+    def _pick(rng: random.Random, candidates: list, index: int):
+        candidates = list(candidates)
+        rng.shuffle(candidates)
+        return candidates[index % len(candidates)]
+
+    def _defines(self, rng: random.Random, analysis: Analysis, index: int):
         candidates = sorted(
             (d for d in analysis.definitions
              if d["top"] and not d["name"].startswith("__") and analysis.names_everywhere[d["name"]] == 1),
             key=lambda d: (d["path"], d["qualname"]))
         public = [d for d in candidates if not d["name"].startswith("_")]
-        d = rng.choice(public or candidates)
+        d = self._pick(rng, public or candidates, index)
         what = "class" if d["kind"] == "class" else "function"
         question = (f"Which file defines the {what} `{d['name']}`? "
                     "Answer with the file's path relative to the project root.")
         return question, d["path"], scoring.exact_path, "exact"
 
-    def _params(self, rng: random.Random, analysis: Analysis):
+    def _params(self, rng: random.Random, analysis: Analysis, index: int):
         counts = Counter(p for d in analysis.definitions if d["params"] for p in set(d["params"]))
         names = sorted(n for n, c in counts.items() if 3 <= c <= 40 and n not in ("self", "cls"))
-        name = rng.choice(names)
+        name = self._pick(rng, names, index)
         question = (f"How many functions and methods defined under `{self.pin.package_dir}/` take a parameter "
                     f"named `{name}`? Count every `def` (nested ones too). Answer with the number only.")
         return question, counts[name], scoring.exact_int, "exact"
 
-    def _callers(self, rng: random.Random, analysis: Analysis):
+    def _callers(self, rng: random.Random, analysis: Analysis, index: int):
         defined = {d["name"] for d in analysis.definitions}
         names = sorted(n for n, callers in analysis.calls.items()
                        if 2 <= len(callers) <= 6 and n in defined and n not in BUILTINS and not n.startswith("__"))
-        name = rng.choice(names)
+        name = self._pick(rng, names, index)
         expected = sorted(analysis.calls[name])
         question = (f"Which functions and methods defined under `{self.pin.package_dir}/` call `{name}` "
                     f"(as `{name}(...)` or `something.{name}(...)`)? List their qualified names "

@@ -26,7 +26,7 @@ class PreparedSkills:
 
     @property
     def text(self) -> str:
-        return self.selected.prompt()
+        return self.selected.prompt(self.tools)
 
     def load(self, name: str) -> str:
         """The full instructions of a skill (for `load_skill(name)` in the guest)."""

@@ -83,6 +83,7 @@ class RLMApp(SlashCommands, App[None]):
                                      sub_model=self.settings.effective_sub_model or "")
         self.main.refresh_usage(self.settings.budget)
         self._index_files()
+        self.call_after_refresh(self._prewarm)
         if self.replay is not None:
             self.main.status.update_info(state="replay", detail=str(self.replay.name))
             self.load_replay()
@@ -167,6 +168,14 @@ class RLMApp(SlashCommands, App[None]):
         for start in range(0, len(events), 500):
             await self.main.apply(events[start:start + 500])
         self.main.status.update_info(detail=f"{self.replay.name} · {len(events)} events")
+
+    @work(thread=True, group="prewarm")
+    def _prewarm(self) -> None:
+        """Import what the first answer and code cell need, off the event loop."""
+        import rich.syntax  # noqa: F401
+        from pygments.lexers.python import PythonLexer  # noqa: F401
+
+        import rlm_tui.tui.widgets.answer  # noqa: F401 - Markdown and markdown-it
 
     @work(thread=True, group="index")
     def _index_files(self) -> None:

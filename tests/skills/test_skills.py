@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -130,16 +129,16 @@ async def test_host_tools_sync_async_timeout_and_errors(scripted_server, project
         "SUBMIT(answer=repr(out))"))
     rlm, rec = make(scripted_server, project, tools={"lookup": lookup, "slow_double": slow_double, "stuck": stuck},
                     tool_timeout_s=0.5)
-    started = time.monotonic()
     prediction = await rlm.aforward(question="tools")
-    assert time.monotonic() - started < 10
     out = eval(prediction.answer)
     assert out[:2] == ["apple", 42]
     assert out[2].startswith("KeyError") and "zzz" in out[2]
     assert out[3].startswith("TimeoutError") and "0.5 s" in out[3]
     prompt = scripted_server.chat_requests("root")[0].prompt_text
     assert "lookup(key: str) -> str" in prompt and "Look a key up" in prompt
-    assert [e.model for e in rec.of(SubCallFinished) if e.function == "tool"][:2] == ["lookup", "slow_double"]
+    tool_calls = [e for e in rec.of(SubCallFinished) if e.function == "tool"]
+    assert [e.model for e in tool_calls] == ["lookup", "slow_double", "lookup", "stuck"]
+    assert tool_calls[-1].duration_s < 5, "the stuck tool was cut off at its timeout"
 
 
 async def test_skill_tools_from_tools_py(scripted_server, project):

@@ -15,7 +15,6 @@ from textual.screen import Screen
 from textual.widgets import Static, Tab, Tabs
 
 from rlm_tui.config import BudgetSettings
-from rlm_tui.runtime import events as ev
 from rlm_tui.tui import fmt
 from rlm_tui.tui.calls import CallGraph, CallNode
 from rlm_tui.tui.widgets.call_tree import CallTreeView, describe
@@ -112,7 +111,7 @@ class MainScreen(Screen):
         self.query_one("#body").toggle_class("-side-hidden")
 
     # ---- events --------------------------------------------------------------------------
-    async def apply(self, batch: list[ev.Event]) -> None:
+    async def apply(self, batch: list) -> None:
         fresh = []
         for e in batch:
             key = (type(e).__name__, e.call_id, e.ts)
@@ -125,11 +124,11 @@ class MainScreen(Screen):
             return
         self.calls.sync()
         await self.chat.apply(fresh)
-        variables = [e for e in fresh if isinstance(e, ev.VariablesChanged)
+        variables = [e for e in fresh if type(e).__name__ == "VariablesChanged"
                      and self.graph.is_root_run_event(e)]
         if variables:
             self.variables.show(variables[-1].variables)
-        statuses = [e for e in fresh if isinstance(e, ev.Status)]
+        statuses = [e for e in fresh if type(e).__name__ == "Status"]
         if statuses:
             self.status.update_info(detail=statuses[-1].message)
         self.refresh_usage()

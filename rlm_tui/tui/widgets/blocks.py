@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from rich.syntax import Syntax
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Collapsible, Static
+from textual.widgets._collapsible import CollapsibleTitle
+
+if TYPE_CHECKING:
+    from rich.syntax import Syntax
 
 FOLD_LINES = 12
 
@@ -55,6 +61,8 @@ class CodeBlock(Copyable, Static):
         self.syntax_theme = syntax_theme
 
     def render(self) -> Syntax:
+        from rich.syntax import Syntax
+
         return Syntax(self.code.rstrip("\n"), self.language, theme=self.syntax_theme,
                       background_color="default", word_wrap=True)
 
@@ -138,3 +146,39 @@ class TextBlock(Copyable, Static):
 
     def copy_text(self) -> str:
         return self.text
+
+
+class FastTitle(CollapsibleTitle):
+    """A collapsible's title that fills its line, so retitling needs no layout pass."""
+
+    DEFAULT_CSS = "FastTitle { width: 1fr; }"
+
+    def _update_label(self) -> None:
+        symbol = self.collapsed_symbol if self.collapsed else self.expanded_symbol
+        self.update(Content.assemble(symbol, " ", self.label), layout=False)
+
+
+class QuietCollapsible(Collapsible):
+    """A Collapsible that retitles cheaply and can be folded without scrolling to itself."""
+
+    def __init__(self, *children: Widget, title: str = "", collapsed: bool = True, **kwargs) -> None:
+        super().__init__(*children, title=title, collapsed=collapsed, **kwargs)
+        self._title = FastTitle(label=title, collapsed_symbol="▶", expanded_symbol="▼",
+                                collapsed=collapsed)
+        self._quiet = False
+
+    def fold(self, collapsed: bool = True) -> None:
+        """Collapse (or expand) from code: unlike a click, this does not scroll the chat."""
+        if self.collapsed == collapsed:
+            return
+        self._quiet = True
+        try:
+            self.collapsed = collapsed
+        finally:
+            self._quiet = False
+
+    def _watch_collapsed(self, collapsed: bool) -> None:
+        self._update_collapsed(collapsed)
+        self.post_message(self.Collapsed(self) if collapsed else self.Expanded(self))
+        if self.is_mounted and not getattr(self, "_quiet", False):
+            self.call_after_refresh(self.scroll_visible)

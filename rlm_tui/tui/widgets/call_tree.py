@@ -43,6 +43,7 @@ class CallTreeView(Tree[str]):
         self._tree_nodes_by_call: dict[str, TreeNode[str]] = {}
         self._frame = 0
         self._colors: dict[str, str] = {}
+        self._running: set[str] = set()
 
     def on_mount(self) -> None:
         self.root.expand()
@@ -62,6 +63,7 @@ class CallTreeView(Tree[str]):
     def reset(self) -> None:
         self.clear()
         self._tree_nodes_by_call.clear()
+        self._running.clear()
 
     def sync(self) -> None:
         """Add new nodes and relabel changed ones (called once per event batch)."""
@@ -86,21 +88,25 @@ class CallTreeView(Tree[str]):
         tree_node = parent.add(self._label(node), data=call_id, expand=expand,
                                allow_expand=False)
         self._tree_nodes_by_call[call_id] = tree_node
+        if node.status == RUNNING:
+            self._running.add(call_id)
 
     def _relabel(self, call_id: str) -> None:
         tree_node = self._tree_nodes_by_call.get(call_id)
         node = self.graph.nodes.get(call_id)
         if tree_node is not None and node is not None:
             tree_node.set_label(self._label(node))
+            if node.status != RUNNING:
+                self._running.discard(call_id)
 
     def _tick(self) -> None:
         """Advance spinners and durations of running nodes that are on screen."""
         self._frame = (self._frame + 1) % len(SPINNER)
         top, bottom = self.scroll_offset.y, self.scroll_offset.y + self.size.height
-        for call_id, tree_node in self._tree_nodes_by_call.items():
-            node = self.graph.nodes[call_id]
-            if node.status == RUNNING and top <= tree_node.line < bottom:
-                tree_node.set_label(self._label(node))
+        for call_id in self._running:
+            tree_node = self._tree_nodes_by_call[call_id]
+            if top <= tree_node.line < bottom:
+                tree_node.set_label(self._label(self.graph.nodes[call_id]))
 
     def _label(self, node: CallNode) -> Text:
         c = self._colors or {}

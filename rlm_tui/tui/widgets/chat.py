@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
-from rlm_tui.runtime import events as ev
 from rlm_tui.tui import fmt
 from rlm_tui.tui.calls import CallGraph
-from rlm_tui.tui.widgets.blocks import Copyable, TextBlock
+from rlm_tui.tui.widgets.blocks import TextBlock
 from rlm_tui.tui.widgets.iteration import IterationBlock
 
+if TYPE_CHECKING:
+    from rlm_tui.runtime.events import Event, IterationStarted, RunStarted
+
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+LAZY_S = 0.5  # sub-call summaries and iteration totals refresh at most twice a second
 
 
 class UserMessage(TextBlock):
@@ -35,50 +37,6 @@ class UserMessage(TextBlock):
         shown = text + (f"\n[context: {', '.join(context)}]" if context else "")
         super().__init__(shown)
         self.text = text
-
-
-class AnswerBlock(Copyable, Markdown):
-    DEFAULT_CSS = """
-    AnswerBlock {
-        height: auto; margin: 1 0 0 0; padding: 0 1; background: transparent;
-        border-left: thick $success;
-        border-subtitle-color: $text-muted;
-        &.-partial { border-left: thick $warning; }
-        &:focus { background: $success 6%; }
-    }
-    """
-    BINDINGS = [Binding("c,y", "copy", "Copy", show=False)]
-
-    def __init__(self, text: str) -> None:
-        super().__init__("")
-        self.text = text
-
-    def copy_text(self) -> str:
-        return self.text
-
-    def on_mount(self) -> None:
-        if self.text:
-            self.run_worker(self._stream_in(self.text), group="answer")
-
-    async def _stream_in(self, text: str) -> None:
-        """Append `text` in pieces so a long answer appears progressively."""
-        stream = Markdown.get_stream(self)
-        try:
-            for piece in _pieces(text):
-                await stream.write(piece)
-                await asyncio.sleep(0.01)
-        finally:
-            await stream.stop()
-
-
-def _pieces(text: str, size: int = 400) -> list[str]:
-    out, buf = [], ""
-    for line in text.splitlines(keepends=True):
-        buf += line
-        if len(buf) >= size:
-            out.append(buf)
-            buf = ""
-    return out + ([buf] if buf else [])
 
 
 class AssistantTurn(Vertical):
@@ -102,7 +60,7 @@ class AssistantTurn(Vertical):
         self.iterations: dict[str, IterationBlock] = {}
         self.started = time.time()
         self.finished: float | None = None
-        self.answer: AnswerBlock | None = None
+        self.answer: Any = None  # an AnswerBlock once the turn has finished
         self.answer_text = ""
         self.partial = False
         self.error: str | None = None
@@ -134,15 +92,16 @@ class AssistantTurn(Vertical):
                 bits.append(f"{fmt.tokens(tokens)} tok")
             if self.usage.get("cost_usd"):
                 bits.append(fmt.cost(self.usage["cost_usd"]))
-            head.update(Text("rlm · " + " · ".join(bits), style="dim"))
+            head.update(Text("rlm · " + " · ".join(bits), style="dim"), layout=False)
         else:
             what = f"iteration {n}" if n else "starting"
-            head.update(Text(f"{SPINNER[self._frame]} rlm · {what} · {elapsed}", style="bold"))
+            head.update(Text(f"{SPINNER[self._frame]} rlm · {what} · {elapsed}", style="bold"),
+                        layout=False)
 
     # ---- events (already routed to this turn) ----------------------------------------------
-    async def iteration(self, e: ev.IterationStarted) -> IterationBlock:
+    async def iteration(self, e: IterationStarted) -> IterationBlock:
         for block in self.iterations.values():
-            block.collapsed = True
+            block.fold()
         block = IterationBlock(e.call_id, e.iteration, self.syntax_theme)
         self.iterations[e.call_id] = block
         await self.mount(block)
@@ -157,7 +116,9 @@ class AssistantTurn(Vertical):
             return
         self.finished, self.partial, self.usage = ts or time.time(), partial, usage or {}
         for block in self.iterations.values():
-            block.collapsed = True
+            block.fold()
+        from rlm_tui.tui.widgets.answer import AnswerBlock  # Markdown loads on first use
+
         self.answer_text = answer_markdown(outputs)
         self.answer = AnswerBlock(self.answer_text)
         if partial:
@@ -216,6 +177,9 @@ class ChatView(VerticalScroll):
         self.syntax_theme = syntax_theme
         self.turns: dict[str, AssistantTurn] = {}  # by root run call_id
         self.pending: list[AssistantTurn] = []
+        self._lazy: set[IterationBlock] = set()
+        self._lazy_at = 0.0
+        self._lazy_timer = None
 
     def on_mount(self) -> None:
         self.anchor()
@@ -243,50 +207,66 @@ class ChatView(VerticalScroll):
             return None
         return self.turns.get(run.call_id)
 
-    async def apply(self, batch: list[ev.Event]) -> None:
-        """Called after the graph has applied `batch`."""
+    async def apply(self, batch: list[Event]) -> None:
+        """Called after the graph has applied `batch` (events are matched by type name, so
+        the engine's modules need not be imported before the first event arrives)."""
         streamed: dict[IterationBlock, list[str]] = {}
         touched: set[IterationBlock] = set()
         for e in batch:
-            if isinstance(e, ev.RunStarted):
+            kind = type(e).__name__
+            if kind == "RunStarted":
                 if e.depth == 0 and e.parent_id is None:
                     await self._bind_run(e)
                 continue
             turn = self._turn_for(e.call_id) or self._turn_for(e.parent_id)
             if turn is None:
                 continue
-            if isinstance(e, ev.IterationStarted):
+            if kind == "IterationStarted":
                 await turn.iteration(e)
                 continue
             block = self._block_for(turn, e)
-            if isinstance(e, ev.LMToken) and block is not None:
+            if kind == "LMToken" and block is not None:
                 streamed.setdefault(block, []).append(e.text)
-            elif isinstance(e, ev.LMCallFinished) and block is not None:
+            elif kind == "LMCallFinished" and block is not None:
                 touched.add(block)
-            elif isinstance(e, ev.CodeCell) and block is not None:
+            elif kind == "CodeCell" and block is not None:
                 streamed.pop(block, None)
                 await block.show_cell(e.reasoning, e.code)
-            elif isinstance(e, ev.CellOutput) and block is not None:
+            elif kind == "CellOutput" and block is not None:
                 await block.show_output(e.stdout, e.stderr, e.error)
                 touched.add(block)
-            elif isinstance(e, (ev.SubCallStarted, ev.SubCallFinished)) and block is not None:
-                touched.add(block)
-            elif isinstance(e, ev.SubmitRejected):
+            elif kind in ("SubCallStarted", "SubCallFinished") and block is not None:
+                self._lazy.add(block)  # many per second: refreshed at most every LAZY_S
+            elif kind == "SubmitRejected":
                 await (block.note if block else turn.note)(f"SUBMIT rejected: {e.error}")
-            elif isinstance(e, ev.BudgetExhausted):
+            elif kind == "BudgetExhausted":
                 await turn.note(f"Budget exhausted: {e.budget} ({e.used:g} of {e.limit:g}); "
                                 "writing the best answer so far.")
-            elif isinstance(e, ev.RunFinished) and e.call_id == turn.run_id:
+            elif kind == "RunFinished" and e.call_id == turn.run_id:
                 touched.update(turn.iterations.values())
                 await self._refresh_blocks(touched)
                 touched.clear()
                 await turn.finish(e.outputs, e.partial, e.usage, e.ts)
-            elif isinstance(e, ev.RunFailed) and e.call_id == turn.run_id:
+            elif kind == "RunFailed" and e.call_id == turn.run_id:
                 touched.update(turn.iterations.values())
                 await turn.fail(e.error, e.cancelled, e.ts)
         for block, texts in streamed.items():
             await block.stream("".join(texts))
-        await self._refresh_blocks(touched)
+        now = time.monotonic()
+        if self._lazy and (touched or now - self._lazy_at >= LAZY_S):
+            touched |= self._lazy
+            self._lazy.clear()
+        if self._lazy and self._lazy_timer is None:
+            self._lazy_timer = self.set_timer(LAZY_S, self._flush_lazy)
+        if touched:
+            self._lazy_at = now
+            await self._refresh_blocks(touched)
+
+    async def _flush_lazy(self) -> None:
+        self._lazy_timer = None
+        blocks, self._lazy = set(self._lazy), set()
+        self._lazy_at = time.monotonic()
+        await self._refresh_blocks(blocks)
 
     async def _refresh_blocks(self, blocks: set[IterationBlock]) -> None:
         for block in blocks:
@@ -303,11 +283,11 @@ class ChatView(VerticalScroll):
             block.set_meta(" · ".join(bits), failed=node.status == "failed")
             await block.update_subcalls(self.graph)
 
-    def _block_for(self, turn: AssistantTurn, e: ev.Event) -> IterationBlock | None:
+    def _block_for(self, turn: AssistantTurn, e: Event) -> IterationBlock | None:
         it = self.graph.enclosing(e.call_id, "iteration") or self.graph.enclosing(e.parent_id, "iteration")
         return turn.iterations.get(it.call_id) if it else None
 
-    async def _bind_run(self, e: ev.RunStarted) -> None:
+    async def _bind_run(self, e: RunStarted) -> None:
         turn = self.pending.pop(0) if self.pending else None
         if turn is None:  # replay / resume: the question comes from the trace
             question = e.inputs.get("question") or e.task

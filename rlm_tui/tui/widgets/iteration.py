@@ -9,12 +9,12 @@ from textual.widgets import Collapsible, Static
 
 from rlm_tui.tui import fmt
 from rlm_tui.tui.calls import DONE, FAILED, RUNNING, CallGraph
-from rlm_tui.tui.widgets.blocks import CodeBlock, OutputBlock
+from rlm_tui.tui.widgets.blocks import CodeBlock, OutputBlock, QuietCollapsible
 
 SUBCALL_LINES = 30  # the call tree has them all
 
 
-class IterationBlock(Collapsible):
+class IterationBlock(QuietCollapsible):
     DEFAULT_CSS = """
     IterationBlock {
         height: auto;
@@ -115,7 +115,7 @@ class IterationBlock(Collapsible):
         return "\n\n".join(parts)
 
 
-class SubCallSummary(Collapsible):
+class SubCallSummary(QuietCollapsible):
     """`⠋ 12 sub-calls: llm_query ×12 · 10 done · 2 running · 3.1k tok` + the first few."""
 
     DEFAULT_CSS = """

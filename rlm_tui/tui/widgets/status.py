@@ -101,4 +101,4 @@ class StatusLine(Horizontal):
             parts.append(fmt.cost(i.cost_usd) + ("" if i.cost_known else "+?"))
         if i.budget:
             parts.append(f"[$text-muted]budget[/] {escape(i.budget)}")
-        self._left.update(" " + " [$text-muted]│[/] ".join(parts))
+        self._left.update(" " + " [$text-muted]│[/] ".join(parts), layout=False)
