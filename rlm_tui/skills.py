@@ -238,7 +238,9 @@ def fetch_package(pin: str) -> Path:
 
 
 def _signature(fn: Callable[..., Any]) -> str:
-    try:
-        return str(inspect.signature(fn))
-    except (TypeError, ValueError):
-        return "(...)"
+    for eval_str in (True, False):  # string annotations (PEP 563) resolved where possible
+        try:
+            return str(inspect.signature(fn, eval_str=eval_str))
+        except (TypeError, ValueError, NameError):
+            continue
+    return "(...)"
