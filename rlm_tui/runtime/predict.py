@@ -7,7 +7,7 @@ from typing import Any
 
 import dspy
 
-from rlm_tui.lm import LM, Usage
+from rlm_tui.lm import LM, Usage, price_usd
 from rlm_tui.runtime.outputs import jsonable, make_signature
 
 
@@ -30,15 +30,5 @@ def _usage(lm: LM, prediction: dspy.Prediction, latency: float) -> Usage:
     totals = prediction.get_lm_usage() or {}
     prompt = sum(int(u.get("prompt_tokens") or 0) for u in totals.values())
     completion = sum(int(u.get("completion_tokens") or 0) for u in totals.values())
-    return Usage(prompt, completion, _cost(lm.model, prompt, completion), latency, 1)
+    return Usage(prompt, completion, price_usd(lm.model, prompt, completion), latency, 1)
 
-
-def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """USD from litellm's price map; None when the model has no known price."""
-    import litellm
-
-    try:
-        p, c = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-    except Exception:  # litellm raises plain Exception for unmapped models
-        return None
-    return p + c

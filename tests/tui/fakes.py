@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui.runtime import events as ev
-from rlm_tui.sandbox import VarInfo
+
+
+@dataclass(frozen=True)
+class VarInfo:  # the sandbox's VarInfo, without importing the sandbox (wasmtime)
+    name: str
+    type: str
+    size: int | None
+    preview: str
 
 
 @dataclass
