@@ -32,6 +32,9 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-tokens", type=int, help="tokens per turn")
     group.add_argument("--max-cost", type=float, dest="max_cost_usd", help="USD per turn")
     group.add_argument("--max-seconds", type=float, help="wall time per turn")
+    group.add_argument("--skill", action="append", default=[], metavar="NAME", help="enable a skill (repeatable)")
+    group.add_argument("--no-skill", action="append", default=[], metavar="NAME",
+                       help="disable a skill enabled by config (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,9 +91,12 @@ def load(args: argparse.Namespace) -> Any:
     flags = {k: getattr(args, k, None) for k in ("model", "sub_model", "api_base", "max_iterations",
                                                   "max_lm_calls", "max_tokens", "max_cost_usd", "max_seconds")}
     try:
-        return load_settings(getattr(args, "config", None), **flags)
+        settings = load_settings(getattr(args, "config", None), **flags)
     except ConfigError as e:
         raise UsageError(str(e)) from None
+    enabled = [*settings.skills, *getattr(args, "skill", [])]
+    off = set(getattr(args, "no_skill", []))
+    return settings.with_overrides(skills=[name for name in dict.fromkeys(enabled) if name not in off])
 
 
 def project_dir(path: str) -> Path:
@@ -107,6 +113,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     from rlm_tui.headless import ProgressPrinter
     from rlm_tui.runtime.models import NoModelError
+    from rlm_tui.skills import SkillError
 
     settings = load(args)
     project = project_dir(args.project)
@@ -116,9 +123,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         rlm = RLM.from_settings(settings, args.signature, project=project,
                                 on_event=ProgressPrinter(quiet=args.quiet), trace=args.trace)
-    except NoModelError as e:
-        raise UsageError(str(e)) from None
-    except ValueError as e:
+    except (NoModelError, SkillError, ValueError) as e:
         raise UsageError(str(e)) from None
     first_input = next(iter(rlm.signature.input_fields))
     try:
@@ -178,7 +183,7 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
         print(f"rlm-tui doctor: {e}", file=sys.stderr)
         return EXIT_FAILED
     print(report.format())
-    return EXIT_OK
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -191,6 +196,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rlm_tui.eval.command import run_command
     from rlm_tui.eval.runner import EvalError
     from rlm_tui.runtime.models import NoModelError
+    from rlm_tui.skills import SkillError
 
     try:
         return run_command(args, load(args))

@@ -111,3 +111,15 @@ def test_installed_command_answers_end_to_end(scripted_server, project):
                           timeout=120)
     assert done.returncode == EXIT_OK, done.stderr
     assert done.stdout.strip() == "2"
+
+
+def test_skills_from_the_command_line(scripted_server, project, capsys):
+    scripted_server.script("root", code("from tables import markdown_table\nSUBMIT(answer=markdown_table([{'a': 1}]))"))
+    assert main(ask(scripted_server, project, "--skill", "tables", "-q")) == EXIT_OK
+    assert capsys.readouterr().out.startswith("| a |")
+    assert "## Skill: tables" in scripted_server.chat_requests("root")[0].prompt_text
+
+
+def test_unknown_skill_is_a_usage_error(scripted_server, project, capsys):
+    assert main(ask(scripted_server, project, "--skill", "nope")) == EXIT_USAGE
+    assert "unknown skill(s) nope" in capsys.readouterr().err
