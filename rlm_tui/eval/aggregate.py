@@ -169,7 +169,7 @@ def _field(record: Record, name: str) -> str:
 
 def _describe(fields: tuple[str, ...], key: tuple[str, ...]) -> str:
     parts = []
-    for name, value in zip(fields, key):
+    for name, value in zip(fields, key, strict=True):
         if name == "sentiment":
             parts.append(f"a note expressing a {value} experience")
         elif name == "month":

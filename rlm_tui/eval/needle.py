@@ -74,7 +74,7 @@ class NeedleFamily:
             if code not in codes:
                 codes.append(code)
         sentences = filler(rng, task.tokens * CHARS_PER_TOKEN)
-        for name, code in zip(names, codes):
+        for name, code in zip(names, codes, strict=True):
             sentences.insert(rng.randrange(len(sentences) + 1), needle(name, code))
         text = _paragraphs(rng, sentences)
         target_names, target_codes = names[:asked], codes[:asked]

@@ -23,7 +23,7 @@ from rlm_tui.eval.needle import NeedleFamily
 from rlm_tui.eval.progress import ProgressBar
 from rlm_tui.eval.report import SCORING, markdown, summarize
 from rlm_tui.eval.tasks import Family, Instance, Task, plan
-from rlm_tui.lm import LM, ContextWindowError
+from rlm_tui.lm import ContextWindowError
 
 MODES = ("rlm", "direct")
 DIRECT_CHARS_PER_TOKEN = 3.0  # conservative: generated records and code tokenize denser than prose

@@ -185,7 +185,7 @@ def cb():
         yield module
     finally:
         sys.path.remove(str(SKILL))
-        for name in ("codebase", "codebase_ignore", "codebase_outline"):
+        for name in ("codebase", "codebase_index", "codebase_ignore", "codebase_outline"):
             sys.modules.pop(name, None)
 
 
@@ -369,7 +369,7 @@ def test_the_module_runs_in_the_sandbox_and_agrees_with_the_host(indexed, tree):
 def test_builtin_skill_is_discovered():
     skill = discover(None).skills["codebase"]
     assert "path:line" in skill.description
-    assert set(skill.modules) == {"codebase", "codebase_ignore", "codebase_outline"}
+    assert set(skill.modules) == {"codebase", "codebase_index", "codebase_ignore", "codebase_outline"}
 
 
 async def test_engine_run_uses_the_codebase_helpers_and_cites(scripted_server, tree):
