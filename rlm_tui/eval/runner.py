@@ -188,7 +188,8 @@ class Runner:
             rlm = await asyncio.to_thread(
                 RLM, "question -> answer", lm=self.lm, sub_lm=self.sub_lm, roles=self.roles, project=project,
                 budget=s.budget, max_depth=s.max_depth, concurrency=s.concurrency, output_limit=s.output_limit,
-                cell_timeout_s=s.cell_timeout_s, memory_mb=s.memory_mb, skills=list(instance.skills), trace=trace,
+                cell_timeout_s=s.cell_timeout_s, memory_mb=s.memory_mb, trace=trace,
+                skills=list(dict.fromkeys([*instance.skills, *s.skills])),  # the family's, plus --skill / config
             )
             prediction = await rlm.aforward(question=instance.rlm_preamble + instance.question)
         finally:
@@ -259,7 +260,7 @@ class Runner:
                                  self.config.seed) for m in self.config.modes)}
         records = sorted(records, key=lambda r: order.get((r["id"], r["mode"]), len(order)))
         config = {**self.config.to_dict(), "model": self.lm.model, "sub_model": self.sub_lm.model,
-                  "direct_window_tokens": self.direct_window()}
+                  "direct_window_tokens": self.direct_window(), "extra_skills": list(self.settings.skills)}
         summary = summarize(records)
         results_json = self.out / "results.json"
         results_md = self.out / "results.md"
