@@ -11,7 +11,7 @@ import time
 from codebase_ignore import SKIP_DIRS, Glob, Rules, ignored, is_binary_name, normalize, read_rules, skip_dir
 
 MAX_FILE_BYTES = 1_000_000
-CACHE_CHARS = 300_000_000
+CACHE_CHARS = 200_000_000  # file texts kept in memory (the sandbox has ~1 GB)
 
 
 class _Index:
