@@ -41,6 +41,7 @@ prints (long output is truncated to {output_limit:,} characters, so print summar
 3. Use `llm_query`/`llm_query_batched` for semantic work over chunks of text; use plain Python \
 (os.walk, re, ast, pandas, ...) for search and counting. Verify before you answer.
 4. When you are confident, call `SUBMIT(...)` with every output field; values must match the types.
+
 {skills}"""
 
 COMPACT_SYSTEM = """\
@@ -123,7 +124,7 @@ def system_prompt(
         output_limit=output_limit,
         skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "",
         skills=skills_text,
-    )
+    ).rstrip() + "\n"
 
 
 def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,

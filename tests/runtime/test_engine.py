@@ -281,3 +281,29 @@ async def test_many_runs_in_parallel_share_nothing(scripted_server, project):
     rlms = [make_rlm(scripted_server, project)[0] for _ in range(3)]
     results = await asyncio.gather(*(r.aforward(question=f"q{i}") for i, r in enumerate(rlms)))
     assert all(not p.partial for p in results)
+
+
+async def test_named_model_roles_serve_their_calls(scripted_server, project):
+    from rlm_tui.config import RoleSettings, Settings
+
+    scripted_server.latency_s = 0.2
+    scripted_server.default(lambda request: f"{request['model']} says hi")
+    scripted_server.script("root", code(
+        "r = llm_query_batched(['a', 'b'], model='summary') + llm_query_batched(['c'], model='tables')\n"
+        "SUBMIT(answer=' | '.join(r))"))
+    settings = Settings(model="openai/root", sub_model="openai/sub", api_base=scripted_server.url,
+                        roles={"summary": RoleSettings(model="openai/fast"), "tables": RoleSettings(model="openai/big")})
+    rec = Recorder()
+    rlm = RLM.from_settings(settings, project=project, on_event=rec)
+    prediction = await rlm.aforward(question="roles")
+    assert prediction.answer == "fast says hi | fast says hi | big says hi"
+    labels = {e.model for e in rec.of(SubCallFinished) if e.function == "llm_query"}
+    assert labels == {"summary: openai/fast", "tables: openai/big"}
+    assert "`summary` (openai/fast)" in scripted_server.chat_requests("root")[0].prompt_text
+
+
+async def test_unknown_role_is_an_error_the_model_sees(scripted_server, project):
+    scripted_server.script("root", code("llm_query('x', model='nope')"), code("SUBMIT(answer='ok')"))
+    rlm, rec = make_rlm(scripted_server, project)
+    await rlm.aforward(question="q")
+    assert "unknown model role 'nope'" in rec.of(CellOutput)[0].error

@@ -126,3 +126,21 @@ async def test_resume_rebuilds_the_sandbox_without_new_lm_calls(scripted_server,
 async def test_resume_unknown_session_is_a_clear_error(settings):
     with pytest.raises(ValueError, match="no saved session|no saved sessions"):
         await ChatSession.resume("nope", settings, Recorder())
+
+
+async def test_earlier_turns_become_a_summary_near_the_context_window(scripted_server, settings, project, monkeypatch):
+    import rlm_tui.runtime.session as session_module
+
+    scripted_server.script("root", code("big = 'x' * 5000\nprint(big)"), code("SUBMIT(answer='first answer')"),
+                           code("SUBMIT(answer='second')"))
+    session = ChatSession(settings, project, Recorder())
+    await session.start()
+    try:
+        await session.ask("first question")
+        monkeypatch.setattr(session_module, "context_window", lambda model: 1000)
+        await session.ask("second question")
+    finally:
+        await session.close()
+    prompt = scripted_server.chat_requests("root")[2].prompt_text
+    assert "Earlier turns in this session:\n1. Q: first question\n   A: first answer" in prompt
+    assert "x" * 5000 not in prompt
