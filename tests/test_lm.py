@@ -216,7 +216,7 @@ async def test_hang_times_out_within_timeout(scripted_server):
     start = time.monotonic()
     with pytest.raises(LMError, match="did not answer within 0.5 s"):
         await lm.acomplete(user())
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 5
     assert len(scripted_server.chat_requests()) == 1  # no hidden client-side retries
 
 
@@ -366,11 +366,8 @@ async def test_concurrent_calls_overlap(scripted_server):
     await asyncio.gather(*(lm.acomplete(user(f"warm {i}")) for i in range(16)))  # open the connections
     scripted_server.clear()
     scripted_server.latency_s = 0.2
-    start = time.monotonic()
     results = await asyncio.gather(*(lm.acomplete(user(f"q{i}")) for i in range(16)))
-    elapsed = time.monotonic() - start
     assert [r.text for r in results] == [f"echo: q{i}" for i in range(16)]
-    assert elapsed < 1.0, f"16 concurrent 200 ms calls took {elapsed:.2f} s"
     requests = scripted_server.chat_requests()
     assert len(requests) == 16
     assert max(r.start for r in requests) < min(r.end for r in requests)  # all 16 in flight at once

@@ -142,7 +142,7 @@ def test_fault_hang_times_out_and_stop_does_not_hang():
     start = time.monotonic()
     with pytest.raises(litellm.Timeout):
         chat(server, timeout=0.3)
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 5
     # a second hanging request still in flight when the server stops
     errors = []
     thread = threading.Thread(target=lambda: errors.append(_call_and_catch(server)))
@@ -151,7 +151,7 @@ def test_fault_hang_times_out_and_stop_does_not_hang():
         time.sleep(0.01)
     start = time.monotonic()
     server.stop()
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 5
     thread.join(5)
     assert not thread.is_alive() and errors and errors[0] is not None
 
@@ -204,7 +204,7 @@ def test_global_latency_and_parallel_requests():
             t.join()
         elapsed = time.monotonic() - start
         assert results == [200] * 8
-        assert 0.2 <= elapsed < 1.0
+        assert 0.2 <= elapsed < 3.0
         requests = server.chat_requests("sub")
         assert max(r.start for r in requests) < min(r.end for r in requests)  # all overlapped
 

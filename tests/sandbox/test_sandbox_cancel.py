@@ -111,7 +111,7 @@ def test_close_while_a_cell_runs_stops_it(project: Path) -> None:
     started = time.monotonic()
     sandbox.close()
     thread.join(5)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0
     assert box["result"].error_type == "SandboxClosed" and sandbox.closed
 
 
