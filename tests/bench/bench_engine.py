@@ -11,12 +11,15 @@ Prints, from one run:
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -26,7 +29,8 @@ from rlm_tui.lm import LM, Completion, Usage  # noqa: E402
 from rlm_tui.runtime.budget import Budget  # noqa: E402
 from rlm_tui.runtime.events import SubCallFinished  # noqa: E402
 from rlm_tui.runtime.rlm import RLM  # noqa: E402
-from tests.support.scripted_server import Reply, ScriptedServer  # noqa: E402
+
+SERVER = Path(__file__).resolve().parents[1] / "support" / "scripted_server.py"
 
 PROMPTS = 64
 LATENCY = 0.2
@@ -38,34 +42,46 @@ def cell(body: str) -> str:
     return f"```python\n{body}\n```"
 
 
-def ours_batch(server: ScriptedServer, project: Path) -> float:
-    server.clear()
-    server.latency_s = 0.0
-    server.script("root", cell(f"r = llm_query_batched([f'prompt {{i}}' for i in range({PROMPTS})])"),
-                  cell("SUBMIT(answer=str(len(r)))"))
-    server.script("sub", *[Reply(f"answer {i}", latency_s=LATENCY) for i in range(PROMPTS)])
+@contextlib.contextmanager
+def server(script: dict) -> Iterator[str]:
+    """The scripted server in its own process (its CPU must not count as ours); yields its URL."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(script, f)
+    process = subprocess.Popen([sys.executable, str(SERVER), "--script", f.name], stdout=subprocess.PIPE, text=True)
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(10)
+        os.unlink(f.name)
+
+
+def ours_batch(project: Path) -> float:
+    script = {"root": [cell(f"r = llm_query_batched([f'prompt {{i}}' for i in range({PROMPTS})])"),
+                       cell("SUBMIT(answer=str(len(r)))")],
+              "default": {"text": "an answer", "latency_s": LATENCY}}
     durations: list[float] = []
 
     def on_event(event: object) -> None:
         if isinstance(event, SubCallFinished) and event.function == "llm_query_batched":
             durations.append(event.duration_s)
 
-    rlm = RLM(lm="openai/root", sub_lm="openai/sub", api_base=server.url, project=project,
-              concurrency=CONCURRENCY, on_event=on_event)
-    assert rlm(question="batch").answer == str(PROMPTS)
+    with server(script) as url:
+        rlm = RLM(lm="openai/root", sub_lm="openai/sub", api_base=url, project=project,
+                  concurrency=CONCURRENCY, on_event=on_event)
+        assert rlm(question="batch").answer == str(PROMPTS)
     return durations[0]
 
 
-def dspy_batch(server: ScriptedServer) -> float:
+def dspy_batch() -> float:
     import dspy
 
-    server.clear()
-    server.script("sub", *[Reply(f"answer {i}", latency_s=LATENCY) for i in range(PROMPTS)])
-    sub_lm = dspy.LM("openai/sub", api_base=server.url, api_key="none", cache=False)
-    tools = dspy.RLM("question -> answer", sub_lm=sub_lm, max_llm_calls=PROMPTS + 10)._make_llm_tools()
-    started = time.perf_counter()
-    answers = tools["llm_query_batched"]([f"prompt {i}" for i in range(PROMPTS)])
-    elapsed = time.perf_counter() - started
+    with server({"default": {"text": "an answer", "latency_s": LATENCY}}) as url:
+        sub_lm = dspy.LM("openai/sub", api_base=url, api_key="none", cache=False)
+        tools = dspy.RLM("question -> answer", sub_lm=sub_lm, max_llm_calls=PROMPTS + 10)._make_llm_tools()
+        started = time.perf_counter()
+        answers = tools["llm_query_batched"]([f"prompt {i}" for i in range(PROMPTS)])
+        elapsed = time.perf_counter() - started
     assert len(answers) == PROMPTS
     return elapsed
 
@@ -94,26 +110,24 @@ def overhead_instant(project: Path) -> float:
     return elapsed / ITERATIONS
 
 
-def overhead_http(server: ScriptedServer, project: Path) -> float:
-    server.clear()
-    server.latency_s = 0.0
-    server.script("root", Reply(cell("pass"), times=ITERATIONS - 1), cell("SUBMIT(answer='done')"))
-    rlm = RLM(lm="openai/root", api_base=server.url, project=project, budget=Budget(max_iterations=ITERATIONS + 1))
-    started = time.perf_counter()
-    assert rlm(question="loop").answer == "done"
-    return (time.perf_counter() - started) / ITERATIONS
+def overhead_http(project: Path) -> float:
+    script = {"root": [{"text": cell("pass"), "times": ITERATIONS - 1}, cell("SUBMIT(answer='done')")]}
+    with server(script) as url:
+        rlm = RLM(lm="openai/root", api_base=url, project=project, budget=Budget(max_iterations=ITERATIONS + 1))
+        started = time.perf_counter()
+        assert rlm(question="loop").answer == "done"
+        return (time.perf_counter() - started) / ITERATIONS
 
 
 def main() -> None:
     project = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     (project / "README.md").write_text("bench\n")
-    with ScriptedServer() as server:
-        ours_batch(server, project)  # warm: imports, sandbox module, HTTP pool
-        ours = statistics.median(ours_batch(server, project) for _ in range(3))
-        theirs = statistics.median(dspy_batch(server) for _ in range(3))
-        overhead_instant(project)
-        instant = statistics.median(overhead_instant(project) for _ in range(3))
-        http = statistics.median(overhead_http(server, project) for _ in range(3))
+    ours_batch(project)  # warm: imports, sandbox module
+    ours = statistics.median(ours_batch(project) for _ in range(3))
+    theirs = statistics.median(dspy_batch() for _ in range(3))
+    overhead_instant(project)
+    instant = statistics.median(overhead_instant(project) for _ in range(3))
+    http = statistics.median(overhead_http(project) for _ in range(3))
     print(f"{PROMPTS} batched prompts at {LATENCY * 1000:.0f} ms latency, concurrency {CONCURRENCY}:")
     print(f"  rlm-tui llm_query_batched   {ours:6.3f} s   (target <= 1.0 s)")
     print(f"  dspy.RLM llm_query_batched  {theirs:6.3f} s   (its default 8 workers)")
