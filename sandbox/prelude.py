@@ -5,6 +5,13 @@ The host runs this once per instance as module `_rlm`. Every cell then goes thro
 `await` allowed) and posts back the error and a snapshot of the user's variables over the
 host door (`_host.call`, one JSON request and reply). Guest-facing helpers live in
 `builtins`, so they never show up among the user's variables.
+
+Host functions block until the host answers, except when called from async code (a cell
+that uses `await`, an `async def`, or a generator expression inside one): there they start
+the call on the host (door op `start`) and return an awaitable at once, and the event loop
+waits for finished calls (door op `wait`) instead of sleeping in `select`. So
+`await asyncio.gather(*[predict(...) for x in xs])` runs the calls in parallel on the host.
+The rule for users: in a cell that uses `await`, await the sub-call functions.
 """
 
 import ast
@@ -21,8 +28,12 @@ import _host
 _MAIN = sys.modules["__main__"].__dict__
 _PREVIEW = 120
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+_ASYNC_CODE = 0x80 | 0x100 | 0x200  # CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR
+_INLINE = frozenset(("<genexpr>", "<listcomp>", "<setcomp>", "<dictcomp>"))
 _cells = 0
 _loop = None
+_HostCall = None  # the asyncio.Future subclass host calls from async code return (made with the loop)
+_calls = {}  # ticket -> _HostCall of the running cell, until the host says it finished
 _error_types = {}
 _output_fields = []
 _host_globals = set()  # names of host functions bound in __main__ (hidden from the snapshot)
@@ -40,6 +51,8 @@ def _plain(value):
     """JSON for the common non-JSON values: sets, numpy values and arrays, dataclasses."""
     if isinstance(value, (set, frozenset)):
         return list(value)
+    if _HostCall is not None and isinstance(value, _HostCall):
+        raise TypeError(value._hint())
     if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars
         return value.tolist()
     fields = getattr(value, "__dataclass_fields__", None)
@@ -70,13 +83,75 @@ def _host_exception(error):
     return cls(message)
 
 
+def _async_caller(frame):
+    """Is `frame` async code running on our loop (or a generator expression inside some)?"""
+    if _loop is None or not _loop.is_running():
+        return False
+    while frame is not None:
+        code = frame.f_code
+        if code.co_flags & _ASYNC_CODE:
+            return True
+        if code.co_name not in _INLINE:
+            return False
+        frame = frame.f_back
+    return False
+
+
+def _invoke(name, args, kwargs, frame, finish=None):
+    """Call host function `name` for code running in `frame`: its value (`finish(value)`
+    when given), or, from async code, an awaitable of it."""
+    request = {"op": "call", "name": name, "args": args, "kwargs": kwargs}
+    if not _async_caller(frame):
+        value = _door(request)
+        return value if finish is None else finish(value)
+    request["op"] = "start"
+    ticket = _door(request)
+    future = _HostCall(loop=_loop)
+    future._rlm_name, future._rlm_finish = name, finish
+    _calls[ticket] = future
+    return future
+
+
 def _host_function(name, doc):
     def call(*args, **kwargs):
-        return _door({"op": "call", "name": name, "args": list(args), "kwargs": kwargs})
+        return _invoke(name, list(args), kwargs, sys._getframe(1))
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = doc
     return call
+
+
+def _deliver(finished):
+    """Resolve the awaitables of host calls the host reports finished."""
+    for ticket, reply in finished:
+        future = _calls.pop(ticket, None)
+        if future is None or future.done():
+            continue
+        if "error" in reply:
+            future.set_exception(_host_exception(reply["error"]))
+            continue
+        value, finish = reply.get("ok"), future._rlm_finish
+        if finish is not None:
+            try:
+                value = finish(value)
+            except Exception as e:
+                future.set_exception(e)
+                continue
+        future.set_result(value)
+
+
+def _drop_calls(report):
+    """End of a cell: forget host calls still running (the host abandons them too)."""
+    if not _calls:
+        return
+    names = sorted({future._rlm_name for future in _calls.values()})
+    count = len(_calls)
+    for future in _calls.values():
+        future.cancel()
+    _calls.clear()
+    if report:
+        print(f"note: {count} call(s) to {', '.join(names)} started in this cell were never awaited, so their "
+              f"results were dropped; in a cell that uses `await`, write `await {names[0]}(...)`.", file=sys.stderr)
 
 
 def SUBMIT(*args, **kwargs):
@@ -204,11 +279,50 @@ def _guard_opens():
 
 
 def _event_loop():
-    """An asyncio loop that works without sockets: WASI has no socketpair for the self-pipe."""
-    global _loop
+    """An asyncio loop that works without sockets (WASI has no socketpair for the self-pipe)
+    and whose `select` waits for the host calls started from async code."""
+    global _loop, _HostCall
     if _loop is None:
         import asyncio
         import selectors
+
+        class HostCall(asyncio.Future):
+            """A host call running on the host: await it."""
+
+            _rlm_name = "host function"
+            _rlm_finish = None
+
+            def _hint(self):
+                return (f"{self._rlm_name}(...) was called from async code, so it returned an awaitable: "
+                        f"write `await {self._rlm_name}(...)`")
+
+            def __getattr__(self, attr):
+                if attr.startswith("_"):
+                    raise AttributeError(attr)
+                raise AttributeError(f"no attribute {attr!r}: {self._hint()}")
+
+            def __getitem__(self, key):
+                raise TypeError(self._hint())
+
+            def __len__(self):
+                raise TypeError(self._hint())
+
+            def __repr__(self):
+                state = "running" if not self.done() else "cancelled" if self.cancelled() else "finished"
+                return f"<{self._rlm_name}(...) {state}: await it for its value>"
+
+            __str__ = __repr__
+
+        class _Selector(selectors.SelectSelector):
+            def select(self, timeout=None):
+                if self.get_map() and not _calls:
+                    return super().select(timeout)
+                if not _calls and timeout is not None and timeout <= 0:
+                    return []
+                if self.get_map():  # files and host calls at once: poll both
+                    timeout = 0.05 if timeout is None else min(timeout, 0.05)
+                _deliver(_door({"op": "wait", "timeout": timeout}))
+                return super().select(0) if self.get_map() else []
 
         class _Loop(asyncio.SelectorEventLoop):
             def _make_self_pipe(self):
@@ -220,7 +334,8 @@ def _event_loop():
             def _write_to_self(self):
                 pass
 
-        _loop = _Loop(selectors.SelectSelector())
+        _HostCall = HostCall
+        _loop = _Loop(_Selector())
         asyncio.set_event_loop(_loop)
     return _loop
 
@@ -228,21 +343,41 @@ def _event_loop():
 def _run(code):
     result = eval(code, _MAIN)
     if code.co_flags & _CO_COROUTINE:
-        result = _event_loop().run_until_complete(result)
+        loop = _event_loop()
+        task = loop.create_task(result)
+        try:
+            result = loop.run_until_complete(task)
+        finally:
+            if not task.done():  # interrupted (cancel, time limit): unwind it now, not in a later cell
+                _drop_calls(False)
+                task.cancel()
+                try:
+                    loop.run_until_complete(task)
+                except BaseException:
+                    pass
     return result
 
 
+_LAST = "__rlm_last__"
+
+
 def _execute(source, filename):
+    """Run a cell as one unit (so an `await` anywhere makes all of it async code), its
+    trailing expression kept aside to be echoed."""
     tree = ast.parse(source, filename, "exec")
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    if tree.body:
-        _run(compile(tree, filename, "exec", flags=flags))
+    last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     if last is not None:
-        value = _run(compile(ast.Expression(last.value), filename, "eval", flags=flags))
-        if value is not None:
-            _MAIN["_"] = value
-            print(repr(value))
+        keep = ast.Assign(targets=[ast.Name(_LAST, ast.Store())], value=last.value)
+        tree.body[-1] = ast.fix_missing_locations(ast.copy_location(keep, last))
+    _MAIN.pop(_LAST, None)
+    try:
+        _run(compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT))
+        value = _MAIN.get(_LAST)
+    finally:
+        _MAIN.pop(_LAST, None)
+    if value is not None:
+        _MAIN["_"] = value
+        print(repr(value))
 
 
 def _format_error(exc):
@@ -271,6 +406,7 @@ def run_cell(source):
     except BaseException as exc:  # SystemExit and KeyboardInterrupt end the cell, not the session
         error = {"type": type(exc).__name__, "text": _format_error(exc)}
     finally:
+        _drop_calls(error is None)
         sys.stdout.flush()
         sys.stderr.flush()
     _door({"op": "result", "error": error, "variables": snapshot()})

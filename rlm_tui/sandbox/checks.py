@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import json
 import keyword
+import posixpath
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,18 @@ def unjsonable(value: object) -> object:
     raise TypeError(f"host function returned {type(value).__name__}, which cannot cross into the sandbox")
 
 
+def encode_reply(reply: dict[str, Any]) -> bytes:
+    """A door reply as JSON bytes; a value that cannot cross becomes the guest's TypeError."""
+    try:
+        text = json.dumps(reply, ensure_ascii=False, default=unjsonable)
+    except (TypeError, ValueError) as e:
+        text = json.dumps(error_reply("TypeError", str(e)))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # lone surrogates: let JSON escape them
+        return json.dumps(json.loads(text)).encode()
+
+
 def describe_trap(error: Exception) -> str:
     text = str(error)
     if "stack overflow" in text or "call stack exhausted" in text:
@@ -61,3 +75,29 @@ def workspace_dir(path: str | Path) -> Path:
         raise SandboxError(f"workspace path {str(path)!r} is not a directory")
     resolved.mkdir(parents=True, exist_ok=True)
     return resolved.resolve()
+
+
+BUILTIN_MOUNTS = ("/usr/local/lib", "/project", "/workspace", "/tmp", "/skills")
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def extra_mounts(mounts: Mapping[str, str | Path]) -> dict[str, Path]:
+    """Read-only mounts beyond the built-in ones: guest path -> existing host folder.
+
+    A guest path must be absolute and normal (`/inputs`, `/data/refs`), and may neither hold,
+    nor lie inside, a built-in mount or another extra one."""
+    checked: dict[str, Path] = {}
+    for guest, host in mounts.items():
+        normal = isinstance(guest, str) and guest.startswith("/") and not guest.startswith("//")
+        if not normal or posixpath.normpath(guest) != guest or guest == "/":
+            raise SandboxError(f"mount point {guest!r} must be an absolute, normalised guest path such as '/inputs'")
+        if any(c in guest for c in "\0\n\r\\"):
+            raise SandboxError(f"mount point {guest!r} has characters a guest path cannot have")
+        for taken in (*BUILTIN_MOUNTS, *checked):
+            if _overlap(guest, taken):
+                raise SandboxError(f"mount point {guest!r} overlaps {taken!r}")
+        checked[guest] = existing_dir(host, f"mount {guest}")
+    return checked

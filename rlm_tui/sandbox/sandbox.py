@@ -18,12 +18,22 @@ import wasmtime
 
 from rlm_tui.paths import package_data
 from rlm_tui.sandbox import clock
-from rlm_tui.sandbox.checks import HostFunction, check_names, describe_trap, error_reply, existing_dir, unjsonable, workspace_dir
+from rlm_tui.sandbox.checks import (
+    HostFunction,
+    check_names,
+    describe_trap,
+    encode_reply,
+    error_reply,
+    existing_dir,
+    extra_mounts,
+    workspace_dir,
+)
 from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
-from rlm_tui.sandbox.image import Progress
+from rlm_tui.sandbox.image import MPL_DATA_GUEST, Progress
 from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
 from rlm_tui.sandbox.output import OutputBuffer
 from rlm_tui.sandbox.results import CellResult, SandboxError, VarInfo
+from rlm_tui.sandbox.tickets import HostCalls, wait_reply
 
 __all__ = ["CellResult", "HostFunction", "Sandbox", "SandboxError", "VarInfo"]
 
@@ -70,8 +80,12 @@ class Sandbox:
 
     `project` is mounted read-only at /project, `workspace` writable at /workspace (a fresh
     temporary folder when None), `skills` read-only at /skills; /tmp is private scratch.
+    `mounts` adds read-only folders at other guest paths (`{"/inputs": host_dir}`).
     `host_functions` become guest builtins that block until the host answers; their time
-    does not count against the cell's `timeout_s`. `output_fields` orders `SUBMIT`'s
+    does not count against the cell's `timeout_s`. Called from async code in a cell that
+    uses `await`, they return awaitables instead and run on worker threads, at the same time
+    as each other (`await asyncio.gather(*[f(x) for x in xs])`): host functions must be
+    thread-safe. `output_fields` orders `SUBMIT`'s
     positional values and names the fields it requires.
     """
 
@@ -86,9 +100,11 @@ class Sandbox:
         output_limit: int = 64_000,
         output_fields: Sequence[str] = (),
         progress: Progress | None = None,
+        mounts: Mapping[str, str | Path] | None = None,
     ) -> None:
         self.project = existing_dir(project, "project")
         self.skills = existing_dir(skills, "skills") if skills is not None else None
+        self.mounts = extra_mounts(mounts or {})
         self.host_functions: dict[str, HostFunction] = {}
         self._global_functions: set[str] = set()
         check_names(host_functions or {})
@@ -106,6 +122,7 @@ class Sandbox:
         self._closed = self._closing = False
         self._stdout = OutputBuffer(output_limit)
         self._stderr = OutputBuffer(output_limit)
+        self._calls = HostCalls()
         self._runtime: Runtime = runtime(progress)
         self._own_workspace = workspace is None
         self.workspace = Path(tempfile.mkdtemp(prefix="rlm-workspace-")) if workspace is None else workspace_dir(workspace)
@@ -127,7 +144,7 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop the instance and remove the temporary folders this sandbox made."""
-        if self._owner == threading.get_ident():
+        if self._owner == threading.get_ident() or self._calls.in_worker():
             raise SandboxError("a host function cannot close the sandbox that is calling it")
         self._closing = True
         self.cancel(grace_s=0.5)
@@ -135,6 +152,7 @@ class Sandbox:
             if self._closed:
                 return
             self._closed = True
+            self._calls.close()
             self._drop_instance()
             self._remove_folders()
 
@@ -156,11 +174,15 @@ class Sandbox:
         ]
         if self.skills is not None:
             mounts.append(Mount(self.skills, "/skills", False))
+        if self._runtime.image.mpl_data is not None:  # inside the zip's path: the longest prefix wins
+            mounts.append(Mount(self._runtime.image.mpl_data, MPL_DATA_GUEST, False))
+        mounts += [Mount(host, guest, False) for guest, host in self.mounts.items()]
         return mounts
 
     def _start(self) -> None:
         hooks = Hooks(self._door, self._wait, self._overdue, self._stdout.write, self._stderr.write)
-        env = [("HOME", "/workspace"), ("TMPDIR", "/tmp"), ("PYTHONHASHSEED", "0")]
+        env = [("HOME", "/workspace"), ("TMPDIR", "/tmp"), ("PYTHONHASHSEED", "0"),
+               ("MPLCONFIGDIR", "/tmp/matplotlib"), ("MPLBACKEND", "Agg")]
         self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks)
         setup = f"__import__('_rlm').setup({self._function_docs()!r}, {self.output_fields!r}, {sorted(self._global_functions)!r})"
         boot = (
@@ -251,6 +273,7 @@ class Sandbox:
                 trap = str(e)
             finally:
                 Ticker.leave()
+                self._calls.abandon()  # tickets never awaited die with their cell
                 self._cell = None
             duration = time.monotonic() - cell.started
             stdout, stderr = self._stdout.take(), self._stderr.take()
@@ -293,6 +316,7 @@ class Sandbox:
         restarted (`restarted` is True, state is lost).
         """
         self.cancel_requested.set()
+        self._calls.wake()
         cell = self._cell
         if cell is not None and cell.hard_stop_at is None:
             cell.cancel_grace_s = grace_s
@@ -361,19 +385,17 @@ class Sandbox:
             reply = self._answer(request)
         except Exception as e:  # a malformed request is the guest's error, never a host crash
             reply = error_reply(type(e).__name__, f"bad host request: {e}")
-        try:
-            text = json.dumps(reply, ensure_ascii=False, default=unjsonable)
-        except (TypeError, ValueError) as e:
-            text = json.dumps(error_reply("TypeError", str(e)))
-        try:
-            return text.encode()
-        except UnicodeEncodeError:  # lone surrogates: let JSON escape them
-            return json.dumps(json.loads(text)).encode()
+        return reply if isinstance(reply, bytes) else encode_reply(reply)
 
-    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any] | bytes:
         cell, op = self._cell, request.get("op")
         if op == "call":
             return self._call_host(cell, request)
+        if op == "start":
+            return self._start_host_call(cell, request)
+        if op == "wait":
+            timeout = request.get("timeout")
+            return self._wait_host_calls(cell, None if timeout is None else float(timeout))
         if op == "result" and cell is not None:
             error = request["error"]
             if error is not None:
@@ -391,9 +413,7 @@ class Sandbox:
             return self._sleep(request["seconds"])
         return error_reply("RuntimeError", f"unknown host request {op!r}")
 
-    def _call_host(self, cell: _Cell | None, request: dict[str, Any]) -> dict[str, Any]:
-        if self.cancel_requested.is_set():
-            return self._cancelled(cell)
+    def _host_call_parts(self, request: dict[str, Any]) -> tuple[HostFunction, list, dict] | dict[str, Any]:
         name = request["name"]
         fn = self.host_functions.get(name)
         if fn is None:
@@ -401,6 +421,50 @@ class Sandbox:
         args, kwargs = request.get("args", []), request.get("kwargs", {})
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             return error_reply("TypeError", "host function arguments must be a list and a dict")
+        return fn, args, kwargs
+
+    def _start_host_call(self, cell: _Cell | None, request: dict[str, Any]) -> dict[str, Any]:
+        """Start a host call on a worker thread; the guest gets its ticket at once."""
+        if self.cancel_requested.is_set():
+            return self._cancelled(cell)
+        parts = self._host_call_parts(request)
+        if isinstance(parts, dict):
+            return parts
+        return {"ok": self._calls.start(*parts)}
+
+    def _wait_host_calls(self, cell: _Cell | None, timeout: float | None) -> dict[str, Any] | bytes:
+        """The guest's event loop waiting (its `select`): until started calls finish, up to
+        `timeout` (None: no limit). While calls are running the time is host time and does
+        not count against the cell's limit; otherwise this is a sleep, cut short like one."""
+        calls = self._calls
+        end = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            if self.cancel_requested.is_set():
+                calls.abandon()
+                return self._cancelled(cell)
+            done = calls.take_done()
+            now = time.monotonic()
+            if done or (end is not None and now >= end):
+                return wait_reply(done)
+            busy = calls.running > 0
+            limit = end if end is not None else now + CHECK_S
+            if not busy and cell is not None:
+                if now >= cell.deadline:
+                    if cell.grace_until is None:
+                        cell.grace_until = now + SOFT_TIMEOUT_GRACE_S
+                    return error_reply("TimeoutError", f"the cell ran past its {cell.timeout_s:g} s time limit")
+                limit = min(limit, cell.deadline)
+            calls.wait(min(CHECK_S, limit - now))
+            if busy and cell is not None:
+                cell.host_time += time.monotonic() - now
+
+    def _call_host(self, cell: _Cell | None, request: dict[str, Any]) -> dict[str, Any]:
+        if self.cancel_requested.is_set():
+            return self._cancelled(cell)
+        parts = self._host_call_parts(request)
+        if isinstance(parts, dict):
+            return parts
+        fn, args, kwargs = parts
         started = time.monotonic()
         try:
             reply = {"ok": fn(*args, **kwargs)}
@@ -422,7 +486,7 @@ class _SessionLock:
 
     def __enter__(self) -> None:
         sandbox = self.sandbox
-        if sandbox._owner == threading.get_ident():
+        if sandbox._owner == threading.get_ident() or sandbox._calls.in_worker():
             raise SandboxError("a host function cannot run code in the sandbox that is calling it")
         sandbox._lock.acquire()
         if sandbox._closed:

@@ -1,0 +1,73 @@
+"""Extra read-only mounts (`mounts={"/inputs": folder}`) and matplotlib's data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sandbox_helpers import fingerprint
+
+from rlm_tui.sandbox import Sandbox, SandboxError
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    folder = tmp_path / "inputs"
+    (folder / "doc").mkdir(parents=True)
+    (folder / "doc" / "a.txt").write_text("input text\n")
+    return folder
+
+
+def test_an_extra_mount_is_readable_and_read_only(project: Path, inputs: Path) -> None:
+    before = fingerprint(inputs / "doc")
+    with Sandbox(project, mounts={"/inputs": inputs}) as sandbox:
+        assert sandbox.run("print(open('/inputs/doc/a.txt').read(), end='')").stdout == "input text\n"
+        for attempt in (
+            "open('/inputs/doc/a.txt', 'w')",
+            "open('/inputs/new.txt', 'x')",
+            "import os; os.remove('/inputs/doc/a.txt')",
+            "import os; os.mkdir('/inputs/d')",
+            "import os; os.rename('/inputs/doc/a.txt', '/inputs/b.txt')",
+        ):
+            result = sandbox.run(attempt)
+            assert result.error_type in ("PermissionError", "OSError", "FileNotFoundError"), (attempt, result.error)
+        # files staged after the start are visible: the mount is the live folder
+        (inputs / "late.txt").write_text("late")
+        assert sandbox.run("open('/inputs/late.txt').read()").stdout == "'late'\n"
+    (inputs / "late.txt").unlink()
+    assert fingerprint(inputs / "doc") == before
+
+
+@pytest.mark.parametrize("guest", ["inputs", "/", "/project", "/project/x", "/workspace", "/tmp/x", "/usr",
+                                   "/usr/local/lib/python315.zip", "/skills", "/a/../b", "/inputs/", "//inputs"])
+def test_bad_mount_points_are_refused(project: Path, inputs: Path, guest: str) -> None:
+    with pytest.raises(SandboxError, match="mount point"):
+        Sandbox(project, mounts={guest: inputs})
+
+
+def test_overlapping_extra_mounts_and_missing_folders_are_refused(project: Path, inputs: Path, tmp_path: Path) -> None:
+    with pytest.raises(SandboxError, match="overlaps '/inputs'"):
+        Sandbox(project, mounts={"/inputs": inputs, "/inputs/more": inputs})
+    with pytest.raises(SandboxError, match="does not exist"):
+        Sandbox(project, mounts={"/inputs": tmp_path / "nope"})
+
+
+def test_matplotlib_plots_with_agg_and_saves_a_png(project: Path) -> None:
+    with Sandbox(project, timeout_s=60) as sandbox:
+        result = sandbox.run(
+            "import matplotlib\n"
+            "matplotlib.use('Agg')\n"
+            "import matplotlib.pyplot as plt\n"
+            "fig, ax = plt.subplots()\n"
+            "ax.plot([1, 2, 3], [1, 4, 9])\n"
+            "ax.set_title('squares')\n"
+            "fig.savefig('/workspace/a.png')\n"
+            "print(matplotlib.get_backend())"
+        )
+        assert result.error is None, result.error
+        assert result.stdout.lower() == "agg\n"
+        png = (sandbox.workspace / "a.png").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+        # matplotlib's data is there read-only
+        result = sandbox.run("open(matplotlib.get_data_path() + '/matplotlibrc', 'a')")
+        assert result.error_type in ("PermissionError", "OSError")
