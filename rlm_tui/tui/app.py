@@ -22,6 +22,7 @@ from rlm_tui.tui import commands, fuzzy
 from rlm_tui.tui.backend import Backend, EngineBackend, SessionLike
 from rlm_tui.tui.palette import RLMCommands
 from rlm_tui.tui.pump import EventPump
+from rlm_tui.tui.quiet_gc import QuietGC
 from rlm_tui.tui.screens.main import MainScreen
 from rlm_tui.tui.slash import SlashCommands
 from rlm_tui.tui.themes import discover, syntax_style
@@ -60,6 +61,8 @@ class RLMApp(SlashCommands, App[None]):
         self._queue: asyncio.Queue[list[Any]] = asyncio.Queue()
         self._session_ready = asyncio.Event()
         self._last_ctrl_c = 0.0
+        self.quiet_gc = QuietGC()
+        self._gc_idle: Any = None
         self.theme_set = discover(theme_dirs)
         for theme in self.theme_set.themes.values():
             self.register_theme(theme)
@@ -84,6 +87,7 @@ class RLMApp(SlashCommands, App[None]):
         self.main.refresh_usage(self.settings.budget)
         self._index_files()
         self.call_after_refresh(self._prewarm)
+        self.call_after_refresh(self.quiet_gc.install)  # no full GC pass in the middle of a turn
         if self.replay is not None:
             self.main.status.update_info(state="replay", detail=str(self.replay.name))
             self.load_replay()
@@ -94,6 +98,9 @@ class RLMApp(SlashCommands, App[None]):
             self.push_screen(NoModelScreen(), self._model_chosen)
         else:
             self.call_after_refresh(self.start_session, self.resume_id)
+
+    def on_unmount(self) -> None:
+        self.quiet_gc.uninstall()
 
     def _apply_keymap(self) -> None:
         if self.settings.keys:
@@ -133,6 +140,7 @@ class RLMApp(SlashCommands, App[None]):
             return
         finally:
             self._session_ready.set()
+        self.quiet_gc.freeze_now()  # the engine's imports (litellm) stay out of every GC pass
         workspace = getattr(session, "workspace", None)
         if workspace:
             self.main.files.set_workspace(Path(workspace))
@@ -202,6 +210,11 @@ class RLMApp(SlashCommands, App[None]):
             finally:
                 for _ in range(extra + 1):
                     self._queue.task_done()
+            if self.quiet_gc.busy():
+                self.quiet_gc.collect()
+            if self._gc_idle is not None:
+                self._gc_idle.stop()
+            self._gc_idle = self.set_timer(self.quiet_gc.idle_s, self.quiet_gc.collect)
 
     async def drain_events(self) -> None:
         """Deliver and apply every event pushed so far."""

@@ -51,7 +51,7 @@ async def test_question_fills_every_pane(project, settings, make_backend):
         assert turn.answer_text.startswith("It is a **demo**")
         await wait_for(pilot, lambda: "demo" in turn.answer._markdown)
         blocks = list(turn.query(IterationBlock))
-        assert len(blocks) == 2 and all(b.collapsed for b in blocks)
+        assert len(blocks) == 2 and blocks[0].collapsed and turn.steps.collapsed
         assert "os.listdir" in blocks[0].query_one(CodeBlock).code
         out = blocks[1].query_one(OutputBlock)
         assert len(out.full.splitlines()) == 40 and not out.expanded  # folded
@@ -88,6 +88,7 @@ async def test_show_more_and_copy_code(project, settings, make_backend):
     app = make_app(settings, project, backend=make_backend([rich_turn()]))
     async with app.run_test(size=(120, 35)) as pilot:
         await ask(pilot, app, "go")
+        app.main.chat.last_turn.steps.collapsed = False
         block = list(app.main.chat.query(IterationBlock))[1]
         block.collapsed = False
         out = block.query_one(OutputBlock)

@@ -15,6 +15,8 @@ from rlm_tui.tui.calls import CANCELLED, DONE, FAILED, RUNNING, CallGraph, CallN
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ICONS = {DONE: "✓", FAILED: "✗", CANCELLED: "⊘"}
+BIG_TREE = 300  # nodes; beyond this, new rows are added in bunches
+ADD_EVERY_S = 0.3
 
 
 class CallTreeView(Tree[str]):
@@ -43,7 +45,10 @@ class CallTreeView(Tree[str]):
         self._tree_nodes_by_call: dict[str, TreeNode[str]] = {}
         self._frame = 0
         self._colors: dict[str, str] = {}
-        self._running: set[str] = set()
+        self._live_calls: set[str] = set()
+        self._ct_pending: list[str] = []
+        self._last_add = 0.0
+        self._flush_timer = None
 
     def on_mount(self) -> None:
         self.root.expand()
@@ -63,23 +68,41 @@ class CallTreeView(Tree[str]):
     def reset(self) -> None:
         self.clear()
         self._tree_nodes_by_call.clear()
-        self._running.clear()
+        self._live_calls.clear()
+        self._ct_pending.clear()
 
     def sync(self) -> None:
         """Add new nodes and relabel changed ones (called once per event batch)."""
         changes = self.graph.take_changes()
-        for call_id in changes.added:
-            self._add(call_id)
+        self._ct_pending.extend(changes.added)
+        now = time.monotonic()
+        # Adding rows changes the tree's height, which costs a layout pass of the whole screen:
+        # once the tree is big, add in bunches a few times a second (labels still update live).
+        if self._ct_pending and (len(self._tree_nodes_by_call) < BIG_TREE
+                              or now - self._last_add >= ADD_EVERY_S):
+            for call_id in self._ct_pending:
+                self._add(call_id)
+            self._ct_pending.clear()
+            self._last_add = now
         for call_id in changes.updated:
             self._relabel(call_id)
+        if changes.updated:
+            self.refresh()  # one repaint of the visible lines instead of one per label
+        if self._ct_pending and self._flush_timer is None:
+            self._flush_timer = self.set_timer(ADD_EVERY_S, self._flush_pending)
+
+    def _flush_pending(self) -> None:
+        self._flush_timer = None
+        self._last_add = 0.0
+        self.sync()
 
     def _add(self, call_id: str) -> None:
         node = self.graph.nodes[call_id]
         parent = self._tree_nodes_by_call.get(node.parent_id) if node.parent_id else self.root
         if parent is None:
             parent = self.root
-        if node.kind == "run" and node.parent_id is None:
-            for earlier in self.root.children:  # keep the newest turn open, fold older ones
+        if node.kind in ("run", "iteration"):
+            for earlier in parent.children:  # keep the newest turn/iteration open, fold older
                 earlier.collapse()
         if parent is not self.root and not parent.allow_expand:
             parent.allow_expand = True
@@ -89,24 +112,33 @@ class CallTreeView(Tree[str]):
                                allow_expand=False)
         self._tree_nodes_by_call[call_id] = tree_node
         if node.status == RUNNING:
-            self._running.add(call_id)
+            self._live_calls.add(call_id)
 
     def _relabel(self, call_id: str) -> None:
         tree_node = self._tree_nodes_by_call.get(call_id)
         node = self.graph.nodes.get(call_id)
         if tree_node is not None and node is not None:
-            tree_node.set_label(self._label(node))
+            self._set_label(tree_node, self._label(node))
             if node.status != RUNNING:
-                self._running.discard(call_id)
+                self._live_calls.discard(call_id)
+
+    def _set_label(self, tree_node: TreeNode[str], label: Text) -> None:
+        """`TreeNode.set_label` without its per-node repaint request: the caller refreshes once.
+
+        (The stock method queues a repaint per node; with hundreds of labels changing per
+        batch those repaints cost more than the whole tree.)"""
+        tree_node._label = self.process_label(label)
+        tree_node._updates += 1
 
     def _tick(self) -> None:
         """Advance spinners and durations of running nodes that are on screen."""
         self._frame = (self._frame + 1) % len(SPINNER)
         top, bottom = self.scroll_offset.y, self.scroll_offset.y + self.size.height
-        for call_id in self._running:
+        for call_id in self._live_calls:
             tree_node = self._tree_nodes_by_call[call_id]
             if top <= tree_node.line < bottom:
-                tree_node.set_label(self._label(self.graph.nodes[call_id]))
+                self._set_label(tree_node, self._label(self.graph.nodes[call_id]))
+        self.refresh()
 
     def _label(self, node: CallNode) -> Text:
         c = self._colors or {}
@@ -128,6 +160,10 @@ class CallTreeView(Tree[str]):
         if node.error and node.status == FAILED:
             text.append(f"  {fmt.one_line(node.error, 40)}", style=c.get(FAILED, ""))
         return text
+
+    def get_label_width(self, node: TreeNode[str]) -> int:
+        """Cheap: the plain label's width (the stock one renders every label on every rebuild)."""
+        return node._label.cell_len + 2
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
         event.stop()

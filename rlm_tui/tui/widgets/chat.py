@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from rlm_tui.tui import fmt
 from rlm_tui.tui.calls import CallGraph
-from rlm_tui.tui.widgets.blocks import TextBlock
+from rlm_tui.tui.widgets.blocks import QuietCollapsible, TextBlock
 from rlm_tui.tui.widgets.iteration import IterationBlock
 
 if TYPE_CHECKING:
@@ -43,7 +43,12 @@ class AssistantTurn(Vertical):
     DEFAULT_CSS = """
     AssistantTurn {
         height: auto; margin: 0 0 1 0;
-        #turn-head { height: 1; color: $text-muted; }
+        #turn-steps { height: auto; border: none; padding: 0; background: transparent; }
+        #turn-steps > CollapsibleTitle { color: $text-muted; padding: 0; }
+        #turn-steps > CollapsibleTitle:hover, #turn-steps > CollapsibleTitle:focus {
+            background: $boost; color: $foreground; }
+        #turn-steps.-running > CollapsibleTitle { color: $foreground; text-style: bold; }
+        #turn-steps > Contents { padding: 0 0 0 2; height: auto; }
         .turn-note { height: auto; color: $warning; margin: 0 0 0 2; }
         .turn-error { height: auto; color: $error; border-left: thick $error; padding: 0 1;
                       margin: 1 0 0 0; background: $error 8%; }
@@ -67,9 +72,11 @@ class AssistantTurn(Vertical):
         self.cancelled = False
         self.usage: dict[str, Any] = {}
         self._frame = 0
+        self.steps = QuietCollapsible(title="rlm", collapsed=False, id="turn-steps",
+                                      classes="-running")
 
     def compose(self):
-        yield Static(id="turn-head")
+        yield self.steps
 
     def on_mount(self) -> None:
         self._head_timer = self.set_interval(0.12, self._tick)
@@ -81,7 +88,6 @@ class AssistantTurn(Vertical):
 
     def _tick(self) -> None:
         self._frame = (self._frame + 1) % len(SPINNER)
-        head = self.query_one("#turn-head", Static)
         n = len(self.iterations)
         elapsed = fmt.duration((self.finished or time.time()) - self.started)
         if self.done:
@@ -92,11 +98,11 @@ class AssistantTurn(Vertical):
                 bits.append(f"{fmt.tokens(tokens)} tok")
             if self.usage.get("cost_usd"):
                 bits.append(fmt.cost(self.usage["cost_usd"]))
-            head.update(Text("rlm · " + " · ".join(bits), style="dim"), layout=False)
+            self.steps.title = "rlm · " + " · ".join(bits)
+            self.steps.remove_class("-running")
         else:
             what = f"iteration {n}" if n else "starting"
-            head.update(Text(f"{SPINNER[self._frame]} rlm · {what} · {elapsed}", style="bold"),
-                        layout=False)
+            self.steps.title = f"{SPINNER[self._frame]} rlm · {what} · {elapsed}"
 
     # ---- events (already routed to this turn) ----------------------------------------------
     async def iteration(self, e: IterationStarted) -> IterationBlock:
@@ -104,7 +110,7 @@ class AssistantTurn(Vertical):
             block.fold()
         block = IterationBlock(e.call_id, e.iteration, self.syntax_theme)
         self.iterations[e.call_id] = block
-        await self.mount(block)
+        await self.steps.query_one(QuietCollapsible.Contents).mount(block)
         return block
 
     async def note(self, text: str) -> None:
@@ -115,8 +121,7 @@ class AssistantTurn(Vertical):
         if self.done:
             return
         self.finished, self.partial, self.usage = ts or time.time(), partial, usage or {}
-        for block in self.iterations.values():
-            block.fold()
+        self.steps.fold()  # a finished turn is one line, then the answer
         from rlm_tui.tui.widgets.answer import AnswerBlock  # Markdown loads on first use
 
         self.answer_text = answer_markdown(outputs)
