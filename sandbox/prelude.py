@@ -34,6 +34,10 @@ _cells = 0
 _loop = None
 _HostCall = None  # the asyncio.Future subclass host calls from async code return (made with the loop)
 _calls = {}  # ticket -> _HostCall of the running cell, until the host says it finished
+_TYPED_SOURCE = None  # sandbox/typed.py, set by the host at boot and run on the first typed predict
+_typed_module = None
+_IMAGE_KEY = "__rlm_image__"
+_TYPES_KEY = "__rlm_types__"
 _error_types = {}
 _output_fields = []
 _host_globals = set()  # names of host functions bound in __main__ (hidden from the snapshot)
@@ -53,6 +57,14 @@ def _plain(value):
         return list(value)
     if _HostCall is not None and isinstance(value, _HostCall):
         raise TypeError(value._hint())
+    if isinstance(value, Image):
+        return value._marker()
+    if type(value).__module__.startswith("PIL.") and hasattr(value, "save"):  # a PIL image
+        import io
+
+        buffer = io.BytesIO()
+        value.save(buffer, format="PNG")
+        return Image(buffer.getvalue(), "image/png")._marker()
     if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars
         return value.tolist()
     fields = getattr(value, "__dataclass_fields__", None)
@@ -119,6 +131,85 @@ def _host_function(name, doc):
     call.__name__ = call.__qualname__ = name
     call.__doc__ = doc
     return call
+
+
+def _typed():
+    """The typed-predict helpers (sandbox/typed.py), loaded on first use."""
+    global _typed_module
+    if _typed_module is None:
+        module = types.ModuleType("_rlm_typed")
+        exec(compile(_TYPED_SOURCE, "<rlm-typed>", "exec"), module.__dict__)
+        sys.modules["_rlm_typed"] = _typed_module = module
+    return _typed_module
+
+
+def _predict_function(doc):
+    def predict(signature, instructions=None, model=None, **inputs):
+        """A typed sub-LM call through a DSPy signature; returns the output fields as a dict.
+
+        Types: `list[str]`, `Optional[...]`, `Literal['a', 'b']`, `Image` (an input made with
+        `Image('/project/pic.png')` or `Image(raw_bytes)`), and classes defined here:
+        dataclasses, TypedDicts, Enums, annotated classes (the results come back as instances).
+        In a cell that uses `await`, write `await predict(...)`."""
+        frame = sys._getframe(1)
+        kwargs = dict(inputs)
+        if instructions is not None:
+            kwargs["instructions"] = instructions
+        if model is not None:
+            kwargs["model"] = model
+        finish = None
+        if isinstance(signature, str) and ":" in signature:  # typed fields: maybe the user's classes
+            typed = _typed()
+            outputs, schemas = typed.signature_types(signature, frame)
+            if schemas:
+                kwargs[_TYPES_KEY] = schemas
+
+                def finish(value):
+                    return typed.rebuild_outputs(value, outputs)
+
+        return _invoke("predict", [signature], kwargs, frame, finish)
+
+    return predict
+
+
+class Image:
+    """An image for a sub-model: `Image('/project/chart.png')` or `Image(raw_bytes)` (PNG, JPEG,
+    GIF or WebP). Pass it to `predict` in a field typed `Image` (or left untyped)."""
+
+    def __init__(self, source, mime=None):
+        path = None
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+        elif isinstance(source, (str, os.PathLike)):
+            path = os.fspath(source)
+            with open(path, "rb") as f:
+                data = f.read()
+        else:
+            raise TypeError(f"Image takes a file path or bytes, not {type(source).__name__}")
+        mime = mime or _sniff_image(data)
+        if mime is None:
+            raise ValueError(f"{path or 'these bytes'}: not a PNG, JPEG, GIF or WebP image")
+        self.data, self.mime, self.path = data, mime, path
+
+    def _marker(self):
+        import base64
+
+        return {_IMAGE_KEY: {"data": base64.b64encode(self.data).decode("ascii"), "mime": self.mime}}
+
+    def __repr__(self):
+        return f"Image({self.path!r})" if self.path else f"Image(<{len(self.data):,} bytes of {self.mime}>)"
+
+
+def _sniff_image(data):
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 def _deliver(finished):
@@ -191,7 +282,7 @@ def setup(functions, output_fields=None, as_globals=()):
     if output_fields is not None:
         _output_fields = list(output_fields)
     for name, doc in functions.items():
-        fn = _host_function(name, doc)
+        fn = _predict_function(doc) if name == "predict" else _host_function(name, doc)
         setattr(builtins, name, fn)
         if name in as_globals:
             _MAIN[name] = fn
@@ -417,6 +508,7 @@ def _boot():
     sys.stderr.reconfigure(line_buffering=True, errors="backslashreplace")
     builtins.SUBMIT = SUBMIT
     builtins.SHOW_VARS = SHOW_VARS
+    builtins.Image = Image
     import time
 
     time.sleep = _sleep

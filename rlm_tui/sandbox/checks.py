@@ -19,7 +19,7 @@ def error_reply(kind: str, message: str) -> dict[str, Any]:
     return {"error": {"type": kind, "message": message}}
 
 
-_RESERVED = frozenset(dir(builtins)) | {"SUBMIT", "SHOW_VARS"}
+_RESERVED = frozenset(dir(builtins)) | {"SUBMIT", "SHOW_VARS", "Image"}
 
 
 def check_names(functions: Mapping[str, HostFunction]) -> None:

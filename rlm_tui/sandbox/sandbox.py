@@ -42,14 +42,22 @@ CANCEL_GRACE_S = 2.0  # a cancelled cell that ignores it is stopped (and the ins
 SOFT_TIMEOUT_GRACE_S = 0.5  # time a cell gets to unwind from the TimeoutError its sleep raised
 BOOT_TIMEOUT_S = 60.0
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
-_prelude_source: str | None = None
+_boot_source: str | None = None
 
 
-def _prelude() -> str:
-    global _prelude_source
-    if _prelude_source is None:
-        _prelude_source = (package_data("sandbox") / "prelude.py").read_text()
-    return _prelude_source
+def _boot() -> str:
+    """Guest code that installs the prelude as module `_rlm` (with the typed-predict helpers'
+    source, which it runs on first use)."""
+    global _boot_source
+    if _boot_source is None:
+        folder = package_data("sandbox")
+        prelude, typed = (folder / "prelude.py").read_text(), (folder / "typed.py").read_text()
+        _boot_source = (
+            "__import__('sys').modules.__setitem__('_rlm', __import__('types').ModuleType('_rlm')) or "
+            f"exec(compile({prelude!r}, '<rlm-prelude>', 'exec'), __import__('sys').modules['_rlm'].__dict__) or "
+            f"setattr(__import__('sys').modules['_rlm'], '_TYPED_SOURCE', {typed!r}) or "
+        )
+    return _boot_source
 
 
 @dataclass
@@ -185,12 +193,7 @@ class Sandbox:
                ("MPLCONFIGDIR", "/tmp/matplotlib"), ("MPLBACKEND", "Agg")]
         self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks)
         setup = f"__import__('_rlm').setup({self._function_docs()!r}, {self.output_fields!r}, {sorted(self._global_functions)!r})"
-        boot = (
-            "__import__('sys').modules.__setitem__('_rlm', __import__('types').ModuleType('_rlm')) or "
-            f"exec(compile({_prelude()!r}, '<rlm-prelude>', 'exec'), __import__('sys').modules['_rlm'].__dict__) or "
-            + setup
-        )
-        self._guest_setup(boot, "the sandbox prelude failed to start")
+        self._guest_setup(_boot() + setup, "the sandbox prelude failed to start")
 
     def _function_docs(self, names: Sequence[str] | None = None) -> dict[str, str]:
         chosen = self.host_functions if names is None else {n: self.host_functions[n] for n in names}

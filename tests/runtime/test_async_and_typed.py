@@ -1,0 +1,217 @@
+"""predict-rlm style code on the engine: top-level `await` with parallel host calls, typed
+`predict` (Literal, REPL dataclasses, images), and File inputs and outputs. Real litellm HTTP
+to the scripted server, real WASM sandbox."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from rlm_tui.runtime.events import Event, SubCallFinished, SubmitRejected
+from rlm_tui.runtime.rlm import RLM
+from tests.support.scripted_server import RecordedRequest, Reply, last_user_text
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def code(body: str) -> str:
+    return f"Let me work.\n```python\n{body}\n```"
+
+
+def chat(**fields: object) -> str:
+    """A reply in DSPy's ChatAdapter format."""
+    return "".join(f"[[ ## {k} ## ]]\n{v}\n\n" for k, v in fields.items()) + "[[ ## completed ## ]]"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "hello.txt").write_text("hello\n")
+    (root / "pic.png").write_bytes(PNG)
+    return root
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def make_rlm(server, project: Path, signature: str = "question -> answer", **kwargs) -> tuple[RLM, Recorder]:
+    recorder = Recorder()
+    rlm = RLM(signature, lm="openai/root", sub_lm="openai/sub", project=project, api_base=server.url,
+              on_event=recorder, **kwargs)
+    return rlm, recorder
+
+
+def max_overlap(requests: list[RecordedRequest]) -> int:
+    edges = sorted([(r.start, 1) for r in requests] + [(r.end, -1) for r in requests])
+    best = now = 0
+    for _, step in edges:
+        now += step
+        best = max(best, now)
+    return best
+
+
+def labelled(request: dict) -> Reply:
+    """Sub-LM: label each `item N` by parity, 300 ms per call."""
+    number = int(re.search(r"item (\d+)", last_user_text(request)).group(1))
+    return Reply(chat(label="even" if number % 2 == 0 else "odd", n=number), latency_s=0.3)
+
+
+# -- top-level await ------------------------------------------------------------------------------
+
+
+async def test_gathered_predicts_run_in_parallel(scripted_server, project):
+    scripted_server.default(labelled)
+    scripted_server.script("root", code(
+        "import asyncio\n"
+        "rs = await asyncio.gather(*[predict(\"text -> label: Literal['even', 'odd'], n: int\", text=f'item {i}')"
+        " for i in range(8)])\n"
+        "print([(r['label'], r['n']) for r in rs])"
+    ), code("SUBMIT(answer=str([r['n'] for r in rs]))"))
+    rlm, rec = make_rlm(scripted_server, project)
+    prediction = await rlm.aforward(question="label them")
+
+    assert prediction.answer == str(list(range(8)))
+    expected = [("even" if i % 2 == 0 else "odd", i) for i in range(8)]
+    assert str(expected) in prediction.trajectory[0]["output"]
+    subs = scripted_server.chat_requests("sub")
+    assert len(subs) == 8
+    assert max_overlap(subs) == 8, "all eight calls were in flight at once"
+    span = max(r.end for r in subs) - min(r.start for r in subs)
+    assert span < 8 * 0.3 / 2, span
+    assert [e.function for e in rec.of(SubCallFinished)].count("predict") == 8
+    assert prediction.usage["lm_calls"] == 2 + 8  # every sub-call counts against the budget
+
+
+async def test_sync_forms_still_work_and_run_one_by_one(scripted_server, project):
+    scripted_server.default(labelled)
+    scripted_server.script("root", code(
+        "rs = [predict(\"text -> label: Literal['even', 'odd'], n: int\", text=f'item {i}') for i in range(3)]\n"
+        "print([r['label'] for r in rs])"
+    ), code("SUBMIT(answer=','.join(r['label'] for r in rs))"))
+    rlm, _ = make_rlm(scripted_server, project)
+    prediction = await rlm.aforward(question="label them")
+    assert prediction.answer == "even,odd,even"
+    assert max_overlap(scripted_server.chat_requests("sub")) == 1
+
+
+async def test_awaited_llm_query_and_gathered_tools(scripted_server, project):
+    seen: list[int] = []
+    lock = threading.Lock()
+    inside = [0]
+
+    def double(x: int) -> int:
+        """Double a number (slowly)."""
+        import time
+
+        with lock:
+            inside[0] += 1
+            seen.append(inside[0])
+        time.sleep(0.2)
+        with lock:
+            inside[0] -= 1
+        return 2 * x
+
+    scripted_server.default(lambda request: Reply(f"echo: {last_user_text(request)}", latency_s=0.2))
+    scripted_server.script("root", code(
+        "import asyncio\n"
+        "one = await llm_query('ping')\n"
+        "many = await asyncio.gather(*(llm_query(f'q{i}') for i in range(4)))\n"
+        "doubled = await asyncio.gather(*(double(x) for x in range(5)))\n"
+        "print(one, many, doubled)"
+    ), code("SUBMIT(answer=str(sum(doubled)))"))
+    rlm, _ = make_rlm(scripted_server, project, tools={"double": double})
+    prediction = await rlm.aforward(question="go")
+    assert prediction.answer == "20"
+    assert "echo: ping ['echo: q0', 'echo: q1', 'echo: q2', 'echo: q3'] [0, 2, 4, 6, 8]" in prediction.trajectory[0]["output"]
+    assert max(seen) == 5, "the five tool calls overlapped"
+    assert max_overlap(scripted_server.chat_requests("sub")[1:]) == 4
+
+
+# -- typed predict ---------------------------------------------------------------------------------
+
+
+async def test_predict_with_literal_and_a_repl_dataclass(scripted_server, project):
+    def sub(request: dict) -> str:
+        return chat(people='[{"name": "Ann", "age": 31}, {"name": "Bo", "age": 7, "tags": ["kid"]}]',
+                    mood="up")
+
+    scripted_server.default(sub)
+    scripted_server.script("root", code(
+        "from dataclasses import dataclass, field\n"
+        "from typing import Literal\n"
+        "@dataclass\n"
+        "class Person:\n"
+        "    '''Someone named in the text.'''\n"
+        "    name: str\n"
+        "    age: int\n"
+        "    tags: list[str] = field(default_factory=list)\n"
+        "r = predict(\"text -> people: list[Person], mood: Literal['up', 'down']\", text='Ann (31) and her son Bo (7)')\n"
+        "print(type(r['people'][0]).__name__, r['people'], r['mood'])"
+    ), code("SUBMIT(answer=' '.join(f'{p.name}:{p.age}' for p in r['people']))"))
+    rlm, _ = make_rlm(scripted_server, project)
+    prediction = await rlm.aforward(question="who?")
+    assert prediction.answer == "Ann:31 Bo:7"
+    out = prediction.trajectory[0]["output"]
+    assert "Person [Person(name='Ann', age=31, tags=[]), Person(name='Bo', age=7, tags=['kid'])] up" in out
+    system = scripted_server.chat_requests("sub")[0].prompt_text
+    assert "Someone named in the text." in system or '"age"' in system  # the class's schema reached the sub-LM
+    assert "up" in system and "down" in system
+
+
+async def test_a_literal_the_sub_model_breaks_is_an_error_for_the_root_model(scripted_server, project):
+    scripted_server.default(lambda request: chat(mood="sideways"))
+    scripted_server.script("root", code(
+        "try:\n"
+        "    predict(\"text -> mood: Literal['up', 'down']\", text='meh')\n"
+        "except Exception as e:\n"
+        "    print('failed:', type(e).__name__)"
+    ), code("SUBMIT(answer='done')"))
+    rlm, _ = make_rlm(scripted_server, project)
+    prediction = await rlm.aforward(question="mood?")
+    assert "failed:" in prediction.trajectory[0]["output"]
+
+
+async def test_unknown_types_are_refused_without_touching_the_host(scripted_server, project):
+    scripted_server.script("root", code(
+        "for sig in ['text -> x: Nope', 'text -> x: os.system', \"text -> x: __import__('os')\", 'text -> x: antigravity']:\n"
+        "    try:\n"
+        "        predict(sig, text='a')\n"
+        "    except ValueError as e:\n"
+        "        print('refused:', str(e)[:40])"
+    ), code("SUBMIT(answer='done')"))
+    rlm, _ = make_rlm(scripted_server, project)
+    prediction = await rlm.aforward(question="q")
+    assert prediction.trajectory[0]["output"].count("refused:") == 4
+    assert "antigravity" not in __import__("sys").modules
+    assert not scripted_server.chat_requests("sub")
+
+
+async def test_images_reach_a_multimodal_sub_model(scripted_server, project):
+    scripted_server.default(lambda request: chat(caption="a single pixel"))
+    scripted_server.script("root", code(
+        "r = predict('photo: Image, question -> caption', photo=Image('/project/pic.png'), question='what?')\n"
+        "r2 = predict('photo -> caption', photo=Image(open('/project/pic.png', 'rb').read()))\n"
+        "print(r['caption'], r2['caption'])"
+    ), code("SUBMIT(answer=r['caption'])"))
+    rlm, _ = make_rlm(scripted_server, project)
+    prediction = await rlm.aforward(question="describe")
+    assert prediction.answer == "a single pixel"
+    for request in scripted_server.chat_requests("sub"):
+        parts = [p for m in request.messages if isinstance(m.get("content"), list) for p in m["content"]]
+        urls = [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
+        assert urls and urls[0].startswith("data:image/png;base64,"), request.messages
