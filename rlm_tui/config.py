@@ -74,7 +74,7 @@ class Settings(BaseModel):
     cell_timeout_s: float = Field(60.0, gt=0)
     memory_mb: int = Field(1024, ge=64)
     theme: str = "rlm-dark"
-    skills: list[str] = Field(default_factory=list, description="Skills enabled by default.")
+    skills: list[str] = Field(default_factory=lambda: ["codebase"], description="Skills enabled by default.")
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     roles: dict[str, RoleSettings] = Field(default_factory=dict)
     keys: dict[str, str] = Field(default_factory=dict, description="Binding id -> key.")
