@@ -215,3 +215,98 @@ async def test_images_reach_a_multimodal_sub_model(scripted_server, project):
         parts = [p for m in request.messages if isinstance(m.get("content"), list) for p in m["content"]]
         urls = [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
         assert urls and urls[0].startswith("data:image/png;base64,"), request.messages
+
+
+# -- File inputs and outputs -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "secret.txt").write_text("TOP-SECRET host file")
+    (folder / "notes.txt").write_text("notes for the model\n")
+    (folder / "other").mkdir()
+    (folder / "other" / "notes.txt").write_text("other notes\n")
+    return folder
+
+
+async def test_file_inputs_are_staged_read_only_under_inputs(scripted_server, project, outside):
+    scripted_server.script("root", code(
+        "print(doc, refs)\n"
+        "print(open(doc).read().strip(), [open(r).read().strip() for r in refs])\n"
+        "try:\n"
+        "    open(doc, 'a')\n"
+        "except OSError as e:\n"
+        "    print('read-only:', type(e).__name__)"
+    ), code("SUBMIT(answer=open(doc).read().strip())"))
+    rlm, _ = make_rlm(scripted_server, project, "doc: File, refs: list[File], question -> answer")
+    before = (outside / "notes.txt").read_text()
+    prediction = await rlm.aforward(doc=str(outside / "notes.txt"),
+                                    refs=[outside / "notes.txt", outside / "other" / "notes.txt"], question="read")
+    assert prediction.answer == "notes for the model"
+    out = prediction.trajectory[0]["output"]
+    assert "/inputs/doc/notes.txt ['/inputs/refs/notes.txt', '/inputs/refs/notes-2.txt']" in out
+    assert "notes for the model ['notes for the model', 'other notes']" in out
+    assert "read-only:" in out
+    assert (outside / "notes.txt").read_text() == before
+    first = scripted_server.chat_requests("root")[0].prompt_text
+    assert "/inputs/doc/notes.txt" in first and "read-only files under /inputs" in first
+
+
+async def test_file_outputs_are_copied_out_as_host_paths(scripted_server, project, tmp_path):
+    scripted_server.script("root", code(
+        "import os\n"
+        "os.makedirs('/workspace/out', exist_ok=True)\n"
+        "open('/workspace/out/report.md', 'w').write('# Report\\nall good\\n')\n"
+        "open('/workspace/a.csv', 'w').write('x\\n1\\n')\n"
+        "SUBMIT(report='/workspace/out/report.md', tables=['/workspace/a.csv'])"
+    ))
+    rlm, _ = make_rlm(scripted_server, project, "question -> report: File, tables: list[File]")
+    prediction = await rlm.aforward(question="write it")
+    report = prediction.report
+    assert isinstance(report, Path) and report.is_file()
+    assert report.read_text() == "# Report\nall good\n"
+    assert [t.read_text() for t in prediction.tables] == ["x\n1\n"]
+    assert "/workspace" not in str(report)  # a host path that outlives the run's workspace
+    first = scripted_server.chat_requests("root")[0].prompt_text
+    assert "write each file under /workspace/" in first
+
+
+async def test_file_outputs_never_follow_links_the_guest_made(scripted_server, project, outside):
+    secret = outside / "secret.txt"
+    up = "../" * 40  # far enough up from any workspace to reach / on the host
+    scripted_server.script(
+        "root",
+        code(f"import os\nos.symlink({up + str(secret).lstrip('/')!r}, '/workspace/link.md')\n"
+             "SUBMIT(report='/workspace/link.md')"),
+        code(f"os.symlink({up + str(outside).lstrip('/')!r}, '/workspace/d')\n"
+             "SUBMIT(report='/workspace/d/secret.txt')"),
+        code("SUBMIT(report='/workspace/../project/hello.txt')"),
+        code("SUBMIT(report='hello.txt')"),
+        code("open('/workspace/real.md', 'w').write('real')\nSUBMIT(report='/workspace/real.md')"),
+    )
+    rlm, rec = make_rlm(scripted_server, project, "question -> report: File")
+    prediction = await rlm.aforward(question="write it")
+    assert prediction.report.read_text() == "real"
+    errors = [e.error for e in rec.of(SubmitRejected)]
+    assert len(errors) == 4, errors
+    assert "links are not followed" in errors[0] and "links are not followed" in errors[1]
+    assert "not under /workspace/" in errors[2] and "not an absolute path" in errors[3]
+    copied = list(prediction.report.parent.parent.rglob("*"))
+    assert all("TOP-SECRET" not in p.read_text() for p in copied if p.is_file())
+
+
+async def test_missing_file_inputs_and_child_file_fields_are_clear_errors(scripted_server, project, tmp_path):
+    rlm, _ = make_rlm(scripted_server, project, "doc: File -> answer")
+    with pytest.raises(ValueError, match="is not a file"):
+        await rlm.aforward(doc=str(tmp_path / "missing.txt"))
+    scripted_server.script("root", code(
+        "try:\n"
+        "    rlm_query('q', signature='doc: File -> answer', doc='/etc/passwd')\n"
+        "except Exception as e:\n"
+        "    print('refused:', e)"
+    ), code("SUBMIT(answer='ok')"))
+    rlm, _ = make_rlm(scripted_server, project)
+    prediction = await rlm.aforward(question="q")
+    assert "File fields are for the top-level call only" in prediction.trajectory[0]["output"]
