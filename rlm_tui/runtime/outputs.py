@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ForwardRef, get_type_hints
 
 import dspy
@@ -15,13 +16,25 @@ class OutputError(ValueError):
 def make_signature(signature: str | type[dspy.Signature]) -> type[dspy.Signature]:
     if isinstance(signature, str):
         try:
-            signature = dspy.Signature(signature)
+            signature = dspy.Signature(signature, custom_types=_file_types(signature))
         except Exception as e:  # dspy raises ValueError/SyntaxError/TypeError for bad strings
             raise ValueError(f"invalid signature {signature!r}: {e}") from None
     if not signature.input_fields or not signature.output_fields:
         raise ValueError(f"invalid signature {signature.signature!r}: it needs input and output fields, "
                          "e.g. 'question -> answer'")
     return signature
+
+
+def _file_types(signature: str) -> dict[str, Any] | None:
+    """`File` for a signature string that names it, beside the caller's own types (DSPy finds
+    those in the calling frames only when no custom_types are given)."""
+    if not re.search(r"\bFile\b", signature):
+        return None
+    from rlm_tui.runtime.files import File
+
+    detect = getattr(dspy.Signature, "_detect_custom_types_from_caller", None)
+    found = (detect(signature) if detect is not None else None) or {}
+    return {**found, "File": File}
 
 
 def field_types(fields: dict[str, Any]) -> dict[str, Any]:

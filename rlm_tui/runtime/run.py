@@ -7,6 +7,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dspy
@@ -26,6 +27,7 @@ from rlm_tui.runtime.events import (
     VariablesChanged,
     new_id,
 )
+from rlm_tui.runtime.files import RunFiles
 from rlm_tui.runtime.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
 from rlm_tui.runtime.prompts import (
     EXTRACT,
@@ -76,6 +78,7 @@ class Run:
         prior_messages: list[dict[str, str]] | None = None,
         history_summary: str = "",
         context_paths: list[str] | None = None,
+        files_dir: Path | None = None,
     ) -> None:
         self.ctx = ctx
         self.signature = signature
@@ -85,6 +88,7 @@ class Run:
         self.call_id = new_id()
         self.iteration_id = self.call_id
         self.functions = GuestFunctions(ctx, self)
+        self.files = RunFiles(signature, depth, files_dir)  # File fields: staged inputs, copied-out outputs
         self._own_sandbox = sandbox is None
         self.sandbox = sandbox
         self.prior_messages = prior_messages or []
@@ -120,6 +124,7 @@ class Run:
         finally:
             if self._own_sandbox and self.sandbox is not None:
                 await asyncio.to_thread(self.sandbox.close)
+            self.files.cleanup()
         ctx.emit(RunFinished(
             run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
             outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=usage_dict(ctx),
@@ -145,7 +150,7 @@ class Run:
             self.sandbox = await asyncio.to_thread(
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
                 timeout_s=ctx.cell_timeout_s, memory_mb=ctx.memory_mb,
-                output_fields=list(self.signature.output_fields),
+                output_fields=list(self.signature.output_fields), mounts=self.files.mounts(),
             )
         else:
             self.sandbox.host_functions.update(self.functions.as_dict())
@@ -153,6 +158,7 @@ class Run:
             sys_path = "__import__('sys').path"
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
                                     f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
+        self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
         if self.inputs:
             payload = json.dumps(jsonable(self.inputs), default=str)
             code = f"globals().update(__import__('json').loads({payload!r}))"
@@ -174,7 +180,7 @@ class Run:
         self.messages = [{"role": "system", "content": system}, *self.prior_messages,
                          {"role": "user", "content": task_prompt(
                              self.signature, self.inputs, self._variables, self.history_summary,
-                             self.context_paths)}]
+                             self.context_paths) + self.files.note()}]
         iteration = 0
         while True:
             ctx.check_cancel()
@@ -207,6 +213,7 @@ class Run:
             if result.submitted is not None:
                 try:
                     outputs = validate_outputs(self.signature, result.submitted)
+                    outputs = await asyncio.to_thread(self.files.export, outputs, self.sandbox.workspace)
                 except OutputError as e:
                     ctx.emit(SubmitRejected(run_id=ctx.run_id, call_id=self.iteration_id,
                                             parent_id=self.call_id, error=str(e)))
@@ -242,7 +249,8 @@ class Run:
             text = completion.text
         except Exception as e:  # the extract is best effort: fall back to an explicit placeholder
             text = f"(no answer: the budget ran out and the extract step failed: {e})"
-        return Outcome(self._parse_extract(text), True, self.steps, exceeded.budget)
+        outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False)
+        return Outcome(outputs, True, self.steps, exceeded.budget)
 
     def _parse_extract(self, text: str) -> dict[str, Any]:
         """Fields from the extract reply's JSON; a str field falls back to the raw text."""
