@@ -131,6 +131,10 @@ class RLMApp(SlashCommands, App[None]):
                                                   self._on_event)
                 status.update_info(detail="starting the sandbox…")
                 await session.start()
+            warm = getattr(self.backend, "warm", None)
+            if warm is not None:
+                status.update_info(detail="loading the LM client…")
+                await asyncio.to_thread(warm)
             self.session = session
         except Exception as e:  # the UI stays up; the error says what to fix
             self.session_error = f"{type(e).__name__}: {e}"

@@ -59,3 +59,8 @@ class EngineBackend:
 
     def list_saved(self) -> list[Any]:
         return list(self._cls().list_saved())
+
+    def warm(self) -> None:
+        """Called in a thread after the session starts: import what the first turn needs
+        (litellm takes seconds), so it is not imported on the UI's event loop mid-turn."""
+        import litellm  # noqa: F401

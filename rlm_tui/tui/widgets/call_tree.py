@@ -152,7 +152,7 @@ class CallTreeView(Tree[str]):
         meta = [fmt.duration(node.elapsed(time.time()))]
         if node.total_tokens:
             meta.append(f"{fmt.tokens(node.total_tokens)} tok")
-        if node.total_cost or not node.total_cost_known:
+        if node.total_cost:  # unknown prices (local models) show no cost at all
             meta.append(fmt.cost(node.total_cost) + ("" if node.total_cost_known else "+?"))
         text.append("  " + " · ".join(m for m in meta if m), style="dim")
         if node.model and node.kind != "run":

@@ -73,6 +73,12 @@ class StatusLine(Horizontal):
             self._timer.pause()
         self._right.update(self._hints())
         self._render_left()
+        if info.state == "ready" and info.detail:  # "Sandbox ready", "Restored 3 variables"…
+            self.set_timer(4.0, lambda detail=info.detail: self._expire(detail))
+
+    def _expire(self, detail: str) -> None:
+        if self.info.detail == detail and self.info.state == "ready":
+            self.update_info(detail="")
 
     def _tick(self) -> None:
         self.frame = (self.frame + 1) % len(SPINNER)
@@ -98,7 +104,8 @@ class StatusLine(Horizontal):
         total = i.prompt_tokens + i.completion_tokens
         if total:
             parts.append(f"{fmt.tokens(i.prompt_tokens)}↑ {fmt.tokens(i.completion_tokens)}↓ tok")
-            parts.append(fmt.cost(i.cost_usd) + ("" if i.cost_known else "+?"))
+            if i.cost_usd:  # unknown prices (local models) show no cost at all
+                parts.append(fmt.cost(i.cost_usd) + ("" if i.cost_known else "+?"))
         if i.budget:
             parts.append(f"[$text-muted]budget[/] {escape(i.budget)}")
         self._left.update(" " + " [$text-muted]│[/] ".join(parts), layout=False)
