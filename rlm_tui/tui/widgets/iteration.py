@@ -133,12 +133,18 @@ class SubCallSummary(QuietCollapsible):
         self.summary = ""
 
     def show(self, subs: list, graph: CallGraph) -> None:
-        kinds = Counter(s.title for s in subs)
-        status = Counter(s.status for s in subs)
-        tokens = sum(s.total_tokens for s in subs)
-        cost = sum(s.total_cost for s in subs)
+        parents = {s.parent_id for s in subs}
+        leaves = [s for s in subs if s.call_id not in parents]  # a batch counts by its prompts
+        batches = len(subs) - len(leaves)
+        top = [s for s in subs if graph.nodes.get(s.parent_id) is None
+               or graph.nodes[s.parent_id].kind != "sub"]
+        kinds = Counter(s.title for s in leaves)
+        status = Counter(s.status for s in leaves)
+        tokens = sum(s.total_tokens for s in top)
+        cost = sum(s.total_cost for s in top)
         what = ", ".join(f"{k} ×{n}" for k, n in kinds.most_common())
-        bits = [f"{len(subs)} sub-call{'s' if len(subs) != 1 else ''}: {what}"]
+        bits = [f"{len(leaves)} sub-call{'s' if len(leaves) != 1 else ''}: {what}"
+                + (f" in {batches} batch{'es' if batches > 1 else ''}" if batches else "")]
         if status[RUNNING]:
             bits.append(f"{status[RUNNING]} running")
         if status[DONE] and status[RUNNING]:
@@ -152,8 +158,8 @@ class SubCallSummary(QuietCollapsible):
         self.summary = " · ".join(bits)
         self.title = ("⋯ " if status[RUNNING] else "↳ ") + self.summary
         if not self.collapsed:
-            self.render_list(subs)
-        self._subs = subs
+            self.render_list(leaves)
+        self._subs = leaves
 
     def render_list(self, subs: list) -> None:
         lines = Text()
