@@ -36,8 +36,8 @@ if code is None:
     code = (compile(_host.call(b'\\0source prelude').decode(), '<rlm-prelude>', 'exec'),
             compile(_host.call(b'\\0source typed').decode(), '<rlm-typed>', 'exec'))
     _host.call(b'\\0keep' + marshal.dumps(code))
-module._TYPED_CODE = code[1]
 exec(code[0], module.__dict__)
+module._TYPED_CODE = code[1]
 """
 
 
