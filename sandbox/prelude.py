@@ -233,13 +233,14 @@ def _deliver(finished):
 
 def _drop_calls(report):
     """End of a cell: forget host calls still running (the host abandons them too)."""
-    if not _calls:
-        return
-    names = sorted({future._rlm_name for future in _calls.values()})
-    count = len(_calls)
-    for future in _calls.values():
-        future.cancel()
+    waiting = [future for future in _calls.values() if not future.done()]  # not those given up on
     _calls.clear()
+    if not waiting:
+        return
+    names = sorted({future._rlm_name for future in waiting})
+    count = len(waiting)
+    for future in waiting:
+        future.cancel()
     if report:
         print(f"note: {count} call(s) to {', '.join(names)} started in this cell were never awaited, so their "
               f"results were dropped; in a cell that uses `await`, write `await {names[0]}(...)`.", file=sys.stderr)

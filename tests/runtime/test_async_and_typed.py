@@ -310,3 +310,39 @@ async def test_missing_file_inputs_and_child_file_fields_are_clear_errors(script
     rlm, _ = make_rlm(scripted_server, project)
     prediction = await rlm.aforward(question="q")
     assert "File fields are for the top-level call only" in prediction.trajectory[0]["output"]
+
+
+# -- cancellation ----------------------------------------------------------------------------------
+
+
+async def test_cancelling_a_turn_that_awaits_sub_calls_keeps_the_session(scripted_server, project):
+    import asyncio
+    import time
+
+    from rlm_tui.config import Settings
+    from rlm_tui.runtime.session import ChatSession
+
+    settings = Settings(model="openai/root", sub_model="openai/sub", api_base=scripted_server.url, api_key="x")
+    scripted_server.script(
+        "root",
+        code("kept = 'yes'\nSUBMIT(answer=kept)"),
+        code("import asyncio\nrs = await asyncio.gather(*[llm_query(f'slow {i}') for i in range(4)])"),
+        code("SUBMIT(answer=kept + str('rs' in globals()))"),
+    )
+    scripted_server.script("sub", Reply("late", latency_s=30, times=4))
+    session = ChatSession(settings, project, Recorder())
+    await session.start()
+    try:
+        assert (await session.ask("first")).answer == "yes"
+        turn = asyncio.create_task(session.ask("slow one"))
+        while len(scripted_server.chat_requests("sub")) < 4:
+            await asyncio.sleep(0.05)
+        started = time.monotonic()
+        session.cancel()
+        cancelled = await asyncio.wait_for(turn, 10)
+        assert cancelled.cancelled
+        assert time.monotonic() - started < 5
+        third = await session.ask("again")
+    finally:
+        await session.close()
+    assert third.answer == "yesFalse"

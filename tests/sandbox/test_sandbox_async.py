@@ -160,3 +160,17 @@ def test_a_host_call_on_a_worker_cannot_reenter_its_sandbox(project: Path) -> No
     with Sandbox(project, host_functions={"reenter": reenter}) as sandbox:
         box["sandbox"] = sandbox
         assert "cannot run code in the sandbox" in sandbox.run("await reenter()").stdout
+
+
+def test_a_call_given_up_on_with_wait_for_is_no_leak_and_no_note(hosted: Sandbox) -> None:
+    result = hosted.run(
+        "import asyncio\n"
+        "try:\n"
+        "    await asyncio.wait_for(slow(1, 0.5), 0.05)\n"
+        "except TimeoutError:\n"
+        "    print('gave up')\n"
+        "print(await slow(2, 0.01))"
+    )
+    assert result.stdout == "gave up\n4\n" and result.error is None, result.error
+    assert "never awaited" not in result.stderr
+    assert hosted._calls.running == 0
