@@ -36,6 +36,7 @@ class DoctorReport:
     image_ok: bool = False
     cache_file: Path | None = None
     cache_size: int | None = None
+    mpl_data: Path | None = None  # matplotlib's data folder, extracted from the stdlib zip
     compiled_now: bool = False
     wasmtime_version: str = ""
     python: str = sys.version.split()[0]
@@ -62,6 +63,7 @@ class DoctorReport:
             f"  wheel sha256 {self.wheel_sha256}",
             f"  verified     {'yes' if self.image_ok else 'NO'}",
             f"  module cache {cache}",
+            f"  matplotlib   {self.mpl_data or 'data folder missing: matplotlib cannot be imported in the sandbox'}",
             f"  wasmtime     {self.wasmtime_version or '?'} (Python {self.python})",
             f"  start        {ms(self.start_ms)} in a new process ({ms(self.start_inside_ms)} after interpreter startup)",
             f"  trivial cell {ms(self.cell_ms)}",
@@ -90,6 +92,7 @@ def doctor_report(progress: Progress | None = None) -> DoctorReport:
         return report
     report.image_folder = rt.image.folder
     report.cache_file, report.compiled_now = rt.cache_file, rt.compiled_now
+    report.mpl_data = rt.image.mpl_data
     report.cache_size = rt.cache_file.stat().st_size if rt.cache_file.is_file() else None
     try:
         verify(rt.image)
