@@ -71,3 +71,45 @@ def test_matplotlib_plots_with_agg_and_saves_a_png(project: Path) -> None:
         # matplotlib's data is there read-only
         result = sandbox.run("open(matplotlib.get_data_path() + '/matplotlibrc', 'a')")
         assert result.error_type in ("PermissionError", "OSError")
+
+
+def test_an_image_cached_before_matplotlib_data_gets_it_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import shutil
+
+    from rlm_tui.sandbox.engine import runtime
+    from rlm_tui.sandbox.image import ensure_image
+
+    source = runtime().image.folder
+    monkeypatch.setenv("RLM_TUI_HOME", str(tmp_path / "home"))
+    target = tmp_path / "home" / "cache" / "image" / source.name
+    (target / "lib").mkdir(parents=True)
+    for name in ("manifest.json", "python-snapshot.wasm", "lib/python315.zip"):  # no mpl-data/
+        try:
+            os.link(source / name, target / name)
+        except OSError:
+            shutil.copy2(source / name, target / name)
+    image = ensure_image()
+    assert image.mpl_data == target / "mpl-data"
+    assert (image.mpl_data / "matplotlibrc").is_file()
+    assert (image.mpl_data / "fonts" / "ttf").is_dir()
+    assert not [p for p in target.iterdir() if p.name.startswith(".mpl-data-")]  # no staging left behind
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/abs.txt", "a/../../b.txt"])
+def test_matplotlib_data_with_unsafe_names_is_refused(tmp_path: Path, name: str) -> None:
+    import io
+    import zipfile
+
+    from rlm_tui.sandbox.image import ImageError, _extract_mpl_data
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("matplotlibrc", "backend: Agg\n")
+        z.writestr(name, "x")
+    outer = tmp_path / "python315.zip"
+    with zipfile.ZipFile(outer, "w") as z:
+        z.writestr("matplotlib/mpl-data.zip", inner.getvalue())
+    with pytest.raises(ImageError, match="unsafe name"):
+        _extract_mpl_data(outer, tmp_path / "staged")
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "b.txt").exists()
