@@ -81,3 +81,12 @@ def test_importing_the_sandbox_loads_no_platformdirs_logging_or_openssl() -> Non
             "print(sorted(m for m in ('platformdirs', 'logging', '_hashlib', 'concurrent.futures') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "[]\n"
+
+
+def test_cached_code_that_loads_but_cannot_boot_is_dropped(project: Path) -> None:
+    BootCode.load()
+    BootCode._code = b"i\x01\x00\x00\x00"  # marshal of the int 1: loads fine, boots nothing
+    with Sandbox(project) as sandbox:
+        assert sandbox.run("print('ok')").stdout == "ok\n"
+    assert BootCode._code and BootCode._code != b"i\x01\x00\x00\x00"
+    assert BootCode._file.read_bytes()[32:] == BootCode._code
