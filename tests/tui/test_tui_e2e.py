@@ -35,9 +35,16 @@ SCRIPT = {
 }
 
 
+SOCKET = f"rlm-e2e-{os.getpid()}"  # a private tmux server: no one else's sizes or config
+
+
+def tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args], capture_output=True,
+                          text=True, check=check)
+
+
 def screen(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                          text=True).stdout
+    return tmux("capture-pane", "-p", "-t", session, check=False).stdout
 
 
 def wait_screen(session: str, needle: str, timeout: float) -> str:
@@ -70,18 +77,17 @@ def test_rlm_tui_in_tmux(tmp_path: Path, project: Path, tui_home: Path):
         command = " ".join([f"{k}={v}" for k, v in env.items()] + [
             str(RLM_TUI), "--model", "openai/root", "--sub-model", "openai/sub",
             "--api-base", url, str(project)])
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
-                        f"env {command}"], check=True)
+        tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36",
+             f"env -u COLUMNS -u LINES {command}")  # pytest exports COLUMNS=80
         wait_screen(session, "Ask about the project", 20)
         wait_screen(session, "ready", 120)
-        subprocess.run(["tmux", "send-keys", "-t", session, "What is this project?", "Enter"],
-                       check=True)
+        tmux("send-keys", "-t", session, "What is this project?", "Enter")
         text = wait_screen(session, "ANSWER: a tiny demo project", 90)
         assert "Turn 1: What is this project?" in text  # the call tree
         assert "llm_query" in text
         assert "readme" in text and "summary" in text  # the variables pane
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
+        tmux("send-keys", "-t", session, "C-q")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        tmux("kill-server", check=False)
         server.terminate()
         server.wait(timeout=10)
