@@ -1,12 +1,14 @@
 """TUI benchmark: event-stream smoothness, memory with a big call tree, and start-up time.
 
-    .venv/bin/python tests/bench/bench_tui.py [--seconds 10] [--rate 1000]
+    .venv/bin/python tests/bench/bench_tui.py [--seconds 10] [--rate 1000] [--per-iteration 500]
 
 Prints, from one run:
 1. Sub-call events fed into the running app (headless, 120x35) from a worker thread at RATE
-   events/s for SECONDS: the longest event-loop stall (target <= 100 ms), the p99 stall, the
-   slowest single UI batch, and the process RSS when the call tree reaches 1,000 nodes
-   (target <= 200 MB) and at the end.
+   events/s for SECONDS, as one turn whose root iterations each run PER_ITERATION llm_query
+   sub-calls (40 in flight): the longest event-loop stall (target <= 100 ms) in wall time and in
+   the loop thread's own CPU time (robust to other processes on a busy machine), the p99 stall,
+   the slowest UI batch, and the RSS when the call tree reaches 1,000 nodes (target <= 200 MB)
+   and at the end.
 2. Time to an interactive prompt: `make_app(...).run_test()` until the prompt has focus and the
    first frame is drawn, next to the same for a bare Textual app with one TextArea (ratio), and
    the real `rlm-tui` command in a pseudo-terminal until the prompt is on screen.
