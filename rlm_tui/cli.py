@@ -51,9 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     _model_flags(ask)
 
-    replay = sub.add_parser("replay", help="summarise a trace file (or open it in the TUI with --tui)")
+    replay = sub.add_parser("replay", help="open a trace in the read-only replay view (a text summary when piped)")
     replay.add_argument("file", type=Path)
-    replay.add_argument("--tui", action="store_true", help="open the read-only replay view")
+    replay.add_argument("--summary", action="store_true", help="print a text summary instead of opening the TUI")
 
     sub.add_parser("doctor", help="check the sandbox image, its cache and a measured start")
 
@@ -159,16 +159,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from rlm_tui.runtime.replay import summarize
     from rlm_tui.runtime.trace import TraceError, read_trace
 
-    if args.tui:
+    try:
+        events = read_trace(args.file)
+    except TraceError as e:
+        raise UsageError(str(e)) from None
+    if not args.summary and sys.stdout.isatty():
         from rlm_tui.config import load_settings
         from rlm_tui.tui.app import make_app
 
         make_app(load_settings(), Path("."), replay=args.file).run()
         return EXIT_OK
-    try:
-        events = read_trace(args.file)
-    except TraceError as e:
-        raise UsageError(str(e)) from None
     print(summarize(events))
     return EXIT_OK
 

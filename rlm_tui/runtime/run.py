@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -171,6 +172,7 @@ class Run:
 
     async def _loop(self) -> Outcome:
         ctx = self.ctx
+        self._window_tokens = await asyncio.to_thread(context_window, ctx.lm.model)  # imports litellm
         system = system_prompt(
             self.signature, output_limit=ctx.output_limit,
             roles={name: lm.model for name, lm in ctx.roles.items()},
@@ -272,7 +274,7 @@ class Run:
 
     def _window(self) -> list[dict[str, str]]:
         """The messages, with old cell outputs elided when nearing the root model's window."""
-        budget_chars = int(context_window(self.ctx.lm.model) * 0.8 * CHARS_PER_TOKEN)
+        budget_chars = int(self._window_tokens * 0.8 * CHARS_PER_TOKEN)
         total = sum(len(m["content"]) for m in self.messages)
         if total <= budget_chars:
             return self.messages
@@ -290,6 +292,7 @@ class Run:
                                 error=str(error), error_type=type(error).__name__, cancelled=cancelled))
 
 
+@functools.lru_cache(maxsize=64)
 def context_window(model: str) -> int:
     """The model's input window in tokens, from litellm's map; 128K when unknown."""
     import litellm

@@ -120,7 +120,8 @@ class ChatSession:
         self._loop = asyncio.get_running_loop()
         ctx = self._ctx = self._rlm.new_context()
         ctx.emit = self._emit
-        prior, summary = self._history()
+        window = await asyncio.to_thread(context_window, self._rlm.lm.model)  # may import litellm
+        prior, summary = self._history(window)
         self._task = asyncio.current_task()
         try:
             from rlm_tui.runtime.run import Run
@@ -152,10 +153,10 @@ class ChatSession:
         if task is not None and loop is not None:
             loop.call_soon_threadsafe(task.cancel)
 
-    def _history(self) -> tuple[list[dict[str, str]], str]:
+    def _history(self, window_tokens: int) -> tuple[list[dict[str, str]], str]:
         """Earlier turns in full while they fit half the window, else as a compact summary."""
         full = [m for turn in self._turns for m in turn.messages]
-        limit = context_window(self._rlm.lm.model) * CHARS_PER_TOKEN // 2
+        limit = window_tokens * CHARS_PER_TOKEN // 2
         if sum(len(m["content"]) for m in full) <= limit:
             return full, ""
         summary = "\n".join(f"{i}. Q: {t.question[:300]}\n   A: {t.answer[:500]}{' (partial)' if t.partial else ''}"
