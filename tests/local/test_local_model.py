@@ -24,15 +24,19 @@ MAX_ITERATIONS = 3
 MAX_SECONDS = 240
 
 # The CLI in a fresh process, with the provider registered first (harmless once rlm_tui.lm does it).
-BOOT = ("import sys; from rlm_tui.local.provider import register; register(); "
-        "from rlm_tui.cli import main; sys.exit(main(sys.argv[1:]))")
+BOOT = (
+    "import sys; from rlm_tui.local.provider import register; register(); "
+    "from rlm_tui.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 @pytest.fixture
 def tiny_project(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     root.mkdir()
-    (root / "calc.py").write_text("def add(a, b):\n    return a + b\n\n\ndef main():\n    print(add(2, 3))\n")
+    (root / "calc.py").write_text(
+        "def add(a, b):\n    return a + b\n\n\ndef main():\n    print(add(2, 3))\n"
+    )
     (root / "README.md").write_text("# calc\nA tiny calculator.\n")
     return root
 
@@ -40,13 +44,30 @@ def tiny_project(tmp_path: Path) -> Path:
 def test_the_small_model_drives_rlm_tui_ask_end_to_end(tiny_project: Path, tmp_path: Path):
     spec = require_small_model()
     trace = tmp_path / "trace.jsonl"
-    argv = ["ask", "Which functions are defined in calc.py?", "--project", str(tiny_project),
-            "--model", spec.model_string, "--max-iterations", str(MAX_ITERATIONS),
-            "--max-seconds", str(MAX_SECONDS), "--trace", str(trace), "--json"]
+    argv = [
+        "ask",
+        "Which functions are defined in calc.py?",
+        "--project",
+        str(tiny_project),
+        "--model",
+        spec.model_string,
+        "--max-iterations",
+        str(MAX_ITERATIONS),
+        "--max-seconds",
+        str(MAX_SECONDS),
+        "--trace",
+        str(trace),
+        "--json",
+    ]
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", BOOT, *argv], capture_output=True, text=True, env=env,
-                            timeout=MAX_SECONDS + 240)
+    result = subprocess.run(
+        [sys.executable, "-c", BOOT, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=MAX_SECONDS + 240,
+    )
     elapsed = time.monotonic() - start
     assert result.returncode in (0, 3), f"exit {result.returncode}\n{result.stderr[-3000:]}"
 
@@ -102,17 +123,26 @@ def test_prompt_prefixes_are_reused_across_calls():
 
     model = LocalModel(spec.path(), name=spec.name, prefix_cache=True, max_tokens=8)
     try:
-        messages = [{"role": "system", "content": "You write Python. " * 80},
-                    {"role": "user", "content": "Print 1."}]
+        messages = [
+            {"role": "system", "content": "You write Python. " * 80},
+            {"role": "user", "content": "Print 1."},
+        ]
         first = model.generate(messages).stats
         assert first.reused_tokens == 0 and first.prompt_tokens > 256
-        messages += [{"role": "assistant", "content": "```python\nprint(1)\n```"},
-                     {"role": "user", "content": "Output:\n1"}]
+        messages += [
+            {"role": "assistant", "content": "```python\nprint(1)\n```"},
+            {"role": "user", "content": "Output:\n1"},
+        ]
         second = model.generate(messages).stats
         assert second.reused_tokens >= first.prompt_tokens - 1
-        other = model.generate([{"role": "user", "content": "Say hi."}]).stats  # a sub-call in between
+        other = model.generate(
+            [{"role": "user", "content": "Say hi."}]
+        ).stats  # a sub-call in between
         assert other.prompt_tokens < 50
-        messages += [{"role": "assistant", "content": "Done."}, {"role": "user", "content": "Thanks."}]
+        messages += [
+            {"role": "assistant", "content": "Done."},
+            {"role": "user", "content": "Thanks."},
+        ]
         third = model.generate(messages).stats
         assert third.restored_tokens >= second.prompt_tokens - 1  # came back from the stash
         assert third.evaluated_tokens < 40

@@ -45,9 +45,18 @@ class FakeLocal:
             if on_text is not None:
                 on_text(piece)
         text = "".join(self.pieces)
-        return Generation(text, GenerationStats(prompt_tokens=42, completion_tokens=len(self.pieces), reused_tokens=0,
-                                                restored_tokens=0, time_to_first_token_s=0.0, total_s=0.0,
-                                                finish_reason="stop"))
+        return Generation(
+            text,
+            GenerationStats(
+                prompt_tokens=42,
+                completion_tokens=len(self.pieces),
+                reused_tokens=0,
+                restored_tokens=0,
+                time_to_first_token_s=0.0,
+                total_s=0.0,
+                finish_reason="stop",
+            ),
+        )
 
 
 @pytest.fixture
@@ -80,10 +89,17 @@ def test_register_is_idempotent_and_prices_at_zero():
 
 
 def test_register_does_not_load_llama_cpp():
-    code = ("import sys; from rlm_tui.local.provider import register; register(); register(); "
-            "print('llama_cpp' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**__import__("os").environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    code = (
+        "import sys; from rlm_tui.local.provider import register; register(); register(); "
+        "print('llama_cpp' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 
@@ -104,7 +120,9 @@ async def test_streamed_completion_has_tokens_usage_and_zero_cost(fake: FakeLoca
 
 
 def test_blocking_completion_and_generation_options(fake: FakeLocal):
-    completion = lm(max_tokens=77, temperature=0.3, stop=["\n\n"]).complete([{"role": "user", "content": "hi"}])
+    completion = lm(max_tokens=77, temperature=0.3, stop=["\n\n"]).complete(
+        [{"role": "user", "content": "hi"}]
+    )
     assert completion.text == "Hello!" and completion.usage.cost_usd == 0.0
     call = fake.calls[-1]
     assert call["messages"][-1]["content"] == "hi"
@@ -119,8 +137,14 @@ def test_dspy_lm_and_litellm_directly(fake: FakeLocal):
     response = litellm.completion(model=MODEL, messages=[{"role": "user", "content": "hi"}])
     assert response.choices[0].message.content == "Hello!"
     assert response.usage.prompt_tokens == 42 and response.usage.completion_tokens == 3
-    chunks = list(litellm.completion(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True,
-                                     stream_options={"include_usage": True}))
+    chunks = list(
+        litellm.completion(
+            model=MODEL,
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello!"
     assert chunks[-1].usage.completion_tokens == 3
 
@@ -128,14 +152,18 @@ def test_dspy_lm_and_litellm_directly(fake: FakeLocal):
 async def test_async_streaming_directly(fake: FakeLocal):
     import litellm
 
-    stream = await litellm.acompletion(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True)
+    stream = await litellm.acompletion(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+    )
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "Hello!"
 
 
 async def test_a_cancelled_call_stops_the_generation(fake: FakeLocal):
     fake.pieces, fake.delay = ["x"] * 200, 0.01
-    task = asyncio.create_task(lm().acomplete([{"role": "user", "content": "hi"}], on_token=lambda t: None))
+    task = asyncio.create_task(
+        lm().acomplete([{"role": "user", "content": "hi"}], on_token=lambda t: None)
+    )
     await asyncio.sleep(0.2)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -146,13 +174,17 @@ async def test_a_cancelled_call_stops_the_generation(fake: FakeLocal):
 # --- errors say what to do, and are not retried -----------------------------------------------------------
 def test_missing_runtime_says_to_install_the_extra(monkeypatch):
     def missing():
-        raise RuntimeMissingError("the offline model runtime (llama-cpp-python) is not installed: install the "
-                                  "local extra: pip install 'rlm-tui[local]' ..., then rlm-tui models pull NAME")
+        raise RuntimeMissingError(
+            "the offline model runtime (llama-cpp-python) is not installed: install the "
+            "local extra: pip install 'rlm-tui[local]' ..., then rlm-tui models pull NAME"
+        )
 
     monkeypatch.setattr(provider, "import_llama_cpp", missing)
     with pytest.raises(LMError) as caught:
         lm().complete([{"role": "user", "content": "hi"}])
-    assert "pip install 'rlm-tui[local]'" in str(caught.value) and "models pull" in str(caught.value)
+    assert "pip install 'rlm-tui[local]'" in str(caught.value) and "models pull" in str(
+        caught.value
+    )
     assert caught.value.attempts == 1 and not caught.value.retryable
 
 
@@ -161,7 +193,10 @@ def test_a_model_not_pulled_says_to_pull_it(isolated_home, monkeypatch):
     with pytest.raises(LMError, match="rlm-tui models pull qwen2.5-coder-0.5b") as caught:
         lm().complete([{"role": "user", "content": "hi"}])
     assert caught.value.attempts == 1
-    assert provider.check_ready(MODEL) == "offline model qwen2.5-coder-0.5b is not pulled yet: run rlm-tui models pull qwen2.5-coder-0.5b"
+    assert (
+        provider.check_ready(MODEL)
+        == "offline model qwen2.5-coder-0.5b is not pulled yet: run rlm-tui models pull qwen2.5-coder-0.5b"
+    )
 
 
 def test_an_unknown_model_lists_the_known_ones(monkeypatch):
@@ -173,7 +208,9 @@ def test_an_unknown_model_lists_the_known_ones(monkeypatch):
 
 def test_a_prompt_too_long_is_a_context_window_error(fake: FakeLocal, monkeypatch):
     def overflow(*args, **kwargs):
-        raise ContextOverflowError("the prompt is 9,000 tokens; offline model x has a 8,192-token context window")
+        raise ContextOverflowError(
+            "the prompt is 9,000 tokens; offline model x has a 8,192-token context window"
+        )
 
     monkeypatch.setattr(fake, "generate", overflow)
     with pytest.raises(ContextWindowError, match="context window"):
@@ -204,8 +241,10 @@ async def test_calls_to_one_model_are_serialised(monkeypatch):
     model = SlowModel()
     monkeypatch.setattr(provider, "resolve", lambda name: model)
     one = lm()
-    replies = await asyncio.gather(*(one.acomplete([{"role": "user", "content": str(i)}]) for i in range(4)),
-                                   asyncio.to_thread(one.complete, [{"role": "user", "content": "sync"}]))
+    replies = await asyncio.gather(
+        *(one.acomplete([{"role": "user", "content": str(i)}]) for i in range(4)),
+        asyncio.to_thread(one.complete, [{"role": "user", "content": "sync"}]),
+    )
     assert [r.text for r in replies] == ["ok"] * 5
     assert model.most == 1
 

