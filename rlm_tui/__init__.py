@@ -2,7 +2,7 @@
 
 from typing import Any
 
-__all__ = ["RLM", "Budget"]
+__all__ = ["RLM", "Budget", "File"]
 
 
 def __getattr__(name: str) -> Any:  # keep `import rlm_tui` cheap: the engine pulls in dspy
@@ -14,4 +14,8 @@ def __getattr__(name: str) -> Any:  # keep `import rlm_tui` cheap: the engine pu
         from rlm_tui.runtime.budget import Budget
 
         return Budget
+    if name == "File":
+        from rlm_tui.runtime.files import File
+
+        return File
     raise AttributeError(name)

@@ -55,6 +55,7 @@ class RLM(dspy.Module):
         skills: Iterable[str | Skill] = (),
         tools: Mapping[str, Callable[..., Any]] | None = None,
         tool_timeout_s: float = 60.0,
+        files_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.signature = make_signature(signature)
@@ -71,6 +72,7 @@ class RLM(dspy.Module):
         self.trace = Path(trace) if trace else None
         self.skills = prepare_skills(self.project, skills, tools or {})
         self.tool_timeout_s = tool_timeout_s
+        self.files_dir = Path(files_dir) if files_dir else None  # where File outputs are copied to
 
     @classmethod
     def from_settings(cls, settings: Settings, signature: str = "question -> answer", **kwargs: Any) -> RLM:
@@ -101,6 +103,7 @@ class RLM(dspy.Module):
         sinks = [s for s in (self.on_event, writer) if s is not None]
         ctx.emit = _fan_out(sinks)
         try:
+            run_kwargs.setdefault("files_dir", self.files_dir)
             outcome = await Run(ctx, self.signature, inputs, sandbox, **run_kwargs).execute()
         finally:
             if writer is not None:
