@@ -341,6 +341,10 @@ class LM:
         self._placeholder_key = wire_key is not None and api_key is None
         if wire_key is not None:
             lm_args["api_key"] = wire_key
+        if model.startswith("embedded/"):  # the offline provider (rlm-tui[local]) must be known to litellm
+            from rlm_tui.local.provider import register
+
+            register()
         self.dspy_lm: dspy.LM = dspy.LM(model, temperature=temperature, max_tokens=max_tokens,
                                         num_retries=num_retries, timeout=timeout_s, **lm_args)
         self._attempt_lm = self.dspy_lm.copy(num_retries=0)
@@ -356,6 +360,12 @@ class LM:
         No network. Nothing to check when ``api_key`` or ``api_base`` was given (a local or
         OpenAI-compatible server needs no key) or when the provider needs none (Ollama, vLLM).
         """
+        if self.model.startswith("embedded/"):
+            from rlm_tui.local.provider import check_ready
+
+            if (problem := check_ready(self.model)) is not None:
+                raise LMError(problem, model=self.model)
+            return
         if self._api_key or self.api_base:
             return
         missing = [m for m in _missing_env(self.model) if not m.endswith(_CONFIG_SUFFIXES)]

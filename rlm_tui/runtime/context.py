@@ -84,9 +84,11 @@ class RunContext:
         call_id: str,
         parent_id: str,
         stream: bool = False,
+        enforce_budget: bool = True,
     ) -> Completion:
         """One LM call with its events, budget and usage accounting."""
-        self.budget.check_call()
+        if enforce_budget:
+            self.budget.check_call()
         self.check_cancel()
         prompt = messages[-1]["content"] if messages else ""
         self.emit(LMCallStarted(run_id=self.run_id, call_id=call_id, parent_id=parent_id,

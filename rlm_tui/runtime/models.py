@@ -25,7 +25,9 @@ def build_lms(settings: Settings) -> tuple[LM, LM, dict[str, LM]]:
     if not settings.model:
         from rlm_tui.config import config_file
 
-        raise NoModelError(HOW_TO_SET_A_MODEL.format(config=config_file()))
+        from rlm_tui.local.commands import offline_hint
+
+        raise NoModelError(HOW_TO_SET_A_MODEL.format(config=config_file()) + "\n" + offline_hint())
     key = settings.api_key.get_secret_value() if settings.api_key else None
     common = {"api_base": settings.api_base, "api_key": key, "temperature": settings.temperature}
     root = LM(settings.model, **common)

@@ -244,12 +244,11 @@ class Run:
         names = list(self.signature.output_fields)
         prompt = EXTRACT.format(reason=str(exceeded), fields=", ".join(names))
         messages = [*self._window(), {"role": "user", "content": prompt}]
-        text = ""
-        try:
-            completion = await ctx.lm.acomplete(messages)
-            ctx.record(completion.usage)
+        try:  # the one call allowed past the budget, so the run can end with an answer
+            completion = await ctx.complete(ctx.lm, messages, role="extract", call_id=new_id(),
+                                            parent_id=self.call_id, enforce_budget=False)
             text = completion.text
-        except Exception as e:  # the extract is best effort: fall back to an explicit placeholder
+        except Exception as e:  # best effort: fall back to an explicit placeholder
             text = f"(no answer: the budget ran out and the extract step failed: {e})"
         outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False)
         return Outcome(outputs, True, self.steps, exceeded.budget)
