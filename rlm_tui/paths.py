@@ -1,7 +1,8 @@
 """Where rlm-tui keeps its files: user cache, config and data directories.
 
-`RLM_TUI_CACHE_DIR`, `RLM_TUI_CONFIG_DIR` and `RLM_TUI_DATA_DIR` move one of them;
-`RLM_TUI_HOME` moves all three under one folder.
+`RLM_TUI_HOME` puts all three under one folder (and then wins, so one variable isolates a
+whole installation); otherwise `RLM_TUI_CACHE_DIR`, `RLM_TUI_CONFIG_DIR` and `RLM_TUI_DATA_DIR`
+move one of them.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ _XDG = {"cache": ("XDG_CACHE_HOME", ".cache"), "config": ("XDG_CONFIG_HOME", ".c
 
 
 def _base(kind: str) -> Path:
-    own = os.environ.get(f"RLM_TUI_{kind.upper()}_DIR")
-    if own:
-        return Path(own)
     home = os.environ.get("RLM_TUI_HOME")
     if home:
         return Path(home) / kind
+    own = os.environ.get(f"RLM_TUI_{kind.upper()}_DIR")
+    if own:
+        return Path(own)
     if sys.platform.startswith("linux"):
         variable, default = _XDG[kind]
         xdg, user_home = os.environ.get(variable, ""), os.environ.get("HOME", "")

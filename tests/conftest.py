@@ -32,3 +32,14 @@ def scripted_server() -> Iterator[ScriptedServer]:
         yield server
     finally:
         server.stop()
+
+
+# --- user folders ------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _private_user_folders(tmp_path_factory, monkeypatch) -> None:
+    """Sessions, traces and config go to a temporary folder, never the user's own. The cache
+    (interpreter image, compiled module) stays shared: rebuilding it costs minutes."""
+    base = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("RLM_TUI_CONFIG_DIR", str(base / "config"))
+    monkeypatch.setenv("RLM_TUI_DATA_DIR", str(base / "data"))
+    monkeypatch.delenv("RLM_TUI_MODEL", raising=False)
