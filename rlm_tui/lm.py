@@ -29,7 +29,7 @@ import asyncio  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
-import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Coroutine, Sequence  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
@@ -136,11 +136,15 @@ def _messages_text(messages: Sequence[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+_litellm_ready = threading.Event()  # set once the import has finished (sys.modules has it earlier)
+
+
 def _litellm():
     """litellm, imported on first use (it is slow to import), quietened."""
-    import litellm
+    import litellm  # concurrent first imports wait on Python's per-module import lock
 
     litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on stdout
+    _litellm_ready.set()
     return litellm
 
 
@@ -390,7 +394,7 @@ class LM:
         on whether usage came from the provider), and that count is priced.
         """
         request = self._request(messages)
-        if "litellm" not in sys.modules:  # first call: import it off the event loop, off the clock
+        if not _litellm_ready.is_set():  # first calls: import it off the event loop, off the clock
             await asyncio.to_thread(preload)
         start = time.monotonic()
         attempts = self.num_retries + 1

@@ -371,3 +371,22 @@ async def test_concurrent_calls_overlap(scripted_server):
     requests = scripted_server.chat_requests()
     assert len(requests) == 16
     assert max(r.start for r in requests) < min(r.end for r in requests)  # all 16 in flight at once
+
+
+async def test_concurrent_first_calls_wait_for_the_litellm_import(scripted_server):
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, os\n"
+        "os.environ['LITELLM_LOCAL_MODEL_COST_MAP'] = 'True'\n"
+        "from rlm_tui.lm import LM\n"
+        f"lm = LM('openai/sub', api_base={scripted_server.url!r})\n"
+        "async def go():\n"
+        "    rs = await asyncio.gather(*(lm.acomplete([{'role': 'user', 'content': f'q{i}'}]) for i in range(8)))\n"
+        "    print(sorted(r.text for r in rs)[0])\n"
+        "asyncio.run(go())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "echo: q0"
