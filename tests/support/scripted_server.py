@@ -149,6 +149,9 @@ def _split_stream(text: str) -> list[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Buffered: a JSON reply's last bytes leave when the handler returns, after the request is
+    # recorded as finished, so a client never sees a reply before `server.requests` does.
+    wbufsize = -1
     server: _HTTPServer  # type: ignore[assignment]
 
     def setup(self) -> None:
@@ -354,8 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
+        self.wfile.write(data)  # flushed after do_POST/do_GET return (see wbufsize)
 
     def _send_error_json(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> None:
         self._send_json(status, {"error": {"message": message, "type": kind, "param": None, "code": kind}},
