@@ -196,7 +196,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rlm_tui.eval.command import run_command
     from rlm_tui.eval.runner import EvalError
     from rlm_tui.runtime.models import NoModelError
-    from rlm_tui.skills import SkillError
 
     try:
         return run_command(args, load(args))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rlm_tui.runtime.events import Event, SubCallFinished, SubmitRejected
-from rlm_tui.runtime.rlm import RLM
+from rlm_tui.runtime.events import SubCallFinished, SubmitRejected
+from tests.runtime.test_engine import Recorder, make_rlm
 from tests.support.scripted_server import RecordedRequest, Reply, last_user_text
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -34,26 +34,6 @@ def project(tmp_path: Path) -> Path:
     (root / "hello.txt").write_text("hello\n")
     (root / "pic.png").write_bytes(PNG)
     return root
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Event) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
-
-
-def make_rlm(server, project: Path, signature: str = "question -> answer", **kwargs) -> tuple[RLM, Recorder]:
-    recorder = Recorder()
-    rlm = RLM(signature, lm="openai/root", sub_lm="openai/sub", project=project, api_base=server.url,
-              on_event=recorder, **kwargs)
-    return rlm, recorder
 
 
 def max_overlap(requests: list[RecordedRequest]) -> int:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from textual.widgets import Tabs
 
 from rlm_tui.config import Settings
 from rlm_tui.tui.app import make_app
 from rlm_tui.tui.calls import DONE
 from rlm_tui.tui.widgets.blocks import CodeBlock, OutputBlock
-from rlm_tui.tui.widgets.chat import AssistantTurn, UserMessage
+from rlm_tui.tui.widgets.chat import UserMessage
 from rlm_tui.tui.widgets.iteration import IterationBlock
 from tests.tui.conftest import ask, settle, wait_for
 from tests.tui.fakes import Step, Turn
