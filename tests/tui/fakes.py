@@ -9,15 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.lm import Usage
 from rlm_tui.runtime import events as ev
+from rlm_tui.runtime.session import TurnResult
+from rlm_tui.sandbox import VarInfo
 
-
-@dataclass(frozen=True)
-class VarInfo:  # the sandbox's VarInfo, without importing the sandbox (wasmtime)
-    name: str
-    type: str
-    size: int | None
-    preview: str
 
 
 @dataclass
@@ -38,25 +34,6 @@ class Turn:
     lm_error: str | None = None  # the root LM fails after the steps
     partial: bool = False
     hang: bool = False  # wait until cancelled
-
-
-@dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = 0.0
-    latency_s: float = 0.0
-    calls: int = 0
-
-
-@dataclass
-class TurnResult:
-    answer: str
-    outputs: dict
-    partial: bool
-    usage: Usage
-    error: str | None = None
-    cancelled: bool = False
 
 
 @dataclass
@@ -134,9 +111,7 @@ class FakeSession:
             self.emit(ev.LMCallFinished(**e, call_id=lm, parent_id=it, model="fake/root",
                                         role="root", response=text, prompt_tokens=100,
                                         completion_tokens=20, cost_usd=0.001, latency_s=d))
-            usage.prompt_tokens += 100
-            usage.completion_tokens += 20
-            usage.cost_usd += 0.001
+            usage = usage + Usage(100, 20, 0.001)
             cell = ev.new_id()
             self.emit(ev.CodeCell(**e, call_id=cell, parent_id=it, iteration=i,
                                   reasoning=step.reasoning, code=step.code))
