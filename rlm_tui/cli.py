@@ -125,6 +125,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
                                 on_event=ProgressPrinter(quiet=args.quiet), trace=args.trace)
     except (NoModelError, SkillError, ValueError) as e:
         raise UsageError(str(e)) from None
+    if not args.quiet:
+        for hidden, winner in rlm.skills.catalogue.shadowed:
+            print(f"· skill {winner.name!r}: using {winner.source} (over {hidden.source})", file=sys.stderr)
     first_input = next(iter(rlm.signature.input_fields))
     try:
         rlm.lm.check_credentials()

@@ -123,3 +123,13 @@ def test_skills_from_the_command_line(scripted_server, project, capsys):
 def test_unknown_skill_is_a_usage_error(scripted_server, project, capsys):
     assert main(ask(scripted_server, project, "--skill", "nope")) == EXIT_USAGE
     assert "unknown skill(s) nope" in capsys.readouterr().err
+
+
+def test_a_shadowed_skill_says_which_definition_is_used(scripted_server, project, capsys):
+    folder = project / ".rlm" / "skills" / "tables"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: tables\ndescription: mine\n---\nMy tables.\n")
+    scripted_server.script("root", code("SUBMIT(answer='ok')"))
+    assert main(ask(scripted_server, project)) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "skill 'tables': using project:" in err and "(over built-in:" in err
