@@ -1,4 +1,5 @@
-"""`rlm-tui`: the TUI by default; `ask` (headless), `replay`, `doctor`, `serve`, `eval`.
+"""`rlm-tui`: the TUI by default; `ask` (headless), `replay`, `doctor`, `serve`, `eval`, and the
+protocol servers `mcp` (Model Context Protocol) and `acp` (Agent Client Protocol).
 
 Exit codes: 0 answered, 1 failed, 2 usage or configuration error, 3 partial answer (a
 budget ran out), 130 interrupted.
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("ask", "replay", "doctor", "serve", "models", "eval")
+COMMANDS = ("ask", "replay", "doctor", "serve", "models", "eval", "mcp", "acp")
 
 
 class UsageError(Exception):
@@ -66,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="measure answer quality, cost and time: RLM mode vs direct prompting")
     eval_arguments(evaluate)
     _model_flags(evaluate)
+
+    mcp = sub.add_parser("mcp", help="serve the project to an agent over the Model Context Protocol (stdio)")
+    mcp.add_argument("project", nargs="?", default=".", help="project directory, fixed for the server's life (default: .)")
+    _model_flags(mcp)
+
+    acp = sub.add_parser("acp", help="run as an Agent Client Protocol agent for Zed, toad, ... (stdio)")
+    _model_flags(acp)
 
     serve = sub.add_parser("serve", help="serve the TUI in a browser (textual-serve)")
     serve.add_argument("path", nargs="?", default=".")
@@ -206,6 +214,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
 
 
+def protocol_settings(args: argparse.Namespace) -> Any:
+    """Settings for a protocol server, checked before the client is served: no model or a missing
+    key is a usage error on stderr, not a failure on the client's first question."""
+    from rlm_tui.lm import LMError
+    from rlm_tui.runtime.models import NoModelError, build_lms
+
+    settings = load(args)
+    try:
+        root, sub, roles = build_lms(settings)
+        for lm in (root, sub, *roles.values()):
+            lm.check_credentials()
+    except (NoModelError, LMError) as e:
+        raise UsageError(str(e)) from None
+    return settings
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    project = project_dir(args.project)
+    settings = protocol_settings(args)
+    from rlm_tui.protocols.mcp_server import serve
+
+    serve(settings, project)
+    return EXIT_OK
+
+
+def cmd_acp(args: argparse.Namespace) -> int:
+    settings = protocol_settings(args)
+    from rlm_tui.protocols.acp_agent import serve
+
+    serve(settings)
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from textual_serve.server import Server
@@ -234,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_tui(argv)
         args = build_parser().parse_args(argv)
         handler = {"ask": cmd_ask, "replay": cmd_replay, "doctor": cmd_doctor, "serve": cmd_serve,
-                   "models": cmd_models, "eval": cmd_eval}[args.command]
+                   "models": cmd_models, "eval": cmd_eval, "mcp": cmd_mcp, "acp": cmd_acp}[args.command]
         return handler(args)
     except UsageError as e:
         print(f"rlm-tui: {e}", file=sys.stderr)

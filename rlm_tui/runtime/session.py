@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlm_tui.config import Settings
+from rlm_tui.config import BudgetSettings, Settings
 from rlm_tui.lm import Usage
 from rlm_tui.paths import data_dir
+from rlm_tui.runtime.budget import Budget
 from rlm_tui.runtime.context import Cancelled
 from rlm_tui.runtime.events import CodeCell, Event, RunStarted, Status, SubCallFinished, SubCallStarted
 from rlm_tui.runtime.run import CHARS_PER_TOKEN, context_window
@@ -114,11 +115,25 @@ class ChatSession:
 
     # -- turns -------------------------------------------------------------------------------
 
-    async def ask(self, question: str, context_paths: list[str] | None = None) -> TurnResult:
+    async def ask(self, question: str, context_paths: list[str] | None = None, *,
+                  signature: str | None = None, budget: BudgetSettings | None = None) -> TurnResult:
+        """One turn. `signature` (its one input field gets `question`) and `budget` replace the
+        session's own for this turn only; a bad signature raises ValueError before anything runs."""
         if self._sandbox is None or self._rlm is None:
             raise RuntimeError("call start() before ask()")
+        from rlm_tui.runtime.outputs import make_signature
+
+        turn_signature = self._rlm.signature if signature is None else make_signature(signature)
+        if len(turn_signature.input_fields) != 1:
+            raise ValueError(f"a chat turn's signature takes one input (the question), not "
+                             f"{', '.join(turn_signature.input_fields)}")
+        fields = list(turn_signature.output_fields)
+        if self._sandbox.output_fields != fields:
+            await asyncio.to_thread(self._sandbox.set_output_fields, fields)
         self._loop = asyncio.get_running_loop()
         ctx = self._ctx = self._rlm.new_context()
+        if budget is not None:
+            ctx.budget = Budget(**budget.model_dump())
         ctx.emit = self._emit
         window = await asyncio.to_thread(context_window, self._rlm.lm.model)  # may import litellm
         prior, summary = self._history(window)
@@ -126,7 +141,7 @@ class ChatSession:
         try:
             from rlm_tui.runtime.run import Run
 
-            run = Run(ctx, self._rlm.signature, {"question": question}, self._sandbox,
+            run = Run(ctx, turn_signature, {next(iter(turn_signature.input_fields)): question}, self._sandbox,
                       prior_messages=prior, history_summary=summary, context_paths=context_paths)
             outcome = await run.execute()
         except (Cancelled, asyncio.CancelledError):
