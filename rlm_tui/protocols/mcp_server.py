@@ -218,6 +218,8 @@ def serve(settings: Settings, project: Path) -> None:
         pool = SessionPool(settings)
         try:
             await build_server(settings, project, pool).run_stdio_async()
+        except* (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away while a reply was on its way: nobody left to tell
         finally:
             with anyio.CancelScope(shield=True):
                 await pool.close_all()
