@@ -68,12 +68,12 @@ class SessionPool:
         entry = _Entry(listener)
         return await self._add(entry, _started(ChatSession(self.settings, project, entry.route)))
 
-    async def resume(self, session_id: str, project: Path, listener: Listener | None = None) -> str:
-        """Reopen a saved session over `project`, rebuilding its sandbox (`ChatSession.resume`)."""
+    async def resume(self, session_id: str, listener: Listener | None = None) -> str:
+        """Reopen a saved session over its own project, rebuilding its sandbox (`ChatSession.resume`)."""
         if session_id in self._entries:
             return session_id
         entry = _Entry(listener)
-        return await self._add(entry, ChatSession.resume(session_id, self.settings, entry.route, project=project))
+        return await self._add(entry, ChatSession.resume(session_id, self.settings, entry.route))
 
     async def _add(self, entry: _Entry, work: Coroutine[Any, Any, ChatSession]) -> str:
         if len(self._entries) + len(self._starting) >= self.limit:

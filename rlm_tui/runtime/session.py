@@ -115,6 +115,11 @@ class ChatSession:
 
     # -- turns -------------------------------------------------------------------------------
 
+    @property
+    def turns(self) -> list[tuple[str, str]]:
+        """The questions and answers so far, oldest first (a resumed session's included)."""
+        return [(t.question, t.answer) for t in self._turns]
+
     async def ask(self, question: str, context_paths: list[str] | None = None, *,
                   signature: str | None = None, budget: BudgetSettings | None = None) -> TurnResult:
         """One turn. `signature` (its one input field gets `question`) and `budget` replace the
