@@ -23,13 +23,20 @@ import os
 import re
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
-from acp import PROTOCOL_VERSION, RequestError, run_agent, text_block, update_agent_message, update_user_message_text
+from acp import (
+    PROTOCOL_VERSION,
+    RequestError,
+    run_agent,
+    text_block,
+    update_agent_message,
+    update_user_message_text,
+)
 from acp.core import DEFAULT_STDIO_BUFFER_LIMIT_BYTES
 from acp.helpers import resource_link_block, update_agent_message_text
-from acp.interfaces import Client
+from acp.interfaces import Agent, Client
 from acp.schema import (
     AgentCapabilities,
     Implementation,
@@ -38,6 +45,7 @@ from acp.schema import (
     NewSessionResponse,
     PromptResponse,
     ResourceContentBlock,
+    StopReason,
     TextContentBlock,
     Usage,
 )
@@ -111,7 +119,8 @@ class RlmAgent:
         if result.error is not None:
             raise RequestError.internal_error({"details": f"the run failed: {result.error}"})
         await self._answer(session_id, result, meter.budget_exhausted, project)
-        stop = "end_turn" if not result.partial else "max_tokens" if meter.budget_exhausted == "tokens" else "max_turn_requests"
+        stop: StopReason = ("end_turn" if not result.partial else
+                            "max_tokens" if meter.budget_exhausted == "tokens" else "max_turn_requests")
         usage = result.usage
         return PromptResponse(stop_reason=stop, usage=Usage(
             total_tokens=usage.total_tokens, input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens))
@@ -198,7 +207,8 @@ def serve(settings: Settings) -> None:
         reader, writer = await _claim_stdio()
         agent = RlmAgent(settings)
         try:
-            await run_agent(agent, writer, reader)
+            # RlmAgent serves a subset of `acp.Agent`; the router answers method-not-found for the rest
+            await run_agent(cast(Agent, agent), writer, reader)
         finally:
             await asyncio.shield(agent.pool.close_all())
 

@@ -17,8 +17,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from acp import plan_entry, start_tool_call, text_block, tool_content, update_agent_thought_text, update_plan, update_tool_call
-from acp.schema import PlanEntry
+from acp import (
+    plan_entry,
+    start_tool_call,
+    text_block,
+    tool_content,
+    update_agent_thought_text,
+    update_plan,
+    update_tool_call,
+)
+from acp.schema import PlanEntry, PlanEntryPriority, PlanEntryStatus, ToolKind
 
 from rlm_tui.runtime.events import (
     BudgetExhausted,
@@ -78,7 +86,7 @@ class SessionUpdates:
                     content=[_text(_fenced(host.code if host else "")), _text(_fenced(shown, ""))],
                     raw_output={"stdout": stdout, "stderr": stderr, "error": error})]
             case SubCallStarted(function=function, prompt=prompt, model=model):
-                kind = "other" if function == "tool" else "think"
+                kind: ToolKind = "other" if function == "tool" else "think"
                 name = model if function == "tool" else function
                 return [start_tool_call(_sub_id(event), _title(name, prompt), kind=kind, status="in_progress",
                                         content=[_text(prompt[:SHOWN])], raw_input={"prompt": prompt, "model": model})]
@@ -103,8 +111,8 @@ class SessionUpdates:
         return entries
 
     def _entries(self, node: CallNode, depth: int, out: list[PlanEntry]) -> None:
-        status = "in_progress" if node.status == RUNNING else "completed"
-        priority = {"run": "high", "iteration": "medium"}.get(node.kind, "low")
+        status: PlanEntryStatus = "in_progress" if node.status == RUNNING else "completed"
+        priority: PlanEntryPriority = "high" if node.kind == "run" else "medium" if node.kind == "iteration" else "low"
         out.append(plan_entry("  " * depth + _label(self.graph, node), priority=priority, status=status))
         if node.kind == "sub" and node.title == "llm_query_batched":
             return  # its prompts are counted in its label

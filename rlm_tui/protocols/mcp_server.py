@@ -39,7 +39,12 @@ from pydantic import BaseModel, Field
 from rlm_tui.config import Settings
 from rlm_tui.protocols.pool import Listener, SessionPool
 from rlm_tui.protocols.progress import EventChannel, TurnMeter
-from rlm_tui.protocols.requests import BadRequest, BudgetRequest, checked_signature, effective_budget
+from rlm_tui.protocols.requests import (
+    BadRequest,
+    BudgetRequest,
+    checked_signature,
+    effective_budget,
+)
 from rlm_tui.runtime.citations import extract_citations
 from rlm_tui.runtime.outputs import jsonable
 from rlm_tui.runtime.session import TurnResult

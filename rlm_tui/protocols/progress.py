@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from rlm_tui.runtime.events import (
     BudgetExhausted,
@@ -29,8 +29,8 @@ from rlm_tui.runtime.events import (
     Status,
     SubCallFinished,
     SubCallStarted,
-    Submitted,
     SubmitRejected,
+    Submitted,
 )
 from rlm_tui.tui.calls import DONE, FAILED, RUNNING, CallGraph
 
@@ -59,7 +59,7 @@ class EventChannel:
         except RuntimeError:  # the loop closed while a worker thread was still reporting
             pass
 
-    async def __aenter__(self) -> EventChannel:
+    async def __aenter__(self) -> Self:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.ensure_future(self._drain())
         return self

@@ -23,7 +23,13 @@ from rlm_tui.cli import EXIT_USAGE, main
 from rlm_tui.runtime.events import RunFailed
 from rlm_tui.runtime.session import sessions_dir
 from rlm_tui.runtime.trace import read_trace
-from tests.protocols.support import code, eventually, live_processes_mentioning, server_command, wait_until
+from tests.protocols.support import (
+    code,
+    eventually,
+    live_processes_mentioning,
+    server_command,
+    wait_until,
+)
 from tests.support.scripted_server import Reply
 
 

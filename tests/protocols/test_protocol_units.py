@@ -10,7 +10,12 @@ from rlm_tui.config import BudgetSettings, Settings
 from rlm_tui.protocols.acp_updates import SessionUpdates
 from rlm_tui.protocols.pool import SessionPool
 from rlm_tui.protocols.progress import EventChannel, TurnMeter
-from rlm_tui.protocols.requests import BadRequest, BudgetRequest, checked_signature, effective_budget
+from rlm_tui.protocols.requests import (
+    BadRequest,
+    BudgetRequest,
+    checked_signature,
+    effective_budget,
+)
 from rlm_tui.runtime import events as ev
 from tests.protocols.support import code
 from tests.support.scripted_server import Reply
@@ -39,7 +44,7 @@ def test_signatures_that_would_reach_outside_the_project_are_refused(signature, 
 
 
 def events_of_one_turn() -> list[ev.Event]:
-    r = dict(run_id="r")
+    r = {"run_id": "r"}
     return [
         ev.RunStarted(**r, call_id="run", task="q", inputs={"question": "q"}, model="m", sub_model="s", project="/p"),
         ev.IterationStarted(**r, call_id="it1", parent_id="run", iteration=1),
