@@ -231,8 +231,14 @@ def protocol_settings(args: argparse.Namespace) -> Any:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
+    from rlm_tui.skills import SkillError, discover, select
+
     project = project_dir(args.project)
     settings = protocol_settings(args)
+    try:
+        select(discover(project, []), settings.skills)
+    except SkillError as e:
+        raise UsageError(str(e)) from None
     from rlm_tui.protocols.mcp_server import serve
 
     serve(settings, project)

@@ -242,6 +242,21 @@ def test_mcp_without_a_model_is_a_usage_error(project, capsys):
     assert "No model is configured" in capsys.readouterr().err
 
 
-def test_mcp_with_a_missing_project_is_a_usage_error(tmp_path, capsys):
+def test_mcp_with_a_missing_project_or_an_unknown_skill_is_a_usage_error(tmp_path, project, capsys):
     assert main(["mcp", str(tmp_path / "nope"), "--model", "openai/x"]) == EXIT_USAGE
     assert "does not exist" in capsys.readouterr().err
+    assert main(["mcp", str(project), "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1",
+                 "--skill", "no-such-skill"]) == EXIT_USAGE
+    assert "no-such-skill" in capsys.readouterr().err
+
+
+async def test_a_run_that_fails_is_a_tool_error_that_says_why(scripted_server, project, server_env):
+    scripted_server.script("root", Reply(fault="401"))
+    async with mcp_client(scripted_server, project, server_env) as client:
+        failed = await client.call_tool("ask", {"question": "q"})
+        scripted_server.script("root", code("SUBMIT(answer='back')"))
+        after = await client.call_tool("ask", {"question": "q"})
+
+    assert failed.is_error and "the run failed" in failed.content[0].text
+    assert "401" in failed.content[0].text or "Authentication" in failed.content[0].text
+    assert after.structured_content["answer"] == "back"
