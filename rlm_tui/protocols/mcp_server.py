@@ -156,7 +156,7 @@ def build_server(settings: Settings, project: Path, pool: SessionPool) -> MCPSer
                 session_id, result = await turn(channel.push, limits)
             except BadRequest as e:
                 raise MCPError(code=INVALID_PARAMS, message=str(e)) from None
-            except Exception as e:  # noqa: BLE001 - the client reads why (the SDK would hide it)
+            except Exception as e:  # the client reads why (the SDK would hide it)
                 raise ToolError(f"{type(e).__name__}: {e}") from e
         return _answer(result, meter, session_id, project)
 
