@@ -36,7 +36,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, Tool
 from pydantic import BaseModel, Field
 
-from rlm_tui.config import Settings
+from rlm_tui.config import BudgetSettings, Settings
 from rlm_tui.protocols.pool import Listener, SessionPool
 from rlm_tui.protocols.progress import EventChannel, TurnMeter
 from rlm_tui.protocols.requests import (
@@ -46,10 +46,14 @@ from rlm_tui.protocols.requests import (
     effective_budget,
 )
 from rlm_tui.runtime.citations import extract_citations
+from rlm_tui.runtime.events import Event
 from rlm_tui.runtime.outputs import jsonable
 from rlm_tui.runtime.session import TurnResult
 
 DEFAULT_SIGNATURE = "question -> answer"
+
+Turn = Callable[[Listener, BudgetSettings], Awaitable[tuple[str, TurnResult]]]
+"""Runs one turn with a progress listener under the given limits; the session id and result."""
 
 Question = Annotated[str, Field(min_length=1, description="What to find out about the project, in plain words.")]
 Signature = Annotated[str, Field(
@@ -119,7 +123,7 @@ def _problem(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}" if where else error.message
 
 
-def build_server(settings: Settings, project: Path, pool: SessionPool) -> MCPServer:
+def build_server(project: Path, pool: SessionPool) -> MCPServer:
     project = project.resolve()
     server: MCPServer = MCPServer(
         "rlm-tui",
@@ -134,8 +138,7 @@ def build_server(settings: Settings, project: Path, pool: SessionPool) -> MCPSer
         middleware=[StrictArguments(lambda: server.list_tools())],
     )
 
-    async def run_turn(ctx: Context, signature: str, budget: BudgetRequest | None,
-                       turn: Any) -> Answer:
+    async def run_turn(ctx: Context, signature: str, budget: BudgetRequest | None, turn: Turn) -> Answer:
         try:
             checked_signature(signature)
             limits = effective_budget(pool.settings.budget, budget)
@@ -144,7 +147,7 @@ def build_server(settings: Settings, project: Path, pool: SessionPool) -> MCPSer
         meter = TurnMeter(limits.max_iterations)
         told = 0
 
-        async def tell(event: Any) -> None:
+        async def tell(event: Event) -> None:
             nonlocal told
             line = meter.apply(event)
             if line is not None:
@@ -165,7 +168,7 @@ def build_server(settings: Settings, project: Path, pool: SessionPool) -> MCPSer
                  "is partial.")
     async def ask(question: Question, ctx: Context, signature: Signature = DEFAULT_SIGNATURE,
                   budget: Limits = None) -> Answer:
-        async def turn(listener: Listener, limits: Any) -> tuple[str, TurnResult]:
+        async def turn(listener: Listener, limits: BudgetSettings) -> tuple[str, TurnResult]:
             session_id = await pool.open(project, listener)
             try:
                 return session_id, await pool.ask(session_id, question, listener=listener,
@@ -180,9 +183,19 @@ def build_server(settings: Settings, project: Path, pool: SessionPool) -> MCPSer
                  "pass the returned session_id to follow up.")
     async def session_ask(question: Question, ctx: Context, session_id: str | None = None,
                           signature: Signature = DEFAULT_SIGNATURE, budget: Limits = None) -> Answer:
-        async def turn(listener: Listener, limits: Any) -> tuple[str, TurnResult]:
-            sid = session_id if session_id is not None else await pool.open(project, listener)
-            return sid, await pool.ask(sid, question, listener=listener, signature=signature, budget=limits)
+        async def turn(listener: Listener, limits: BudgetSettings) -> tuple[str, TurnResult]:
+            if session_id is not None:
+                return session_id, await pool.ask(session_id, question, listener=listener,
+                                                  signature=signature, budget=limits)
+            opened = await pool.open(project, listener)
+            try:
+                result = await pool.ask(opened, question, listener=listener, signature=signature, budget=limits)
+            except BaseException:
+                pool.close_soon(opened)  # the client never learns its id: nothing to follow up on
+                raise
+            if result.error is not None or result.cancelled:
+                pool.close_soon(opened)
+            return opened, result
 
         return await run_turn(ctx, signature, budget, turn)
 
@@ -224,7 +237,7 @@ def serve(settings: Settings, project: Path) -> None:
     async def main() -> None:
         pool = SessionPool(settings)
         try:
-            await build_server(settings, project, pool).run_stdio_async()
+            await build_server(project, pool).run_stdio_async()
         except* (BrokenPipeError, ConnectionResetError):
             pass  # the client went away while a reply was on its way: nobody left to tell
         finally:

@@ -20,6 +20,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from rlm_tui.cli import EXIT_USAGE, main
+from rlm_tui.protocols.pool import MAX_SESSIONS
 from rlm_tui.runtime.events import RunFailed
 from rlm_tui.runtime.session import sessions_dir
 from rlm_tui.runtime.trace import read_trace
@@ -260,3 +261,21 @@ async def test_a_run_that_fails_is_a_tool_error_that_says_why(scripted_server, p
     assert failed.is_error and "the run failed" in failed.content[0].text
     assert "401" in failed.content[0].text or "Authentication" in failed.content[0].text
     assert after.structured_content["answer"] == "back"
+
+
+async def test_open_sessions_are_bounded_and_a_failed_first_turn_leaves_none_behind(
+        scripted_server, project, server_env):
+    scripted_server.default("Done.\n```python\nSUBMIT(answer='ok')\n```")
+    async with mcp_client(scripted_server, project, server_env) as client:
+        opened = [(await client.call_tool("session_ask", {"question": "q"})).structured_content["session_id"]
+                  for _ in range(MAX_SESSIONS)]
+        with pytest.raises(MCPError) as full:
+            await client.call_tool("session_ask", {"question": "one too many"})
+        await client.call_tool("session_close", {"session_id": opened[0]})
+        scripted_server.script("root", Reply(fault="401"))
+        failed = await client.call_tool("session_ask", {"question": "fails"})
+        fits = await client.call_tool("session_ask", {"question": "fits in the freed place"})
+
+    assert len(set(opened)) == MAX_SESSIONS
+    assert full.value.code == INVALID_PARAMS and f"{MAX_SESSIONS} sessions are open" in full.value.message
+    assert failed.is_error and not fits.is_error
