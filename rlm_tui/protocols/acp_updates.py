@@ -4,7 +4,8 @@
 - each code cell → a tool call (`execute`): in progress with its code, then completed or failed
   with its output;
 - each sub-call (`llm_query`, `llm_query_batched`, `predict`, `rlm_query`, host tools) → a tool
-  call (`think`, tools `other`) with its prompt, then its answer or error;
+  call (`think`, tools `other`) with its prompt, then its answer or error; the prompts of one
+  batch share their batch's tool call;
 - the call tree (`CallGraph`, the model the TUI draws) → the plan, resent whole whenever a node
   starts or ends: runs, iterations and sub-calls as entries, in tree order, indented by depth;
   the many prompts of one `llm_query_batched` fold into their batch's entry.
@@ -72,6 +73,8 @@ class SessionUpdates:
                 await self._send(update_plan(plan))
 
     def _updates(self, event: Event) -> list[Any]:
+        if isinstance(event, (SubCallStarted, SubCallFinished)) and self._in_batch(event):
+            return []  # one tool call for the batch, not one per prompt
         match event:
             case CodeCell(reasoning=reasoning, code=code):
                 cell = start_tool_call(_cell_id(event), _title("Run", code), kind="execute", status="in_progress",
@@ -102,6 +105,10 @@ class SessionUpdates:
                 return [update_agent_thought_text(
                     f"The {budget} budget ran out ({used:g} of {limit:g}); extracting a partial answer.\n")]
         return []
+
+    def _in_batch(self, event: Event) -> bool:
+        parent = self.graph.get(event.parent_id)
+        return parent is not None and parent.kind == "sub" and parent.title == "llm_query_batched"
 
     def plan(self) -> list[PlanEntry]:
         entries: list[PlanEntry] = []

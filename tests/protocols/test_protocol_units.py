@@ -86,6 +86,8 @@ async def test_the_plan_folds_a_batch_into_one_entry():
     ]
     plans = [u for u in sent if getattr(u, "session_update", "") == "plan"]
     assert plans[-1].entries == updates.plan() and len(plans) < len(events_of_one_turn())
+    calls = [u.title for u in sent if getattr(u, "session_update", "") == "tool_call"]
+    assert calls == ["Run: llm_query_batched(ps)", "llm_query_batched: 2 prompts"]  # not one per prompt
 
 
 async def test_the_event_channel_keeps_order_across_threads_and_survives_a_failing_handler():
