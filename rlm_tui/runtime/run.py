@@ -34,10 +34,10 @@ from rlm_tui.runtime.prompts import (
     EXTRACT,
     NO_CODE,
     output_message,
-    parse_reply,
     system_prompt,
     task_prompt,
 )
+from rlm_tui.runtime.reply import parse_reply
 from rlm_tui.runtime.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox
 
