@@ -44,6 +44,7 @@ class TraceWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._secrets = [*secrets, *secret_values()]
+        repair_tail(self.path)
         self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")
         self._lock = threading.Lock()
 
@@ -61,6 +62,28 @@ class TraceWriter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def repair_tail(path: Path) -> None:
+    """Cut a torn last line (a process killed mid-write) so that appends start on a new line."""
+    try:
+        file = open(path, "r+b")
+    except FileNotFoundError:
+        return
+    with file:
+        end = file.seek(0, os.SEEK_END)
+        cut = end
+        while cut > 0:
+            start = max(0, cut - 65536)
+            file.seek(start)
+            chunk = file.read(cut - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            cut = start
+        if cut < end:
+            file.truncate(cut)
 
 
 class TraceError(ValueError):
