@@ -22,6 +22,7 @@ from rlm_tui.runtime.events import CodeCell, Event, RunStarted, Status, SubCallF
 from rlm_tui.runtime.run import CHARS_PER_TOKEN, context_window
 from rlm_tui.runtime.session_lock import SessionLock
 from rlm_tui.runtime.trace import TraceWriter, read_trace
+from rlm_tui.runtime.trace_blobs import text_key
 from rlm_tui.sandbox import Sandbox, VarInfo
 
 GUEST_FUNCTIONS = ("llm_query", "llm_query_batched", "predict", "rlm_query")
@@ -282,8 +283,9 @@ def _idle_functions(names: list[str]) -> dict[str, Callable[..., Any]]:
 
 def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:
     """Guest functions that answer with what the original run got: `llm_query` by prompt
-    (batched children finish out of order), `predict` and `rlm_query` in call order."""
-    prompts = {e.call_id: e.prompt for e in events if isinstance(e, SubCallStarted)}
+    (batched children finish out of order; matched by hash, as a long prompt may be stored
+    as its hash alone), `predict` and `rlm_query` in call order."""
+    prompts = {e.call_id: text_key(e.prompt) for e in events if isinstance(e, SubCallStarted)}
     by_prompt: dict[str, deque[str]] = defaultdict(deque)
     in_order: dict[str, deque[str]] = defaultdict(deque)
     for e in events:
@@ -294,7 +296,7 @@ def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:
                 in_order[e.function].append(e.response)
 
     def llm_query(prompt: str, *_args: Any, **_kwargs: Any) -> str:
-        queue = by_prompt.get(prompt)
+        queue = by_prompt.get(text_key(prompt)) if isinstance(prompt, str) else None
         return queue.popleft() if queue else MISSING
 
     def recorded(function: str, decode: Callable[[str], Any]) -> Callable[..., Any]:
