@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import contextvars
+import functools
 import inspect
 import json
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -116,7 +120,7 @@ class GuestFunctions:
         timeout = self.ctx.tool_timeout_s
 
         async def call() -> Any:
-            pending = fn(*args, **kwargs) if inspect.iscoroutinefunction(fn) else asyncio.to_thread(fn, *args, **kwargs)
+            pending = fn(*args, **kwargs) if inspect.iscoroutinefunction(fn) else _on_own_thread(name, fn, args, kwargs)
             try:
                 value = await asyncio.wait_for(pending, timeout)
                 if inspect.isawaitable(value):
@@ -215,6 +219,32 @@ class GuestFunctions:
             return str(value)[:2000], value, Usage()
 
         return await self._tracked("rlm_query", self.ctx.sub_lm.model, question, self.run.iteration_id, work)
+
+
+def _on_own_thread(name: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> asyncio.Future:
+    """Run a sync tool on a daemon thread of its own. A tool that hangs past its timeout cannot be
+    stopped, but it must not hold the run: on the loop's default executor, `asyncio.run` would wait
+    for it at shutdown (a 1 s timeout once held a run 22 s)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def target() -> None:
+        try:
+            value = context.run(fn, *args, **kwargs)
+        except BaseException as e:  # handed to the awaiting run as the tool's failure
+            outcome = functools.partial(settle, functools.partial(future.set_exception, e))
+        else:
+            outcome = functools.partial(settle, functools.partial(future.set_result, value))
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(outcome)
+
+    threading.Thread(target=target, name=f"rlm-tool-{name}", daemon=True).start()
+    return future
 
 
 PREDICT_PROMPT_CHARS = 1500  # DSPy's template around a predict call's fields, for the estimate

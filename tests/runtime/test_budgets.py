@@ -295,3 +295,40 @@ def test_the_headless_printer_reports_refusals_and_the_cost_split():
                        usage={"prompt_tokens": 3000, "completion_tokens": 456, "cost_usd": 0.0123,
                               "unpriced_calls": 2, "lm_calls": 12, "iterations": 3})
     assert printer.describe(done) == "■ 12 LM calls, 3,456 tokens, $0.0123 + 2 calls of unknown price, 2.5 s"
+
+
+def test_a_hung_sync_tool_does_not_hold_the_run(scripted_server, project):
+    """A tool with a 1 s timeout once held a run 22 s: its thread was waited for at shutdown."""
+    release = threading.Event()
+
+    def slow() -> str:
+        """Never returns on its own."""
+        release.wait(30)
+        return "late"
+
+    scripted_server.script("root", code("try:\n    slow()\nexcept Exception as e:\n    print(type(e).__name__, e)"),
+                           code("SUBMIT(answer='went on')"))
+    rlm, _ = make_rlm(scripted_server, project, tools={"slow": slow}, tool_timeout_s=1)
+    started = time.monotonic()
+    try:
+        prediction = rlm(question="q")  # the sync form: asyncio.run must not wait for the tool
+    finally:
+        release.set()
+    assert prediction.answer == "went on"
+    assert "TimeoutError tool 'slow' did not finish within 1 s" in prediction.trajectory[0]["output"]
+    assert time.monotonic() - started < 1 + 2.0
+
+
+async def test_the_token_cap_holds_for_a_batch(scripted_server, project):
+    scripted_server.script("root", code("r = llm_query_batched(['x' * 4000] * 12)\nprint(r)"))
+    scripted_server.default(extracting(lambda request: "ok"))
+    rlm, rec = make_rlm(scripted_server, project, budget=Budget(max_tokens=6000, max_iterations=None))
+    prediction = await rlm.aforward(question="spend")
+    from rlm_tui.runtime.events import LMCallFinished, SubCallFinished
+
+    used = sum(e.prompt_tokens + e.completion_tokens for e in rec.of(SubCallFinished) if e.function == "llm_query")
+    used += sum(e.prompt_tokens + e.completion_tokens for e in rec.of(LMCallFinished) if e.role == "root")
+    assert 0 < used <= 6000
+    sent = len(scripted_server.chat_requests("sub"))
+    assert 1 <= sent < 12 and sum(e.count for e in rec.of(CallsRefused)) == 12 - sent
+    assert prediction.budget_exhausted == "tokens"
