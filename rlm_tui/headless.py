@@ -72,7 +72,7 @@ class ProgressPrinter:
             return f"{indent}  ! {event.count} {event.function} call{plural} not sent ({event.budget} budget exhausted)"
         if isinstance(event, RunFinished) and event.parent_id is None:
             return f"■ {_usage_line(event.usage)}, {event.duration_s:.1f} s"
-        if isinstance(event, BudgetExhausted):
+        if isinstance(event, BudgetExhausted) and event.parent_id is None:  # a child's run ends in its sub-call
             return f"! {event.budget} budget exhausted ({event.used:g} of {event.limit:g}); extracting a partial answer"
         if isinstance(event, RunFailed):
             return f"✗ {'cancelled' if event.cancelled else event.error_type + ': ' + _one_line(event.error)}"

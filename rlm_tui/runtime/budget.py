@@ -204,7 +204,7 @@ class MemoryPool:
             if got < minimum_mb:
                 raise MemoryExhausted(
                     f"the run's memory pool is spent ({self.used_mb} of {self.total_mb} MB held by open "
-                    f"sandboxes; a child RLM needs at least {minimum_mb} MB): wait for running sub-tasks "
+                    f"sandboxes; a new one needs at least {minimum_mb} MB): wait for running sub-tasks "
                     f"to finish, run fewer at once, or raise max_memory_mb")
             self.used_mb += got
             self.peak_mb = max(self.peak_mb, self.used_mb)

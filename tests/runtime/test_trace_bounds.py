@@ -135,3 +135,14 @@ def test_replay_reads_a_bounded_trace_like_any_other(tmp_path, inline):
                           prompt="a question long enough to be stored apart"))
     writer.close()
     assert "llm_query [m]" in summarize(read_trace(Path(path)))
+
+
+def test_the_replay_summary_names_refused_calls_and_the_cap(tmp_path):
+    from rlm_tui.runtime.replay import summarize
+
+    events = [_start(), CallsRefused(run_id="r", call_id="x", parent_id="c0", function="llm_query", model="m",
+                                     budget="lm_calls", count=13, reason="lm_calls budget exhausted (5 of 5)"),
+              TraceCapped(run_id="r", call_id="y", parent_id="c0", limit_bytes=1000)]
+    text = summarize(events)
+    assert "13 sub-calls not sent: the budget refused them" in text
+    assert "trace capped at 1,000 bytes" in text
