@@ -127,6 +127,7 @@ async def test_processes_resuming_one_session_never_lose_turns(scripted_server, 
     for worker in workers:
         worker.join(30)
     assert all(o == "ok" or (o.startswith("refused:") and "pid " in o) for o in outcomes), outcomes
+    assert "ok" in outcomes and any(o.startswith("refused:") for o in outcomes), outcomes  # they did contend
     kept = json.loads((session.folder / "meta.json").read_text())["turns"]
     assert len(kept) == 1 + 2 * outcomes.count("ok")
     read_trace(session.trace_path)
