@@ -3,7 +3,6 @@ time is wall-clock for the turn, and the tree has one memory bound."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlm_tui.runtime.budget import Budget, CallRefused, MemoryExhausted, MemoryPool
-from rlm_tui.runtime.events import BudgetExhausted, CallsRefused, LMCallStarted, RunFailed, SubCallStarted
+from rlm_tui.runtime.events import CallsRefused, RunFailed, SubCallStarted
 from tests.runtime.test_engine import code, make_rlm
 from tests.support.scripted_server import Reply, last_user_text
 
