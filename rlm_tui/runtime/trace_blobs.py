@@ -57,9 +57,12 @@ class TracePacker:
         data = event.to_dict()
         packed = {name: self._pack(value, (kind, name) in KEEP_PAST_CAP, event, out)
                   for name, value in data.items()}
-        out.append(self.scrub(json.dumps(packed, ensure_ascii=False, default=str)))
-        self.run_bytes += sum(len(line.encode("utf-8", "surrogatepass")) + 1 for line in out)
+        self._add(out, self.scrub(json.dumps(packed, ensure_ascii=False, default=str)))
         return out
+
+    def _add(self, out: list[str], line: str) -> None:
+        out.append(line)
+        self.run_bytes += len(line.encode("utf-8", "surrogatepass")) + 1
 
     def _pack(self, value: Any, keep: bool, event: Event, out: list[str]) -> Any:
         if isinstance(value, str):
@@ -77,11 +80,10 @@ class TracePacker:
             line = json.dumps({"type": BLOB, "sha": key, "text": text}, ensure_ascii=False)
             if self.run_bytes + len(line) > self.max_run_bytes and not self.capped:
                 self.capped = True
-                out.append(TraceCapped(run_id=event.run_id, call_id=event.call_id, parent_id=event.parent_id,
-                                       limit_bytes=self.max_run_bytes).to_json())
+                self._add(out, TraceCapped(run_id=event.run_id, call_id=event.call_id, parent_id=event.parent_id,
+                                           limit_bytes=self.max_run_bytes).to_json())
             if keep or not self.capped:
-                out.append(line)
-                self.run_bytes += len(line)
+                self._add(out, line)
                 self.stored.add(key)
         return {REF: key, "chars": len(text)}
 
