@@ -1,0 +1,89 @@
+"""Calling wasmtime's own WASI functions from host code, on the guest's memory.
+
+A host function that shadows a WASI import (see `wasi_filter`) often needs the real one too,
+but wasmtime's WASI functions read their pointers from the *calling instance's* exported
+`memory`, so Python cannot call them directly. The shim is a tiny module instantiated in the
+same store (WASI's descriptor table is per store) right after the guest: it imports the real
+WASI functions and the guest's memory, re-exports that memory, and exports one wrapper per
+function. A wrapper called with guest pointers therefore works on guest memory, with no copy.
+
+The wrappers' types are taken from the guest module's own imports; the module is compiled
+once per engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import wasmtime
+
+from rlm_tui.sandbox.fastcall import RawFunc
+
+WASI = "wasi_snapshot_preview1"
+# The host's scratch space in guest memory (allocated once per instance), for the results of
+# its own calls: a filestat, a u64, a path.
+SCRATCH_STAT = 0
+SCRATCH_U64 = 64
+SCRATCH_PATH = 128
+SCRATCH_BYTES = 8192
+_lock = threading.Lock()
+_compiled: dict[tuple[int, tuple[str, ...]], tuple[wasmtime.Engine, wasmtime.Module]] = {}
+
+
+def import_types(module: wasmtime.Module) -> dict[str, wasmtime.FuncType]:
+    """The WASI functions `module` imports, by name."""
+    return {i.name: i.type for i in module.imports if i.module == WASI and isinstance(i.type, wasmtime.FuncType)}
+
+
+def _wat(types: dict[str, wasmtime.FuncType], names: tuple[str, ...]) -> str:
+    lines = ["(module"]
+    for name in names:
+        params = " ".join(str(p) for p in types[name].params)
+        lines.append(f'  (import "{WASI}" "{name}" (func ${name} (param {params}) (result i32)))')
+    lines.append('  (import "guest" "memory" (memory $m 0))')
+    lines.append('  (export "memory" (memory $m))')
+    for name in names:
+        kinds = [str(p) for p in types[name].params]
+        args = " ".join(f"(local.get {i})" for i in range(len(kinds)))
+        lines.append(f'  (func (export "{name}") (param {" ".join(kinds)}) (result i32) (call ${name} {args}))')
+    lines.append(")")
+    return "\n".join(lines)
+
+
+def shim_module(engine: wasmtime.Engine, guest: wasmtime.Module, names: Iterable[str]) -> wasmtime.Module:
+    """The compiled shim for `names` (cached per engine)."""
+    wanted = tuple(sorted(names))
+    key = (id(engine), wanted)
+    with _lock:
+        hit = _compiled.get(key)
+        if hit is None or hit[0] is not engine:
+            hit = (engine, wasmtime.Module(engine, _wat(import_types(guest), wanted)))
+            _compiled[key] = hit
+        return hit[1]
+
+
+class RealWasi:
+    """The real WASI functions named at construction, callable as `real.fd_write(ctx, ...)`
+    once `bind` has instantiated the shim on the guest's memory.
+
+    Call them only from a host function the guest called (with its caller context), as the
+    guest's own import would have been."""
+
+    def __init__(self, store: wasmtime.Store, linker: wasmtime.Linker, guest: wasmtime.Module, names: Iterable[str]) -> None:
+        """`linker` has WASI defined and nothing shadowing it yet."""
+        self._names = tuple(sorted(names))
+        self._imports = [linker.get(store, WASI, name) for name in self._names]
+        self._module = shim_module(store.engine, guest, self._names)
+        self.scratch = 0
+
+    def __getattr__(self, name: str) -> RawFunc:  # only reached before `bind`, or for a name not asked for
+        raise AttributeError(f"the real WASI {name!r} is not bound (not asked for, or before bind)")
+
+    def bind(self, store: wasmtime.Store, memory: wasmtime.Memory, scratch: int) -> None:
+        """Instantiate the shim on the guest's `memory`; `scratch` is SCRATCH_BYTES of it."""
+        self.scratch = scratch
+        instance = wasmtime.Instance(store, self._module, [*self._imports, memory])
+        exports = instance.exports(store)
+        for name in self._names:
+            setattr(self, name, RawFunc(store, exports[name]))
