@@ -13,11 +13,12 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from rlm_tui.sandbox import clock
-from rlm_tui.sandbox.disk_quota import DiskQuota, DiskUsage, WriteGuard
+from rlm_tui.sandbox.disk_quota import DiskQuota, DiskUsage
 from rlm_tui.sandbox.engine import Runtime, ticks
 from rlm_tui.sandbox.fastcall import MASK32, Context, RawFunc, RawHostFunc, RawMemory
 from rlm_tui.sandbox.wasi_filter import FileFilter, Mount
 from rlm_tui.sandbox.wasi_shim import SCRATCH_BYTES, WASI, RealWasi, import_types
+from rlm_tui.sandbox.wasi_writes import WriteGuard
 
 _I32 = wasmtime.ValType.i32()
 _I64 = wasmtime.ValType.i64()
@@ -84,7 +85,7 @@ class Instance:
         self.usage = DiskUsage(quota, [m.host for m in mounts if m.writable], hooks.stderr)
         real = RealWasi(store, linker, rt.module, {*FileFilter.NEEDS, *WriteGuard.NEEDS})
         self.files = FileFilter(real, self._memory, mounts, self.usage, hooks.stderr)
-        writes = WriteGuard(real, self._memory, self.usage, self.files.file_under_writable, self.files.dir_under_writable)
+        writes = WriteGuard(real, self._memory, self.usage, self.files)
         linker.allow_shadowing = True
         types = import_types(rt.module)
         imports = [

@@ -34,6 +34,7 @@ from rlm_tui.sandbox.wasi_shim import SCRATCH_BYTES, SCRATCH_PATH, SCRATCH_STAT,
 ERRNO_ACCES, ERRNO_DQUOT, ERRNO_ILSEQ, ERRNO_NOENT = 2, 19, 25, 44
 LOOKUP_SYMLINK_FOLLOW = 1
 O_CREAT, O_TRUNC = 1, 8
+FDFLAGS_APPEND = 1
 FILETYPE_DIRECTORY, FILETYPE_REGULAR, FILETYPE_SYMLINK = 3, 4, 7
 FILESTAT = 64  # dev u64, ino u64, filetype u8, nlink u64, size u64, atim, mtim, ctim
 _DIRENT = struct.Struct("<QQIB3x")  # d_next, d_ino, d_namlen, d_type
@@ -54,6 +55,8 @@ class Descriptor:
     mount: int  # index into the mounts
     parts: tuple[str, ...] | None  # path inside the mount; None when it cannot be known
     is_dir: bool
+    node: tuple[int, int] | None = None  # WASI's (dev, ino) of a file
+    append: bool = False
 
 
 def join_parts(base: tuple[str, ...] | None, path: str) -> tuple[str, ...] | None:
@@ -88,6 +91,7 @@ class FileFilter:
         self.report = report
         self.fds: dict[int, Descriptor] = {}
         self.hidden: dict[str, list[bytes]] = {}  # guest folder -> names left out of its listing
+        self.sizes: dict[tuple[int, int], int] = {}  # size of each file opened under a writable mount
         self._listings: dict[int, list[tuple[bytes, int, int]]] = {}
 
     def shadows(self) -> dict[str, Callable[[Context, Any], int]]:
@@ -126,44 +130,50 @@ class FileFilter:
         entry = self.fds.get(fd)
         return entry is not None and entry.is_dir and self.mounts[entry.mount].writable
 
-    def file_under_writable(self, fd: int) -> bool:
+    def file_under_writable(self, fd: int) -> Descriptor | None:
         entry = self.fds.get(fd)
-        return entry is not None and not entry.is_dir and self.mounts[entry.mount].writable
+        return entry if entry is not None and not entry.is_dir and self.mounts[entry.mount].writable else None
 
     # -- path_open ---------------------------------------------------------------------------
 
-    def _stat_type(self, ctx: Context) -> int:
-        return self.memory.read(ctx, self.real.scratch + SCRATCH_STAT + 16, 1)[0]
+    def _stat(self, ctx: Context) -> tuple[tuple[int, int], int, int]:
+        """(dev, ino), filetype and size from the filestat in scratch."""
+        dev, ino, kind, _nlink, size = struct.unpack("<QQB7xQQ", self.memory.read(ctx, self.real.scratch + SCRATCH_STAT, 40))
+        return (dev, ino), kind, size
 
     def path_open(self, ctx: Context, vals: Any) -> int:
         dirfd, lookup, path, path_len, oflags = (vals[i].i32 & MASK32 for i in range(5))
         rights, inheriting, fdflags, out = vals[5].i64, vals[6].i64, vals[7].i32 & MASK32, vals[8].i32 & MASK32
         real, stat_at = self.real, self.real.scratch + SCRATCH_STAT
+        writable = self.dir_under_writable(dirfd)
         errno = real.path_filestat_get(ctx, dirfd, lookup & LOOKUP_SYMLINK_FOLLOW, path, path_len, stat_at)
-        creating = False
         if errno == ERRNO_NOENT and oflags & O_CREAT:
-            creating = self.dir_under_writable(dirfd)
-            if creating and not self.usage.allow(0, 1):
+            if writable and not self.usage.allow(0, 1):
                 return ERRNO_DQUOT
+            node, kind, size = None, FILETYPE_REGULAR, 0
         elif errno != 0:
             return errno
         else:
-            kind = self._stat_type(ctx)
+            node, kind, size = self._stat(ctx)
             if kind not in (FILETYPE_DIRECTORY, FILETYPE_REGULAR, FILETYPE_SYMLINK):
                 return ERRNO_ACCES  # FIFO, socket, device: never opened
-            if kind == FILETYPE_REGULAR and oflags & O_TRUNC and self.dir_under_writable(dirfd):
+            if kind == FILETYPE_REGULAR and oflags & O_TRUNC and writable:
                 self.usage.freed()
+                size = 0
         errno = real.path_open(ctx, dirfd, lookup, path, path_len, oflags, rights, inheriting, fdflags, out)
         if errno != 0:
             return errno
         (fd,) = struct.unpack("<I", self.memory.read(ctx, out, 4))
-        if real.fd_filestat_get(ctx, fd, stat_at) != 0 or (kind := self._stat_type(ctx)) not in (
-                FILETYPE_DIRECTORY, FILETYPE_REGULAR):
-            real.fd_close(ctx, fd)
-            return ERRNO_ACCES
-        if creating:
-            self.usage.grew(0, 1)
         self._listings.pop(fd, None)
+        if node is None or kind == FILETYPE_SYMLINK:
+            # created now, or opened through a link the lookup did not follow: ask the descriptor
+            if real.fd_filestat_get(ctx, fd, stat_at) != 0 or (found := self._stat(ctx))[1] not in (
+                    FILETYPE_DIRECTORY, FILETYPE_REGULAR):
+                real.fd_close(ctx, fd)
+                return ERRNO_ACCES
+            if node is None and writable:
+                self.usage.grew(0, 1)
+            node, kind, size = found
         parent = self.fds.get(dirfd)
         if parent is None:  # opened from a descriptor we do not know: nothing to say about it
             self.fds.pop(fd, None)
@@ -172,7 +182,13 @@ class FileFilter:
             parts = join_parts(parent.parts, self.memory.read(ctx, path, path_len).decode())
         except UnicodeDecodeError:
             parts = None
-        self.fds[fd] = Descriptor(parent.mount, parts, kind == FILETYPE_DIRECTORY)
+        is_dir = kind == FILETYPE_DIRECTORY
+        self.fds[fd] = Descriptor(parent.mount, parts, is_dir, node, bool(fdflags & FDFLAGS_APPEND))
+        if writable and not is_dir:
+            if len(self.sizes) > 2 * len(self.fds) + 1024:  # forget files no descriptor names
+                named = {d.node for d in self.fds.values()}
+                self.sizes = {n: s for n, s in self.sizes.items() if n in named}
+            self.sizes[node] = size
         return 0
 
     def _creating(self, dirfd_arg: int, call: Callable[[Context, Any], int]) -> Callable[[Context, Any], int]:
@@ -209,12 +225,6 @@ class FileFilter:
         self.memory.write(ctx, out, struct.pack("<I", len(blob)))
         return 0
 
-    def _identity(self, ctx: Context, errno: int) -> tuple[int, int, int] | None:
-        if errno != 0:
-            return None
-        dev, ino, kind = struct.unpack("<QQB", self.memory.read(ctx, self.real.scratch + SCRATCH_STAT, 17))
-        return dev, ino, kind
-
     def _list(self, ctx: Context, fd: int) -> list[tuple[bytes, int, int]] | None:
         """The folder behind `fd`, listed on the host without the names WASI cannot carry
         (None when the folder cannot be found on the host for sure)."""
@@ -222,12 +232,13 @@ class FileFilter:
         if entry is None or entry.parts is None or not entry.is_dir:
             return None
         real, stat_at, path_at = self.real, self.real.scratch + SCRATCH_STAT, self.real.scratch + SCRATCH_PATH
-        own = self._identity(ctx, real.fd_filestat_get(ctx, fd, stat_at))
         rel = "/".join(entry.parts).encode() or b"."
-        if own is None or len(rel) > SCRATCH_BYTES - SCRATCH_PATH:
+        if real.fd_filestat_get(ctx, fd, stat_at) != 0 or len(rel) > SCRATCH_BYTES - SCRATCH_PATH:
             return None
+        own = self._stat(ctx)[0]
         self.memory.write(ctx, path_at, rel)
-        if self._identity(ctx, real.path_filestat_get(ctx, FIRST_PREOPEN + entry.mount, 0, path_at, len(rel), stat_at)) != own:
+        if (real.path_filestat_get(ctx, FIRST_PREOPEN + entry.mount, 0, path_at, len(rel), stat_at) != 0
+                or self._stat(ctx)[0] != own):
             return None  # the path no longer names the guest's folder (renamed, or a link on the way)
         mount = self.mounts[entry.mount]
         try:
@@ -245,9 +256,9 @@ class FileFilter:
             if len(encoded) > SCRATCH_BYTES - SCRATCH_PATH:
                 continue
             self.memory.write(ctx, path_at, encoded)
-            found = self._identity(ctx, real.path_filestat_get(ctx, fd, 0, path_at, len(encoded), stat_at))
-            if found is not None:
-                entries.append((encoded, found[2], found[1]))
+            if real.path_filestat_get(ctx, fd, 0, path_at, len(encoded), stat_at) == 0:
+                (_dev, ino), kind, _size = self._stat(ctx)
+                entries.append((encoded, kind, ino))
         guest = mount.guest + "".join("/" + p for p in entry.parts)
         if hidden and guest not in self.hidden:
             self.hidden[guest] = hidden
