@@ -7,8 +7,9 @@
   numbers, a disk) gets EACCES without being opened, so nothing blocks the host or reads a
   device. After the open, the descriptor's own type is checked again (a swap in between by a
   host process is caught; a FIFO swapped in would still block that one open).
-- Descriptors: the filter knows, for every descriptor the guest holds from a preopen or a
-  `path_open`, which mount and which path inside it it names (the quota needs the mount).
+- Descriptors: the filter knows, for every folder the guest holds open (from a preopen or a
+  `path_open`) and every file it opened under a writable mount, which mount and which path
+  inside it it names, and the size of those files (for the quota).
 - Odd names: wasmtime's `fd_readdir` fails the whole listing with EILSEQ when one name is
   not UTF-8. Then the filter lists that folder itself on the host (opened from the mount's
   root without following any link, checked to be the guest's folder), leaves out the names
@@ -142,10 +143,11 @@ class FileFilter:
         return (dev, ino), kind, size
 
     def path_open(self, ctx: Context, vals: Any) -> int:
-        dirfd, lookup, path, path_len, oflags = (vals[i].i32 & MASK32 for i in range(5))
-        rights, inheriting, fdflags, out = vals[5].i64, vals[6].i64, vals[7].i32 & MASK32, vals[8].i32 & MASK32
+        dirfd, lookup, path, path_len = vals[0].i32 & MASK32, vals[1].i32 & MASK32, vals[2].i32 & MASK32, vals[3].i32 & MASK32
+        oflags, out = vals[4].i32 & MASK32, vals[8].i32 & MASK32
         real, stat_at = self.real, self.real.scratch + SCRATCH_STAT
-        writable = self.dir_under_writable(dirfd)
+        parent = self.fds.get(dirfd)
+        writable = parent is not None and parent.is_dir and self.mounts[parent.mount].writable
         errno = real.path_filestat_get(ctx, dirfd, lookup & LOOKUP_SYMLINK_FOLLOW, path, path_len, stat_at)
         if errno == ERRNO_NOENT and oflags & O_CREAT:
             if writable and not self.usage.allow(0, 1):
@@ -160,11 +162,11 @@ class FileFilter:
             if kind == FILETYPE_REGULAR and oflags & O_TRUNC and writable:
                 self.usage.freed()
                 size = 0
-        errno = real.path_open(ctx, dirfd, lookup, path, path_len, oflags, rights, inheriting, fdflags, out)
+        errno = real.path_open(ctx, dirfd, lookup, path, path_len, oflags, vals[5].i64, vals[6].i64,
+                               vals[7].i32 & MASK32, out)
         if errno != 0:
             return errno
         (fd,) = struct.unpack("<I", self.memory.read(ctx, out, 4))
-        self._listings.pop(fd, None)
         if node is None or kind == FILETYPE_SYMLINK:
             # created now, or opened through a link the lookup did not follow: ask the descriptor
             if real.fd_filestat_get(ctx, fd, stat_at) != 0 or (found := self._stat(ctx))[1] not in (
@@ -174,17 +176,17 @@ class FileFilter:
             if node is None and writable:
                 self.usage.grew(0, 1)
             node, kind, size = found
-        parent = self.fds.get(dirfd)
-        if parent is None:  # opened from a descriptor we do not know: nothing to say about it
+        is_dir = kind == FILETYPE_DIRECTORY
+        if parent is None or not (is_dir or writable):  # nothing to keep about a read-only file
             self.fds.pop(fd, None)
             return 0
+        self._listings.pop(fd, None)
         try:
             parts = join_parts(parent.parts, self.memory.read(ctx, path, path_len).decode())
         except UnicodeDecodeError:
             parts = None
-        is_dir = kind == FILETYPE_DIRECTORY
-        self.fds[fd] = Descriptor(parent.mount, parts, is_dir, node, bool(fdflags & FDFLAGS_APPEND))
-        if writable and not is_dir:
+        self.fds[fd] = Descriptor(parent.mount, parts, is_dir, node, bool(vals[7].i32 & FDFLAGS_APPEND))
+        if not is_dir:
             if len(self.sizes) > 2 * len(self.fds) + 1024:  # forget files no descriptor names
                 named = {d.node for d in self.fds.values()}
                 self.sizes = {n: s for n, s in self.sizes.items() if n in named}

@@ -118,3 +118,55 @@ def test_the_quota_holds_after_a_restart(box: Sandbox) -> None:
     assert box.run("import time\nwhile True: pass", timeout_s=0.3).restarted
     assert box.run("import errno, os").ok
     _quota_error(box, "open('/workspace/more.bin', 'wb').write(b'x' * (3 << 20))")
+
+
+# -- File outputs copied out of the workspace ---------------------------------------------------------
+
+
+def _sparse(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        f.truncate(size)
+
+
+def test_file_outputs_count_their_copied_size_and_stay_within_the_quota(tmp_path: Path) -> None:
+    from rlm_tui.runtime.files import RunFiles
+    from rlm_tui.runtime.outputs import OutputError, make_signature
+
+    workspace, out = tmp_path / "ws", tmp_path / "out"
+    workspace.mkdir()
+    _sparse(workspace / "sparse.bin", 2 << 30)  # made on the host: takes no disk, would copy as 2 GiB
+    (workspace / "small.txt").write_bytes(b"x" * (3 * MIB))
+    files = RunFiles(make_signature("question -> report: File, tables: list[File]"), files_dir=out)
+    with pytest.raises(OutputError, match=r"sparse\.bin.* 2,147,483,648 bytes .*sparse file"):
+        files.export({"report": "/workspace/sparse.bin", "tables": []}, workspace, max_bytes=8 * MIB)
+    assert not any(p.is_file() and p.stat().st_size > MIB for p in out.rglob("*"))
+    with pytest.raises(OutputError, match=r"small\.txt.* 3,145,728 bytes"):  # 3 x 3 MiB > 8 MiB
+        files.export({"report": "/workspace/small.txt", "tables": ["/workspace/small.txt"] * 2}, workspace,
+                     max_bytes=8 * MIB)
+    exported = files.export({"report": "/workspace/small.txt", "tables": ["/workspace/small.txt"]}, workspace,
+                            max_bytes=8 * MIB)
+    assert exported["report"].stat().st_size == exported["tables"][0].stat().st_size == 3 * MIB
+
+
+# -- settings and the engine ----------------------------------------------------------------------------
+
+
+def test_settings_set_the_quota_from_file_env_and_flags(tmp_path: Path) -> None:
+    from rlm_tui.config import load_settings
+
+    (tmp_path / "config.toml").write_text("workspace_mb = 8\nworkspace_files = 50\n")
+    settings = load_settings(tmp_path / "config.toml", env={"RLM_TUI_WORKSPACE_FILES": "70"})
+    assert settings.disk_quota == DiskQuota(max_bytes=8 * MIB, max_files=70)
+    assert load_settings(tmp_path / "none.toml", env={}).disk_quota == DiskQuota()
+
+
+async def test_the_engine_gives_its_sandbox_the_quota(scripted_server, project: Path) -> None:
+    from tests.runtime.test_engine import code, make_rlm
+
+    scripted_server.script("root", code(
+        "import errno\nopen('/workspace/a.bin', 'wb').write(b'x' * (3 << 20))\n"
+        "try:\n    open('/workspace/b.bin', 'wb').write(b'x' * (3 << 20))\nexcept OSError as e:\n"
+        "    print('EDQUOT', e.errno == errno.EDQUOT)\nSUBMIT(answer='done')"))
+    rlm, _ = make_rlm(scripted_server, project, disk_quota=DiskQuota(max_bytes=4 * MIB, max_files=50))
+    prediction = await rlm.aforward(question="fill it")
+    assert "EDQUOT True" in prediction.trajectory[0]["output"]
