@@ -17,11 +17,9 @@ from rlm_tui.sandbox.disk_quota import DiskQuota, DiskUsage
 from rlm_tui.sandbox.engine import Runtime, ticks
 from rlm_tui.sandbox.fastcall import MASK32, Context, RawFunc, RawHostFunc, RawMemory
 from rlm_tui.sandbox.wasi_filter import FileFilter, Mount
-from rlm_tui.sandbox.wasi_shim import SCRATCH_BYTES, WASI, RealWasi, import_types
+from rlm_tui.sandbox.wasi_shim import SCRATCH_BYTES, WASI, RealWasi, wasi_params
 from rlm_tui.sandbox.wasi_writes import WriteGuard
 
-_I32 = wasmtime.ValType.i32()
-_I64 = wasmtime.ValType.i64()
 _CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
 _DeadlineCallback = ctypes.CFUNCTYPE(
     ctypes.c_size_t,
@@ -87,13 +85,13 @@ class Instance:
         self.files = FileFilter(real, self._memory, mounts, self.usage, hooks.stderr)
         writes = WriteGuard(real, self._memory, self.usage, self.files)
         linker.allow_shadowing = True
-        types = import_types(rt.module)
+        params = wasi_params(rt.module)
         imports = [
-            (WASI, "poll_oneoff", [_I32] * 4, clock.make_poll_oneoff(self._memory, hooks.wait)),
-            (WASI, "clock_time_get", [_I32, _I64, _I32], clock.make_clock_time_get(self._memory)),
-            ("host", "call", [_I32] * 4, self._door),
+            (WASI, "poll_oneoff", ("i32",) * 4, clock.make_poll_oneoff(self._memory, hooks.wait)),
+            (WASI, "clock_time_get", ("i32", "i64", "i32"), clock.make_clock_time_get(self._memory)),
+            ("host", "call", ("i32",) * 4, self._door),
         ]
-        imports += [(WASI, name, list(types[name].params), impl)
+        imports += [(WASI, name, params[name], impl)
                     for name, impl in {**self.files.shadows(), **writes.shadows()}.items()]
         self._host_funcs = []  # keep the callbacks alive as long as the store
         for module, name, params, impl in imports:

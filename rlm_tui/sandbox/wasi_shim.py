@@ -8,17 +8,21 @@ WASI functions and the guest's memory, re-exports that memory, and exports one w
 function. A wrapper called with guest pointers therefore works on guest memory, with no copy.
 
 The wrappers' types are taken from the guest module's own imports; the module is compiled
-once per engine.
+once (kept in the user cache) and loaded once per engine.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 
 import wasmtime
 
+from rlm_tui.paths import cache_dir
+from rlm_tui.sandbox.engine import ENGINE_SETTINGS, wasmtime_version
 from rlm_tui.sandbox.fastcall import RawFunc
+from rlm_tui.sandbox.image import sha256
 
 WASI = "wasi_snapshot_preview1"
 # The host's scratch space in guest memory (allocated once per instance), for the results of
@@ -29,38 +33,68 @@ SCRATCH_PATH = 128
 SCRATCH_BYTES = 8192
 _lock = threading.Lock()
 _compiled: dict[tuple[int, tuple[str, ...]], tuple[wasmtime.Engine, wasmtime.Module]] = {}
+_params: dict[int, tuple[wasmtime.Module, dict[str, tuple[str, ...]]]] = {}
 
 
-def import_types(module: wasmtime.Module) -> dict[str, wasmtime.FuncType]:
-    """The WASI functions `module` imports, by name."""
-    return {i.name: i.type for i in module.imports if i.module == WASI and isinstance(i.type, wasmtime.FuncType)}
+def wasi_params(module: wasmtime.Module) -> dict[str, tuple[str, ...]]:
+    """The parameter kinds ("i32"/"i64") of the WASI functions `module` imports, by name
+    (read once per module: reading a module's imports takes milliseconds)."""
+    with _lock:
+        hit = _params.get(id(module))
+        if hit is None or hit[0] is not module:
+            found = {i.name: tuple(str(p) for p in i.type.params) for i in module.imports
+                     if i.module == WASI and isinstance(i.type, wasmtime.FuncType)}
+            hit = _params[id(module)] = (module, found)
+        return hit[1]
 
 
-def _wat(types: dict[str, wasmtime.FuncType], names: tuple[str, ...]) -> str:
+def _wat(params: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> str:
     lines = ["(module"]
     for name in names:
-        params = " ".join(str(p) for p in types[name].params)
-        lines.append(f'  (import "{WASI}" "{name}" (func ${name} (param {params}) (result i32)))')
+        lines.append(f'  (import "{WASI}" "{name}" (func ${name} (param {" ".join(params[name])}) (result i32)))')
     lines.append('  (import "guest" "memory" (memory $m 0))')
     lines.append('  (export "memory" (memory $m))')
     for name in names:
-        kinds = [str(p) for p in types[name].params]
-        args = " ".join(f"(local.get {i})" for i in range(len(kinds)))
-        lines.append(f'  (func (export "{name}") (param {" ".join(kinds)}) (result i32) (call ${name} {args}))')
+        args = " ".join(f"(local.get {i})" for i in range(len(params[name])))
+        lines.append(f'  (func (export "{name}") (param {" ".join(params[name])}) (result i32) (call ${name} {args}))')
     lines.append(")")
     return "\n".join(lines)
 
 
 def shim_module(engine: wasmtime.Engine, guest: wasmtime.Module, names: Iterable[str]) -> wasmtime.Module:
-    """The compiled shim for `names` (cached per engine)."""
+    """The compiled shim for `names`: cached per engine, and on disk beside the interpreter's
+    compiled module (compiling it costs ~30 ms and ~7 MB of compiler memory in a process that
+    otherwise only loads compiled code)."""
     wanted = tuple(sorted(names))
     key = (id(engine), wanted)
+    params = wasi_params(guest)
     with _lock:
         hit = _compiled.get(key)
         if hit is None or hit[0] is not engine:
-            hit = (engine, wasmtime.Module(engine, _wat(import_types(guest), wanted)))
+            hit = (engine, _load(engine, _wat(params, wanted)))
             _compiled[key] = hit
         return hit[1]
+
+
+def _load(engine: wasmtime.Engine, wat: str) -> wasmtime.Module:
+    digest = sha256(f"{wasmtime_version()}|{ENGINE_SETTINGS}|{wat}".encode()).hex()
+    cached = cache_dir() / "modules" / f"wasi-shim-{digest[:24]}.cwasm"
+    if cached.is_file():
+        try:
+            return wasmtime.Module.deserialize_file(engine, str(cached))
+        except wasmtime.WasmtimeError:
+            cached.unlink(missing_ok=True)  # stale or corrupt: rebuild below
+    module = wasmtime.Module(engine, wat)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    staged = cached.with_name(f".{cached.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        staged.write_bytes(module.serialize())
+        os.replace(staged, cached)  # atomic: concurrent first runs cannot leave half a file
+    except OSError:
+        pass  # an unwritable cache only costs the compile next time
+    finally:
+        staged.unlink(missing_ok=True)
+    return module
 
 
 class RealWasi:
@@ -75,6 +109,7 @@ class RealWasi:
         self._names = tuple(sorted(names))
         self._imports = [linker.get(store, WASI, name) for name in self._names]
         self._module = shim_module(store.engine, guest, self._names)
+        self._params = wasi_params(guest)
         self.scratch = 0
 
     def __getattr__(self, name: str) -> RawFunc:  # only reached before `bind`, or for a name not asked for
@@ -86,4 +121,4 @@ class RealWasi:
         instance = wasmtime.Instance(store, self._module, [*self._imports, memory])
         exports = instance.exports(store)
         for name in self._names:
-            setattr(self, name, RawFunc(store, exports[name]))
+            setattr(self, name, RawFunc(store, exports[name], self._params[name]))
