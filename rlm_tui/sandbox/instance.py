@@ -17,7 +17,7 @@ from rlm_tui.sandbox.disk_quota import DiskQuota, DiskUsage
 from rlm_tui.sandbox.engine import Runtime, ticks
 from rlm_tui.sandbox.fastcall import MASK32, Context, RawFunc, RawHostFunc, RawMemory
 from rlm_tui.sandbox.wasi_filter import FileFilter, Mount
-from rlm_tui.sandbox.wasi_shim import SCRATCH_BYTES, WASI, RealWasi, wasi_params
+from rlm_tui.sandbox.wasi_shim import SCRATCH_BYTES, WASI, WASI_PARAMS, RealWasi
 from rlm_tui.sandbox.wasi_writes import WriteGuard
 
 _CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
@@ -81,17 +81,16 @@ class Instance:
         linker = wasmtime.Linker(rt.engine)
         linker.define_wasi()
         self.usage = DiskUsage(quota, [m.host for m in mounts if m.writable], hooks.stderr)
-        real = RealWasi(store, linker, rt.module, {*FileFilter.NEEDS, *WriteGuard.NEEDS})
+        real = RealWasi(store, linker, {*FileFilter.NEEDS, *WriteGuard.NEEDS})
         self.files = FileFilter(real, self._memory, mounts, self.usage, hooks.stderr)
         writes = WriteGuard(real, self._memory, self.usage, self.files)
         linker.allow_shadowing = True
-        params = wasi_params(rt.module)
         imports = [
             (WASI, "poll_oneoff", ("i32",) * 4, clock.make_poll_oneoff(self._memory, hooks.wait)),
             (WASI, "clock_time_get", ("i32", "i64", "i32"), clock.make_clock_time_get(self._memory)),
             ("host", "call", ("i32",) * 4, self._door),
         ]
-        imports += [(WASI, name, params[name], impl)
+        imports += [(WASI, name, WASI_PARAMS[name], impl)
                     for name, impl in {**self.files.shadows(), **writes.shadows()}.items()]
         self._host_funcs = []  # keep the callbacks alive as long as the store
         for module, name, params, impl in imports:

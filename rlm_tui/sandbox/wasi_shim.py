@@ -7,8 +7,7 @@ same store (WASI's descriptor table is per store) right after the guest: it impo
 WASI functions and the guest's memory, re-exports that memory, and exports one wrapper per
 function. A wrapper called with guest pointers therefore works on guest memory, with no copy.
 
-The wrappers' types are taken from the guest module's own imports; the module is compiled
-once (kept in the user cache) and loaded once per engine.
+The module is compiled once (kept in the user cache) and loaded once per engine.
 """
 
 from __future__ import annotations
@@ -33,22 +32,35 @@ SCRATCH_PATH = 128
 SCRATCH_BYTES = 8192
 _lock = threading.Lock()
 _compiled: dict[tuple[int, tuple[str, ...]], tuple[wasmtime.Engine, wasmtime.Module]] = {}
-_params: dict[int, tuple[wasmtime.Module, dict[str, tuple[str, ...]]]] = {}
 
 
-def wasi_params(module: wasmtime.Module) -> dict[str, tuple[str, ...]]:
-    """The parameter kinds ("i32"/"i64") of the WASI functions `module` imports, by name
-    (read once per module: reading a module's imports takes milliseconds)."""
-    with _lock:
-        hit = _params.get(id(module))
-        if hit is None or hit[0] is not module:
-            found = {i.name: tuple(str(p) for p in i.type.params) for i in module.imports
-                     if i.module == WASI and isinstance(i.type, wasmtime.FuncType)}
-            hit = _params[id(module)] = (module, found)
-        return hit[1]
+_I, _L = "i32", "i64"
+# WASI preview 1's parameter kinds (fixed by the ABI) of the functions the host shadows or calls.
+# Reading them off the guest module would cost ms per process; a mismatch fails loudly anyway
+# (wasmtime refuses to link an import or a shim wrapper of the wrong type).
+WASI_PARAMS: dict[str, tuple[str, ...]] = {
+    "fd_close": (_I,),
+    "fd_filestat_get": (_I, _I),
+    "fd_filestat_set_size": (_I, _L),
+    "fd_prestat_dir_name": (_I, _I, _I),
+    "fd_prestat_get": (_I, _I),
+    "fd_pwrite": (_I, _I, _I, _L, _I),
+    "fd_readdir": (_I, _I, _I, _L, _I),
+    "fd_tell": (_I, _I),
+    "fd_write": (_I, _I, _I, _I),
+    "path_create_directory": (_I, _I, _I),
+    "path_filestat_get": (_I, _I, _I, _I, _I),
+    "path_link": (_I, _I, _I, _I, _I, _I, _I),
+    "path_open": (_I, _I, _I, _I, _I, _L, _L, _I, _I),
+    "path_remove_directory": (_I, _I, _I),
+    "path_rename": (_I, _I, _I, _I, _I, _I),
+    "path_symlink": (_I, _I, _I, _I, _I),
+    "path_unlink_file": (_I, _I, _I),
+}
 
 
-def _wat(params: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> str:
+def _wat(names: tuple[str, ...]) -> str:
+    params = WASI_PARAMS
     lines = ["(module"]
     for name in names:
         lines.append(f'  (import "{WASI}" "{name}" (func ${name} (param {" ".join(params[name])}) (result i32)))')
@@ -61,17 +73,16 @@ def _wat(params: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def shim_module(engine: wasmtime.Engine, guest: wasmtime.Module, names: Iterable[str]) -> wasmtime.Module:
+def shim_module(engine: wasmtime.Engine, names: Iterable[str]) -> wasmtime.Module:
     """The compiled shim for `names`: cached per engine, and on disk beside the interpreter's
     compiled module (compiling it costs ~30 ms and ~7 MB of compiler memory in a process that
     otherwise only loads compiled code)."""
     wanted = tuple(sorted(names))
     key = (id(engine), wanted)
-    params = wasi_params(guest)
     with _lock:
         hit = _compiled.get(key)
         if hit is None or hit[0] is not engine:
-            hit = (engine, _load(engine, _wat(params, wanted)))
+            hit = (engine, _load(engine, _wat(wanted)))
             _compiled[key] = hit
         return hit[1]
 
@@ -104,12 +115,11 @@ class RealWasi:
     Call them only from a host function the guest called (with its caller context), as the
     guest's own import would have been."""
 
-    def __init__(self, store: wasmtime.Store, linker: wasmtime.Linker, guest: wasmtime.Module, names: Iterable[str]) -> None:
+    def __init__(self, store: wasmtime.Store, linker: wasmtime.Linker, names: Iterable[str]) -> None:
         """`linker` has WASI defined and nothing shadowing it yet."""
         self._names = tuple(sorted(names))
         self._imports = [linker.get(store, WASI, name) for name in self._names]
-        self._module = shim_module(store.engine, guest, self._names)
-        self._params = wasi_params(guest)
+        self._module = shim_module(store.engine, self._names)
         self.scratch = 0
 
     def __getattr__(self, name: str) -> RawFunc:  # only reached before `bind`, or for a name not asked for
@@ -121,4 +131,4 @@ class RealWasi:
         instance = wasmtime.Instance(store, self._module, [*self._imports, memory])
         exports = instance.exports(store)
         for name in self._names:
-            setattr(self, name, RawFunc(store, exports[name], self._params[name]))
+            setattr(self, name, RawFunc(store, exports[name], WASI_PARAMS[name]))

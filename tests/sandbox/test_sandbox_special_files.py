@@ -182,3 +182,11 @@ def test_regular_files_directories_and_creation_still_work(special, tmp_path: Pa
         assert result.ok, result.error
         assert result.stdout == "fine made [(1,)]\n"
         assert sandbox.run("open('/project/missing.txt')").error_type == "FileNotFoundError"
+
+
+def test_the_shims_wasi_signatures_match_the_interpreters_imports() -> None:
+    from rlm_tui.sandbox.engine import runtime
+    from rlm_tui.sandbox.wasi_shim import WASI, WASI_PARAMS
+
+    imported = {i.name: tuple(str(p) for p in i.type.params) for i in runtime().module.imports if i.module == WASI}
+    assert {name: imported[name] for name in WASI_PARAMS} == WASI_PARAMS
