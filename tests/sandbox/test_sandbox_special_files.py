@@ -62,12 +62,12 @@ def _device(rdev_of: str, kind: int) -> int | None:
     return st.st_rdev if stat.S_IFMT(st.st_mode) == kind else None
 
 
-def _first_block_device() -> int | None:
-    for name in sorted(os.listdir("/dev")):
-        rdev = _device(f"/dev/{name}", stat.S_IFBLK)
-        if rdev is not None:
-            return rdev
-    return None
+def _disk() -> int | None:
+    """The block device holding `/` if /dev has it (what a node in the project could read the
+    host's files through), else any block device."""
+    devices = [rdev for name in sorted(os.listdir("/dev")) if (rdev := _device(f"/dev/{name}", stat.S_IFBLK)) is not None]
+    root = os.stat("/").st_dev
+    return root if root in devices else (devices[0] if devices else None)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def special(tmp_path_factory: pytest.TempPathFactory):
         "zero": (stat.S_IFCHR, _device("/dev/zero", stat.S_IFCHR)),
         "null": (stat.S_IFCHR, _device("/dev/null", stat.S_IFCHR)),
         "tty": (stat.S_IFCHR, os.fstat(slave).st_rdev),
-        "disk": (stat.S_IFBLK, _first_block_device()),
+        "disk": (stat.S_IFBLK, _disk()),
     }
     for name, (kind, rdev) in nodes.items():
         if rdev is None:
