@@ -3,10 +3,10 @@ host-side bookkeeping that enforces it (`wasi_filter` and `wasi_writes` consult 
 
 `DiskUsage` keeps an estimate that never falls below the truth: it starts from a scan of the
 folders, grows by exactly what each write, resize or creation added, and is never lowered by
-a delete. When a change would pass the
-quota, the folders are scanned again, but only if something may have freed space since the
-last scan (a delete, rename, truncation) or that scan is over `STALE_S` old; so a guest
-hammering at a full quota costs at most one scan a second. Sizes are apparent sizes
+a delete. When a change would pass the quota, the folders are scanned again, but only if
+something may have freed space since the last scan (a delete, rename, truncation) or that
+scan is over `STALE_S` old; so a guest hammering at a full quota costs at most one scan a
+second. Sizes are apparent sizes
 (`st_size`): a sparse file counts as big as a copy of it would be. Hard links count once.
 """
 

@@ -5,8 +5,10 @@
   so links resolve the same way): only regular files and directories are opened, a missing
   path only with O_CREAT. A FIFO, socket, character or block device (a tty, /dev/zero's
   numbers, a disk) gets EACCES without being opened, so nothing blocks the host or reads a
-  device. After the open, the descriptor's own type is checked again (a swap in between by a
-  host process is caught; a FIFO swapped in would still block that one open).
+  device. Where the lookup did not settle the type (a file created now, a link the lookup
+  did not follow) the opened descriptor is checked too. Not caught: a host process swapping
+  a file for a FIFO or device between the lookup and the open (checking every descriptor
+  after its open as well cost ~25-45 us, a fifth of an open, for a race no guest can cause).
 - Descriptors: the filter knows, for every folder the guest holds open (from a preopen or a
   `path_open`) and every file it opened under a writable mount, which mount and which path
   inside it it names, and the size of those files (for the quota).
@@ -15,7 +17,7 @@
   root without following any link, checked to be the guest's folder), leaves out the names
   that cannot be shown, and tells the guest once on stderr which ones it hid.
 - Quota: creating an entry (O_CREAT, mkdir, symlink, link) in a writable mount is checked
-  against `DiskUsage`; see `disk_quota` for writes.
+  against `DiskUsage`; `wasi_writes` checks the writes.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ LOOKUP_SYMLINK_FOLLOW = 1
 O_CREAT, O_TRUNC = 1, 8
 FDFLAGS_APPEND = 1
 FILETYPE_DIRECTORY, FILETYPE_REGULAR, FILETYPE_SYMLINK = 3, 4, 7
-FILESTAT = 64  # dev u64, ino u64, filetype u8, nlink u64, size u64, atim, mtim, ctim
 _DIRENT = struct.Struct("<QQIB3x")  # d_next, d_ino, d_namlen, d_type
 FIRST_PREOPEN = 3
 
@@ -91,7 +92,7 @@ class FileFilter:
         self.usage = usage
         self.report = report
         self.fds: dict[int, Descriptor] = {}
-        self.hidden: dict[str, list[bytes]] = {}  # guest folder -> names left out of its listing
+        self.hidden: dict[str, list[bytes]] = {}  # guest folder -> names left out of its listing (as told)
         self.sizes: dict[tuple[int, int], int] = {}  # size of each file opened under a writable mount
         self._listings: dict[int, list[tuple[bytes, int, int]]] = {}
 
@@ -138,7 +139,8 @@ class FileFilter:
     # -- path_open ---------------------------------------------------------------------------
 
     def _stat(self, ctx: Context) -> tuple[tuple[int, int], int, int]:
-        """(dev, ino), filetype and size from the filestat in scratch."""
+        """(dev, ino), filetype and size from the filestat in scratch (dev u64, ino u64,
+        filetype u8, nlink u64, size u64, then three timestamps)."""
         dev, ino, kind, _nlink, size = struct.unpack("<QQB7xQQ", self.memory.read(ctx, self.real.scratch + SCRATCH_STAT, 40))
         return (dev, ino), kind, size
 
@@ -245,7 +247,7 @@ class FileFilter:
         mount = self.mounts[entry.mount]
         try:
             names = _list_host(mount.host, entry.parts)
-        except OSError:
+        except (OSError, ValueError):
             return None
         entries = [(b".", FILETYPE_DIRECTORY, own[1]), (b"..", FILETYPE_DIRECTORY, own[1])]
         hidden = []

@@ -6,9 +6,9 @@ the end would leave, so a sparse file counts in full. File sizes are the filter'
 (`FileFilter.sizes`, from its stat at open, kept up to date here) and positions come from
 `fd_tell`, which costs no file system call; wasmtime's own stat calls cost tens of
 microseconds each (a thread hop), so none is made per write. Append mode is the one the file
-was opened with (`fcntl` does not exist in the guest and `os.set_blocking` keeps the flag). Deletes, renames and shrinking
-mark space as maybe freed. Other descriptors (stdout, stderr, read-only mounts) go straight
-to the real call.
+was opened with (`fcntl` does not exist in the guest and `os.set_blocking` keeps the flag).
+Deletes, renames and shrinking mark space as maybe freed. Other descriptors (stdout, stderr,
+read-only mounts) go straight to the real call.
 """
 
 from __future__ import annotations
@@ -23,13 +23,15 @@ from rlm_tui.sandbox.wasi_filter import ERRNO_DQUOT, Descriptor, FileFilter
 from rlm_tui.sandbox.wasi_shim import SCRATCH_U64, RealWasi
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+ERRNO_FAULT = 21
 
 
 class WriteGuard:
     """The shadows of `fd_write`, `fd_pwrite`, `fd_filestat_set_size` and the calls that may
     free space."""
 
-    NEEDS = ("fd_write", "fd_pwrite", "fd_tell", "fd_filestat_set_size", "path_unlink_file", "path_remove_directory", "path_rename")
+    NEEDS = ("fd_write", "fd_pwrite", "fd_tell", "fd_filestat_set_size", "path_unlink_file",
+             "path_remove_directory", "path_rename")
 
     def __init__(self, real: RealWasi, memory: RawMemory, usage: DiskUsage, files: FileFilter) -> None:
         self.real, self.memory, self.usage, self.files = real, memory, usage, files
@@ -61,7 +63,10 @@ class WriteGuard:
             (start,) = struct.unpack("<Q", self.memory.read(ctx, at, 8))
         else:
             start = offset
-        length = self._iov_bytes(ctx, iovs, count)
+        try:
+            length = self._iov_bytes(ctx, iovs, count)
+        except IndexError:  # iovecs outside guest memory
+            return ERRNO_FAULT
         end = start + length
         if end > size and not self.usage.allow(end - size):
             return ERRNO_DQUOT
