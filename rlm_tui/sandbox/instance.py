@@ -82,7 +82,7 @@ class Instance:
         linker.define_wasi()
         self.usage = DiskUsage(quota, [m.host for m in mounts if m.writable], hooks.stderr)
         real = RealWasi(store, linker, {*FileFilter.NEEDS, *WriteGuard.NEEDS})
-        self.files = FileFilter(real, self._memory, mounts, self.usage, hooks.stderr)
+        self.files = FileFilter(real, self._memory, mounts, self.usage, {1: hooks.stdout, 2: hooks.stderr})
         writes = WriteGuard(real, self._memory, self.usage, self.files)
         linker.allow_shadowing = True
         imports = [

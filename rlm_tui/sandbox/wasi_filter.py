@@ -85,12 +85,13 @@ class FileFilter:
              "fd_prestat_dir_name", "path_create_directory", "path_symlink", "path_link")
 
     def __init__(self, real: RealWasi, memory: RawMemory, mounts: list[Mount], usage: DiskUsage,
-                 report: Callable[[bytes], None]) -> None:
+                 stdio: dict[int, Callable[[bytes], None]]) -> None:
         self.real = real
         self.memory = memory
         self.mounts = mounts
         self.usage = usage
-        self.report = report
+        self.stdio = stdio  # descriptor -> where its writes go while it is the guest's stdout/stderr
+        self.report = stdio[2]
         self.fds: dict[int, Descriptor] = {}
         self.hidden: dict[str, list[bytes]] = {}  # guest folder -> names left out of its listing (as told)
         self.sizes: dict[tuple[int, int], int] = {}  # size of each file opened under a writable mount
@@ -169,6 +170,7 @@ class FileFilter:
         if errno != 0:
             return errno
         (fd,) = struct.unpack("<I", self.memory.read(ctx, out, 4))
+        self.stdio.pop(fd, None)  # a closed stdout's number, reused: a file from now on
         if node is None or kind == FILETYPE_SYMLINK:
             # created now, or opened through a link the lookup did not follow: ask the descriptor
             if real.fd_filestat_get(ctx, fd, stat_at) != 0 or (found := self._stat(ctx))[1] not in (

@@ -7,8 +7,10 @@ the end would leave, so a sparse file counts in full. File sizes are the filter'
 `fd_tell`, which costs no file system call; wasmtime's own stat calls cost tens of
 microseconds each (a thread hop), so none is made per write. Append mode is the one the file
 was opened with (`fcntl` does not exist in the guest and `os.set_blocking` keeps the flag).
-Deletes, renames and shrinking mark space as maybe freed. Other descriptors (stdout, stderr,
-read-only mounts) go straight to the real call.
+Deletes, renames and shrinking mark space as maybe freed. Writes to stdout and stderr go
+straight to the sandbox's output buffers (one host call per line, as before the shadow; a
+guest that closes fd 1 still writes to its output until the number is reused); other
+descriptors (read-only mounts) go straight to the real call.
 """
 
 from __future__ import annotations
@@ -79,10 +81,24 @@ class WriteGuard:
         return errno
 
     def fd_write(self, ctx: Context, vals: Any) -> int:
-        fd, iovs, count, out = (vals[i].i32 & MASK32 for i in range(4))
+        fd, iovs, count, out = vals[0].i32 & MASK32, vals[1].i32 & MASK32, vals[2].i32 & MASK32, vals[3].i32 & MASK32
+        sink = self.files.stdio.get(fd)
+        if sink is not None:
+            return self._output(ctx, sink, iovs, count, out)
         entry = self.files.file_under_writable(fd)
         call = lambda: self.real.fd_write(ctx, fd, iovs, count, out)  # noqa: E731
         return call() if entry is None else self._write(ctx, entry, fd, iovs, count, None, call, out)
+
+    def _output(self, ctx: Context, sink: Callable[[bytes], None], iovs: int, count: int, out: int) -> int:
+        memory = self.memory
+        try:
+            raw = memory.read(ctx, iovs, 8 * count)
+            data = b"".join(memory.read(ctx, *struct.unpack_from("<II", raw, 8 * i)) for i in range(count))
+        except IndexError:
+            return ERRNO_FAULT
+        sink(data)
+        memory.write(ctx, out, struct.pack("<I", len(data)))
+        return 0
 
     def fd_pwrite(self, ctx: Context, vals: Any) -> int:
         fd, iovs, count, out = (vals[i].i32 & MASK32 for i in (0, 1, 2, 4))
