@@ -112,7 +112,8 @@ class DiskUsage:
             self._refusing = True
             quota, usage = self.quota, self.usage
             self._report(
-                f"rlm-sandbox: disk quota: /workspace and /tmp hold {_size(usage.bytes)} in {usage.files} entries "
+                f"rlm-sandbox: disk quota: /workspace and /tmp hold {_size(usage.bytes)} in {usage.files} "
+                f"entr{'y' if usage.files == 1 else 'ies'} "
                 f"(quota {_size(quota.max_bytes)}, {quota.max_files} entries); a write or a new file "
                 f"that would pass it fails with EDQUOT. Delete files to make room.\n".encode())
         return False

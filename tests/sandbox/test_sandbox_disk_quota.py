@@ -170,3 +170,14 @@ async def test_the_engine_gives_its_sandbox_the_quota(scripted_server, project: 
     rlm, _ = make_rlm(scripted_server, project, disk_quota=DiskQuota(max_bytes=4 * MIB, max_files=50))
     prediction = await rlm.aforward(question="fill it")
     assert "EDQUOT True" in prediction.trajectory[0]["output"]
+
+
+def test_a_file_that_reuses_stdouts_number_gets_its_writes_and_they_count(box: Sandbox) -> None:
+    code = ("os.close(1)\nfd = os.open('/workspace/as-stdout.txt', os.O_CREAT | os.O_WRONLY)\n"
+            "n = os.write(fd, b'into the file')\n"
+            "try:\n    os.write(fd, b'x' * (9 << 20))\nexcept OSError as e:\n    n = f'{n} {e.errno == errno.EDQUOT}'\n"
+            "os.close(fd)\nos.write(2, f'fd {fd} n {n}\\n'.encode())")
+    result = box.run(code)  # the runner itself then fails to flush the closed stdout: a restart
+    assert "fd 1 n 13 True\n" in result.stderr, result.stderr
+    assert (box.workspace / "as-stdout.txt").read_bytes() == b"into the file"
+    assert "into the file" not in result.stdout
