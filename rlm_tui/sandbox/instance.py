@@ -1,12 +1,12 @@
 """One wasmtime store and instance of the interpreter: mounts, limits, and the calls that
-cross the boundary (the `turn` export, the `host.call` door, the clock and sleep)."""
+cross the boundary (the `turn` export, the `host.call` door, the clock and sleep, and the
+shadowed file calls of `wasi_filter` and `wasi_writes`)."""
 
 from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import wasmtime
