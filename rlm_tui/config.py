@@ -24,11 +24,14 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from rlm_tui.paths import config_dir
+
+if TYPE_CHECKING:
+    from rlm_tui.sandbox.disk_quota import DiskQuota
 
 
 class ConfigError(ValueError):
@@ -75,11 +78,20 @@ class Settings(BaseModel):
     output_limit: int = Field(4000, ge=200, description="Characters of cell output the root LM sees per cell.")
     cell_timeout_s: float = Field(60.0, gt=0)
     memory_mb: int = Field(1024, ge=64)
+    workspace_mb: int = Field(1024, ge=1, description="Disk quota of the sandbox's /workspace and /tmp together.")
+    workspace_files: int = Field(20_000, ge=1, description="Files, folders and links /workspace and /tmp may hold.")
     theme: str = "rlm-dark"
     skills: list[str] = Field(default_factory=lambda: ["codebase"], description="Skills enabled by default.")
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     roles: dict[str, RoleSettings] = Field(default_factory=dict)
     keys: dict[str, str] = Field(default_factory=dict, description="Binding id -> key.")
+
+    @property
+    def disk_quota(self) -> DiskQuota:
+        """The sandbox's `DiskQuota` from `workspace_mb` and `workspace_files`."""
+        from rlm_tui.sandbox.disk_quota import DiskQuota
+
+        return DiskQuota(max_bytes=self.workspace_mb << 20, max_files=self.workspace_files)
 
     @property
     def effective_sub_model(self) -> str | None:

@@ -159,7 +159,7 @@ class Run:
                 self._memory_mb = ctx.memory.take(max(MIN_SANDBOX_MB, ctx.memory_mb // CHILD_MEMORY_SHARE))
             self.sandbox = await asyncio.to_thread(
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
-                timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb,
+                timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb, disk_quota=ctx.disk_quota,
                 output_fields=list(self.signature.output_fields), mounts=self.files.mounts(),
             )
         else:
@@ -225,7 +225,8 @@ class Run:
             if result.submitted is not None:
                 try:
                     outputs = validate_outputs(self.signature, result.submitted)
-                    outputs = await asyncio.to_thread(self.files.export, outputs, self.sandbox.workspace)
+                    outputs = await asyncio.to_thread(self.files.export, outputs, self.sandbox.workspace,
+                                                      max_bytes=self.sandbox.disk_quota.max_bytes)
                 except OutputError as e:
                     ctx.emit(SubmitRejected(run_id=ctx.run_id, call_id=self.iteration_id,
                                             parent_id=self.call_id, error=str(e)))
@@ -287,7 +288,8 @@ class Run:
                         f"{ctx.budget.extract_allowance:g} s kept for it: {e})")
             except Exception as e:  # best effort: fall back to an explicit placeholder
                 text = f"(no answer: the budget ran out and the extract step failed: {e})"
-        outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False)
+        outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False,
+                                    max_bytes=self.sandbox.disk_quota.max_bytes)
         return Outcome(outputs, True, self.steps, exceeded.budget)
 
     def _parse_extract(self, text: str) -> dict[str, Any]:

@@ -99,7 +99,7 @@ class ChatSession:
                 Sandbox, self.project, workspace=self.workspace, skills=self._rlm.skills.folder,
                 host_functions=_idle_functions(names),
                 timeout_s=self.settings.cell_timeout_s, memory_mb=self.settings.memory_mb,
-                output_fields=["answer"], progress=self._status,
+                disk_quota=self.settings.disk_quota, output_fields=["answer"], progress=self._status,
             )
         except BaseException:
             await self.close()
