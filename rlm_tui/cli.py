@@ -21,7 +21,7 @@ class UsageError(Exception):
     """Bad arguments or settings: exit 2 with the message."""
 
 
-def _model_flags(parser: argparse.ArgumentParser) -> None:
+def _model_flags(parser: argparse.ArgumentParser, *, turn_cost: bool = True) -> None:
     group = parser.add_argument_group("model and budget (override config.toml and RLM_TUI_* env vars)")
     group.add_argument("--model", help="root LM, any litellm model string (e.g. openai/gpt-4o-mini)")
     group.add_argument("--sub-model", help="sub-LM for llm_query/predict (default: --model)")
@@ -30,7 +30,8 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-iterations", type=int, help="root iterations per turn")
     group.add_argument("--max-lm-calls", type=int, help="LM calls per turn, sub-calls included")
     group.add_argument("--max-tokens", type=int, help="tokens per turn")
-    group.add_argument("--max-cost", type=float, dest="max_cost_usd", help="USD per turn")
+    if turn_cost:  # `eval --max-cost` is the whole eval's (config's [budget] still caps each task)
+        group.add_argument("--max-cost", type=float, dest="max_cost_usd", help="USD per turn")
     group.add_argument("--max-seconds", type=float, help="wall time per turn")
     group.add_argument("--skill", action="append", default=[], metavar="NAME", help="enable a skill (repeatable)")
     group.add_argument("--no-skill", action="append", default=[], metavar="NAME",
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="measure answer quality, cost and time: RLM mode vs direct prompting")
     eval_arguments(evaluate)
-    _model_flags(evaluate)
+    _model_flags(evaluate, turn_cost=False)
 
     serve = sub.add_parser("serve", help="serve the TUI in a browser (textual-serve)")
     serve.add_argument("path", nargs="?", default=".")
