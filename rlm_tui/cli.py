@@ -27,6 +27,8 @@ def _model_flags(parser: argparse.ArgumentParser, *, turn_cost: bool = True) -> 
     group.add_argument("--sub-model", help="sub-LM for llm_query/predict (default: --model)")
     group.add_argument("--api-base", help="OpenAI-compatible endpoint URL for both models")
     group.add_argument("--config", type=Path, help="config file (default: ~/.config/rlm-tui/config.toml)")
+    group.add_argument("--router", type=Path, metavar="FILE",
+                       help="send every LM call through a LiteLLM Router (model_list YAML; --model names a group)")
     group.add_argument("--max-iterations", type=int, help="root iterations per turn")
     group.add_argument("--max-lm-calls", type=int, help="LM calls per turn, sub-calls included")
     group.add_argument("--max-tokens", type=int, help="tokens per turn")
@@ -92,6 +94,10 @@ def load(args: argparse.Namespace) -> Any:
     flags = {k: getattr(args, k, None) for k in ("model", "sub_model", "api_base", "max_iterations",
                                                   "max_lm_calls", "max_tokens", "max_cost_usd", "max_seconds")}
     try:
+        if getattr(args, "router", None) is not None:
+            from rlm_tui.config import load_router_file
+
+            flags["router"] = load_router_file(args.router)
         settings = load_settings(getattr(args, "config", None), **flags)
     except ConfigError as e:
         raise UsageError(str(e)) from None
