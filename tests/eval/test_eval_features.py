@@ -101,3 +101,29 @@ def test_compare_two_result_folders(tmp_path, capsys):
     assert f"[A]({a}/traces/needle_single_8k_1.rlm.jsonl)" in out
     assert main(["eval", "--compare", str(a), str(tmp_path / "nothing")]) == EXIT_USAGE
     assert "no results.json here" in capsys.readouterr().err
+
+
+def test_more_tasks_at_once_than_default_worker_threads_do_not_deadlock(scripted_server, tmp_path):
+    """Every running RLM cell holds a worker thread while it waits on its sub-calls, which need
+    worker threads too: more tasks at once than asyncio's default pool (cores + 4) once hung."""
+    import asyncio
+    import os
+    import threading
+
+    from rlm_tui.config import Settings
+    from rlm_tui.eval.runner import EvalConfig, Runner
+
+    guest = code("parts = llm_query_batched(['a', 'b'])\nSUBMIT(answer='1234567')")
+    scripted_server.default(lambda request: guest if request["model"] == "root" else "ok")
+    tasks = min(32, (os.cpu_count() or 1) + 4) + 2
+    config = EvalConfig(model="openai/root", sub_model="openai/sub", families=["needle"], sizes=["1k"],
+                        n=(tasks + 1) // 2, modes=["rlm"], out=tmp_path / "many", concurrency=tasks, traces=False,
+                        context_window=50_000)
+    runner = Runner(config, Settings(model="openai/root", sub_model="openai/sub", api_base=scripted_server.url))
+
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(asyncio.run(runner.run())), daemon=True)
+    worker.start()
+    worker.join(90)
+    assert done, "the eval hung: every worker thread waits on sub-calls that need one"
+    assert len(done[0].records) >= tasks and not [r for r in done[0].records if r.get("error")]
