@@ -35,10 +35,6 @@ def model_string(group: str) -> str:
     return f"{PROVIDER}/{group}"
 
 
-def groups() -> dict[str, list[str]]:
-    return dict(_groups)
-
-
 def install(settings: RouterSettings) -> list[str]:
     """Build the Router and register the provider; returns the model groups it serves."""
     import litellm
