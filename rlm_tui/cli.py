@@ -22,16 +22,19 @@ class UsageError(Exception):
     """Bad arguments or settings: exit 2 with the message."""
 
 
-def _model_flags(parser: argparse.ArgumentParser) -> None:
+def _model_flags(parser: argparse.ArgumentParser, *, turn_cost: bool = True) -> None:
     group = parser.add_argument_group("model and budget (override config.toml and RLM_TUI_* env vars)")
     group.add_argument("--model", help="root LM, any litellm model string (e.g. openai/gpt-4o-mini)")
     group.add_argument("--sub-model", help="sub-LM for llm_query/predict (default: --model)")
     group.add_argument("--api-base", help="OpenAI-compatible endpoint URL for both models")
     group.add_argument("--config", type=Path, help="config file (default: ~/.config/rlm-tui/config.toml)")
+    group.add_argument("--router", type=Path, metavar="FILE",
+                       help="send every LM call through a LiteLLM Router (model_list YAML; --model names a group)")
     group.add_argument("--max-iterations", type=int, help="root iterations per turn")
     group.add_argument("--max-lm-calls", type=int, help="LM calls per turn, sub-calls included")
     group.add_argument("--max-tokens", type=int, help="tokens per turn")
-    group.add_argument("--max-cost", type=float, dest="max_cost_usd", help="USD per turn")
+    if turn_cost:  # `eval --max-cost` is the whole eval's (config's [budget] still caps each task)
+        group.add_argument("--max-cost", type=float, dest="max_cost_usd", help="USD per turn")
     group.add_argument("--max-seconds", type=float, help="wall time per turn")
     group.add_argument("--skill", action="append", default=[], metavar="NAME", help="enable a skill (repeatable)")
     group.add_argument("--no-skill", action="append", default=[], metavar="NAME",
@@ -66,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="measure answer quality, cost and time: RLM mode vs direct prompting")
     eval_arguments(evaluate)
-    _model_flags(evaluate)
+    _model_flags(evaluate, turn_cost=False)
 
     mcp = sub.add_parser("mcp", help="serve the project to an agent over the Model Context Protocol (stdio)")
     mcp.add_argument("project", nargs="?", default=".", help="project directory, fixed for the server's life (default: .)")
@@ -99,6 +102,10 @@ def load(args: argparse.Namespace) -> Any:
     flags = {k: getattr(args, k, None) for k in ("model", "sub_model", "api_base", "max_iterations",
                                                   "max_lm_calls", "max_tokens", "max_cost_usd", "max_seconds")}
     try:
+        if getattr(args, "router", None) is not None:
+            from rlm_tui.config import load_router_file
+
+            flags["router"] = load_router_file(args.router)
         settings = load_settings(getattr(args, "config", None), **flags)
     except ConfigError as e:
         raise UsageError(str(e)) from None

@@ -335,41 +335,6 @@ def snapshot():
     return rows
 
 
-def _refuse_special(path, dir_fd=None):
-    """Opening a named pipe blocks inside the host, out of reach of the time limit: refuse
-    FIFOs, sockets and devices (WASI reports a FIFO's type as unknown, mode 0)."""
-    if isinstance(path, int):
-        return
-    try:
-        kind = os.stat(path, dir_fd=dir_fd).st_mode & 0o170000
-    except (OSError, TypeError, ValueError, NotImplementedError):
-        return
-    if kind not in (0o100000, 0o040000):
-        import errno
-
-        raise PermissionError(errno.EACCES, "refusing to open a FIFO, socket or device file", os.fsdecode(path))
-
-
-def _guard_opens():
-    import functools
-    import io
-
-    real_open, real_os_open = io.open, os.open
-
-    @functools.wraps(real_open)
-    def open(file, *args, **kwargs):
-        _refuse_special(file)
-        return real_open(file, *args, **kwargs)
-
-    @functools.wraps(real_os_open)
-    def os_open(path, flags, mode=0o777, *, dir_fd=None):
-        _refuse_special(path, dir_fd)
-        return real_os_open(path, flags, mode, dir_fd=dir_fd)
-
-    builtins.open = io.open = open
-    os.open = os_open
-
-
 def _event_loop():
     """An asyncio loop that works without sockets (WASI has no socketpair for the self-pipe)
     and whose `select` waits for the host calls started from async code."""
@@ -513,7 +478,6 @@ def _boot():
     import time
 
     time.sleep = _sleep
-    _guard_opens()
     for path in ("/skills",):
         if os.path.isdir(path) and path not in sys.path:
             sys.path.append(path)

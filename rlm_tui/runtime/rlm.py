@@ -22,6 +22,7 @@ from rlm_tui.runtime.skill_setup import prepare_skills
 from rlm_tui.skills import Skill
 from rlm_tui.runtime.trace import TraceWriter
 from rlm_tui.sandbox import Sandbox
+from rlm_tui.sandbox.disk_quota import DiskQuota
 
 
 class RLM(dspy.Module):
@@ -50,6 +51,7 @@ class RLM(dspy.Module):
         output_limit: int = 4000,
         cell_timeout_s: float = 60.0,
         memory_mb: int = 1024,
+        disk_quota: DiskQuota | None = None,
         on_event: Callable[[Event], None] | None = None,
         trace: str | Path | None = None,
         skills: Iterable[str | Skill] = (),
@@ -68,6 +70,7 @@ class RLM(dspy.Module):
         self.budget = budget if budget is not None else Budget()
         self.max_depth, self.concurrency = max_depth, concurrency
         self.output_limit, self.cell_timeout_s, self.memory_mb = output_limit, cell_timeout_s, memory_mb
+        self.disk_quota = disk_quota
         self.on_event = on_event
         self.trace = Path(trace) if trace else None
         self.skills = prepare_skills(self.project, skills, tools or {})
@@ -83,7 +86,7 @@ class RLM(dspy.Module):
             signature, lm=lm, sub_lm=sub_lm, roles=roles, budget=settings.budget,
             max_depth=settings.max_depth, concurrency=settings.concurrency,
             output_limit=settings.output_limit, cell_timeout_s=settings.cell_timeout_s,
-            memory_mb=settings.memory_mb, **{"skills": settings.skills, **kwargs},
+            memory_mb=settings.memory_mb, disk_quota=settings.disk_quota, **{"skills": settings.skills, **kwargs},
         )
 
     def forward(self, **inputs: Any) -> dspy.Prediction:
@@ -124,7 +127,7 @@ class RLM(dspy.Module):
             lm=self.lm, sub_lm=self.sub_lm, roles=self.roles, project=self.project.resolve(),
             budget=Budget(**limits), emit=lambda e: None, max_depth=self.max_depth,
             concurrency=self.concurrency, output_limit=self.output_limit,
-            cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb,
+            cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb, disk_quota=self.disk_quota,
             compact_prompt=self.lm.model.startswith("embedded/"),
             skills_dir=self.skills.folder, skills_text=self.skills.text, skills_path=self.skills.sys_path,
             tools=dict(self.skills.tools), tool_timeout_s=self.tool_timeout_s, load_skill=self.skills.load,

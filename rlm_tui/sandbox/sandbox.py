@@ -28,6 +28,7 @@ from rlm_tui.sandbox.checks import (
     extra_mounts,
     workspace_dir,
 )
+from rlm_tui.sandbox.disk_quota import DiskQuota
 from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
 from rlm_tui.sandbox.image import MPL_DATA_GUEST, Progress
 from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
@@ -35,7 +36,7 @@ from rlm_tui.sandbox.output import OutputBuffer
 from rlm_tui.sandbox.results import CellResult, SandboxError, VarInfo
 from rlm_tui.sandbox.tickets import HostCalls, wait_reply
 
-__all__ = ["CellResult", "HostFunction", "Sandbox", "SandboxError", "VarInfo"]
+__all__ = ["CellResult", "DiskQuota", "HostFunction", "Sandbox", "SandboxError", "VarInfo"]
 
 CHECK_S = 0.05  # how often a running cell's deadline and a pending hard cancel are looked at
 CANCEL_GRACE_S = 2.0  # a cancelled cell that ignores it is stopped (and the instance restarted) after this
@@ -76,7 +77,8 @@ class Sandbox:
     uses `await`, they return awaitables instead and run on worker threads, at the same time
     as each other (`await asyncio.gather(*[f(x) for x in xs])`): host functions must be
     thread-safe. `output_fields` orders `SUBMIT`'s
-    positional values and names the fields it requires.
+    positional values and names the fields it requires. `disk_quota` bounds what /workspace
+    and /tmp may hold together (default 1 GiB in 20,000 entries; enforced on the host).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class Sandbox:
         output_fields: Sequence[str] = (),
         progress: Progress | None = None,
         mounts: Mapping[str, str | Path] | None = None,
+        disk_quota: DiskQuota | None = None,
     ) -> None:
         self.project = existing_dir(project, "project")
         self.skills = existing_dir(skills, "skills") if skills is not None else None
@@ -103,6 +106,7 @@ class Sandbox:
         self.memory_mb = memory_mb
         self.output_limit = output_limit
         self.output_fields = list(output_fields)
+        self.disk_quota = disk_quota if disk_quota is not None else DiskQuota()
         self.cancel_requested = threading.Event()
         self.restarts = 0
         self._lock = threading.Lock()
@@ -174,7 +178,7 @@ class Sandbox:
         hooks = Hooks(self._door, self._wait, self._overdue, self._stdout.write, self._stderr.write)
         env = [("HOME", "/workspace"), ("TMPDIR", "/tmp"), ("PYTHONHASHSEED", "0"),
                ("MPLCONFIGDIR", "/tmp/matplotlib"), ("MPLBACKEND", "Agg")]
-        self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks)
+        self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
         setup = f"__import__('_rlm').setup({self._function_docs()!r}, {self.output_fields!r}, {sorted(self._global_functions)!r})"
         boot = f"exec({BOOTSTRAP!r}, {{'__builtins__': __builtins__}}) or " + setup
         self._booting = True
@@ -186,7 +190,7 @@ class Sandbox:
                     raise
                 BootCode.forget()  # bad cached bytecode: compile from source in a fresh instance
                 self._drop_instance()
-                self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks)
+                self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
                 self._guest_setup(boot, "the sandbox prelude failed to start")
         finally:
             self._booting = False
