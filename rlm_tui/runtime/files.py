@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui.runtime.outputs import OutputError, output_types
+from rlm_tui.sandbox.folders import make_private, remove_tree
 
 INPUTS = "/inputs"
 WORKSPACE = "/workspace"
@@ -90,7 +91,7 @@ class RunFiles:
         if not self.inputs:
             return {}
         if self._staging is None:
-            self._staging = Path(tempfile.mkdtemp(prefix="rlm-inputs-"))
+            self._staging = make_private("inputs")
         return {INPUTS: self._staging}
 
     def note(self) -> str:
@@ -130,8 +131,8 @@ class RunFiles:
 
     def cleanup(self) -> None:
         if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+            folder, self._staging = self._staging, None
+            remove_tree(folder)
 
     # -- outputs -----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from rlm_tui.runtime.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    Status,
     Submitted,
     SubmitRejected,
     VariablesChanged,
@@ -42,6 +44,7 @@ from rlm_tui.runtime.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox
 
 CHARS_PER_TOKEN = 4
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,15 +126,27 @@ class Run:
             self._fail(e)
             raise
         finally:
-            if self._own_sandbox and self.sandbox is not None:
-                await asyncio.to_thread(self.sandbox.close)
-            self.files.cleanup()
+            await self._release()
         ctx.emit(RunFinished(
             run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
             outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=usage_dict(ctx),
             duration_s=time.monotonic() - started,
         ))
         return outcome
+
+    async def _release(self) -> None:
+        """Close the run's own sandbox and remove staged files. A failure is logged and reported
+        as a Status event, never raised: it must not replace the run's result."""
+        steps = [self.files.cleanup]
+        if self._own_sandbox and self.sandbox is not None:
+            steps.insert(0, self.sandbox.close)
+        for step in steps:
+            try:
+                await asyncio.to_thread(step)
+            except Exception as e:
+                log.warning("cleanup after run %s failed: %s", self.call_id, e, exc_info=True)
+                self.ctx.emit(Status(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
+                                     message=f"cleanup after the run failed: {type(e).__name__}: {e}"))
 
     async def spawn_child(self, question: str, signature: str | None, inputs: dict[str, Any],
                           *, parent_id: str) -> tuple[dict[str, Any], bool]:

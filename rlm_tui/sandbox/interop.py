@@ -21,8 +21,6 @@ from __future__ import annotations
 import inspect
 import json
 import keyword
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError, FinalOutput
 from dspy.primitives.python_interpreter import _await_in_sync, _make_jsonable
 
+from rlm_tui.sandbox.folders import make_private, remove_tree
 from rlm_tui.sandbox.results import SandboxError
 from rlm_tui.sandbox.sandbox import Sandbox
 
@@ -94,7 +93,7 @@ class WasmInterpreter:
             return
         project = self.project
         if project is None:
-            self._empty_project = Path(tempfile.mkdtemp(prefix="rlm-dspy-project-"))
+            self._empty_project = make_private("dspy-project")
             project = self._empty_project
         try:
             self.sandbox = Sandbox(
@@ -150,8 +149,8 @@ class WasmInterpreter:
 
     def _cleanup(self) -> None:
         if self._empty_project is not None:
-            shutil.rmtree(self._empty_project, ignore_errors=True)
-            self._empty_project = None
+            folder, self._empty_project = self._empty_project, None
+            remove_tree(folder)
 
     def _sync(self, sandbox: Sandbox) -> None:
         """Bind tools added since the last call, and send changed output fields."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import atexit
 import json
-import shutil
-import tempfile
+import logging
 import threading
 import time
 import weakref
@@ -29,6 +28,7 @@ from rlm_tui.sandbox.checks import (
     workspace_dir,
 )
 from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
+from rlm_tui.sandbox.folders import make_private, remove_tree, sweep_stale_once
 from rlm_tui.sandbox.image import MPL_DATA_GUEST, Progress
 from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
 from rlm_tui.sandbox.output import OutputBuffer
@@ -41,6 +41,7 @@ CHECK_S = 0.05  # how often a running cell's deadline and a pending hard cancel 
 CANCEL_GRACE_S = 2.0  # a cancelled cell that ignores it is stopped (and the instance restarted) after this
 SOFT_TIMEOUT_GRACE_S = 0.5  # time a cell gets to unwind from the TimeoutError its sleep raised
 BOOT_TIMEOUT_S = 60.0
+log = logging.getLogger(__name__)
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
 @dataclass
 class _Cell:
@@ -115,9 +116,10 @@ class Sandbox:
         self._calls = HostCalls()
         self._booting = False
         self._runtime: Runtime = runtime(progress)
+        sweep_stale_once()
         self._own_workspace = workspace is None
-        self.workspace = Path(tempfile.mkdtemp(prefix="rlm-workspace-")) if workspace is None else workspace_dir(workspace)
-        self._scratch = Path(tempfile.mkdtemp(prefix="rlm-tmp-"))
+        self.workspace = make_private("workspace") if workspace is None else workspace_dir(workspace)
+        self._scratch = make_private("tmp")
         try:
             self._start()
         except BaseException:
@@ -134,7 +136,10 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
-        """Stop the instance and remove the temporary folders this sandbox made."""
+        """Stop the instance and remove the temporary folders this sandbox made.
+
+        Cleanup problems (a folder that cannot be removed) are logged, never raised: closing
+        must not cost the caller the result it is about to return."""
         if self._owner == threading.get_ident() or self._calls.in_worker():
             raise SandboxError("a host function cannot close the sandbox that is calling it")
         self._closing = True
@@ -152,9 +157,13 @@ class Sandbox:
         return self._closed
 
     def _remove_folders(self) -> None:
-        shutil.rmtree(self._scratch, ignore_errors=True)
-        if self._own_workspace:
-            shutil.rmtree(self.workspace, ignore_errors=True)
+        for folder in (self._scratch, self.workspace if self._own_workspace else None):
+            if folder is None:
+                continue
+            try:
+                remove_tree(folder)
+            except OSError as e:
+                log.warning("could not remove the sandbox folder %s: %s", folder, e)
 
     def _mounts(self) -> list[Mount]:
         mounts = [
