@@ -9,7 +9,6 @@ removed like any other, and a link the guest made is removed, never followed.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import re
 import stat
@@ -18,8 +17,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-log = logging.getLogger(__name__)
-
 # Kinds of private folder; their names are rlm-<kind>-<pid>-<random>. Output folders are not
 # among them: they hold results handed to the caller and outlive the process on purpose.
 KINDS = ("workspace", "tmp", "inputs", "dspy-project")
@@ -27,6 +24,13 @@ _NAME = re.compile(rf"^rlm-({'|'.join(map(re.escape, KINDS))})-(\d+)-")
 _DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _swept = threading.Event()
+
+
+def warn(message: str, *args: object) -> None:
+    """Log a cleanup problem (logging is imported only then: it costs start time)."""
+    import logging
+
+    logging.getLogger("rlm_tui.sandbox").warning(message, *args)
 
 
 def make_private(kind: str) -> Path:
@@ -70,7 +74,7 @@ def sweep_stale(root: str | Path | None = None) -> list[Path]:
                 continue
             remove_tree(entry.path)
         except OSError as e:
-            log.warning("could not remove the stale sandbox folder %s: %s", entry.path, e)
+            warn("could not remove the stale sandbox folder %s: %s", entry.path, e)
             continue
         removed.append(Path(entry.path))
     return removed

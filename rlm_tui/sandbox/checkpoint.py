@@ -1,0 +1,133 @@
+"""What survives a restart, host side: the user variables as the guest serialised them after
+the last cell that changed them, and the inputs the host sent in.
+
+The host never deserialises any of it: a pickle is opaque bytes here and is only ever loaded
+by the guest, in the fresh instance. Sizes are bounded on the host (a guest can lie about
+its own limits): a value over `MAX_VALUE_BYTES`, or one that would take the checkpoint past
+`MAX_TOTAL_BYTES`, is recorded as lost with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_VALUE_BYTES = 16 << 20
+MAX_TOTAL_BYTES = 64 << 20
+KINDS = ("module", "source", "pickle", "input")
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One variable as kept: its kind, its bytes (or, for an input, how to make them), its order."""
+
+    kind: str
+    blob: bytes = b""
+    order: int = 0
+    value: Any = None  # an input: the host's value, encoded again when it is restored
+    encode: Callable[[Any], bytes] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.blob)
+
+    def data(self) -> bytes:
+        return self.encode(self.value) if self.encode is not None else self.blob
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """What a restart kept: variables restored into the fresh instance, and those lost, with why."""
+
+    restored: list[str] = field(default_factory=list)
+    lost: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if not self.restored and not self.lost:
+            return "the sandbox was restarted (it had no variables to restore)"
+        parts = ["the sandbox was restarted"]
+        if self.restored:
+            parts.append(f"these variables were restored as of the end of the last cell that changed them: "
+                         f"{', '.join(self.restored)}")
+        if self.lost:
+            lost = "; ".join(f"{name} ({why})" for name, why in sorted(self.lost.items()))
+            parts.append(f"these were lost: {lost}")
+        return ". ".join(parts)
+
+
+class Checkpoint:
+    """The kept variables of one sandbox, by name, within the size bounds."""
+
+    def __init__(self, max_value: int = MAX_VALUE_BYTES, max_total: int = MAX_TOTAL_BYTES) -> None:
+        self.max_value = max_value
+        self.max_total = max_total
+        self.entries: dict[str, Kept] = {}
+        self.lost: dict[str, str] = {}  # variables that exist in the guest but could not be kept
+        self._order = 0
+        self._total = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self._total
+
+    def keep(self, name: str, kind: str, blob: bytes) -> str | None:
+        """Keep `name`; None, or why it could not be kept (then it is recorded as lost)."""
+        if kind not in KINDS or kind == "input":
+            return self._lose(name, f"unknown kind {kind!r}")
+        if len(blob) > self.max_value:
+            return self._lose(name, f"too big to keep: {_mb(len(blob))} over {_mb(self.max_value)}")
+        old = self.entries.get(name)
+        total = self._total - (old.size if old else 0) + len(blob)
+        if total > self.max_total:
+            return self._lose(name, f"the checkpoint is full ({_mb(self.max_total)})")
+        self._set(name, Kept(kind, blob, self._next()))
+        return None
+
+    def keep_input(self, name: str, value: Any, encode: Callable[[Any], bytes]) -> None:
+        """An input the host sent: restored by sending it again, so it costs no space here."""
+        self._set(name, Kept("input", order=self._next(), value=value, encode=encode))
+
+    def lose(self, name: str, reason: str) -> None:
+        self._lose(name, reason)
+
+    def forget(self, names: list[str]) -> None:
+        """Variables the guest no longer has."""
+        for name in names:
+            self._drop(name)
+            self.lost.pop(name, None)
+
+    def names(self) -> list[str]:
+        """Kept names in restore order: modules, then the rest as they were kept."""
+        return sorted(self.entries, key=lambda n: (self.entries[n].kind != "module", self.entries[n].order))
+
+    def fetch(self, name: str) -> bytes:
+        """`kind\\n` + the bytes of `name`, or b"" when it is not kept."""
+        kept = self.entries.get(name)
+        return b"" if kept is None else kept.kind.encode() + b"\n" + kept.data()
+
+    # -- inside ----------------------------------------------------------------------------
+
+    def _next(self) -> int:
+        self._order += 1
+        return self._order
+
+    def _set(self, name: str, kept: Kept) -> None:
+        self._drop(name)
+        self.entries[name] = kept
+        self._total += kept.size
+        self.lost.pop(name, None)
+
+    def _drop(self, name: str) -> None:
+        old = self.entries.pop(name, None)
+        if old is not None:
+            self._total -= old.size
+
+    def _lose(self, name: str, reason: str) -> str:
+        self._drop(name)
+        self.lost[name] = reason
+        return reason
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MB"
