@@ -77,16 +77,21 @@ def note_definitions(tree, source, filename):
 
 
 def _definition(name, value):
-    """The source that re-creates `value` (a cell's def or class named `name`), else None."""
+    """The source that re-creates `value` (a cell's def or class named `name`, maybe wrapped
+    by decorators), else None."""
     found = _definitions.get(name)
     if found is None or getattr(value, "__qualname__", None) != name:
         return None
     filename, first, line, text = found
-    if isinstance(value, types.FunctionType):
-        code = value.__code__
-        return text if code.co_filename == filename and first <= code.co_firstlineno <= line else None
     if isinstance(value, type):
         return text if first <= getattr(value, "__firstlineno__", -1) <= line else None
+    for _ in range(100):  # through decorators' __wrapped__ to the function the def made
+        code = getattr(value, "__code__", None) if isinstance(value, types.FunctionType) else None
+        if code is not None and code.co_filename == filename and first <= code.co_firstlineno <= line:
+            return text
+        value = getattr(value, "__wrapped__", getattr(value, "__func__", None))
+        if value is None:
+            return None
     return None
 
 
@@ -94,11 +99,12 @@ def _encode(name, value):
     """(kind, bytes) for one variable; raises with the reason it cannot be kept."""
     if isinstance(value, types.ModuleType):
         return "module", value.__name__.encode()
-    if isinstance(value, (types.FunctionType, type)) and getattr(value, "__module__", None) == "__main__":
+    if getattr(value, "__module__", None) == "__main__" and callable(value):
         text = _definition(name, value)
-        if text is None:
+        if text is not None:
+            return "source", text.encode()
+        if isinstance(value, (types.FunctionType, type)):
             raise TypeError("only functions and classes made by a top-level def or class statement can be re-created")
-        return "source", text.encode()
     writer = _Bounded(_rlm._keep_limit)
     pickle.Pickler(writer, protocol=5).dump(value)
     return "pickle", b"".join(writer.parts)

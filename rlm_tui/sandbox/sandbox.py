@@ -42,6 +42,7 @@ CHECK_S = 0.05  # how often a running cell's deadline and a pending hard cancel 
 CANCEL_GRACE_S = 2.0  # a cancelled cell that ignores it is stopped (and the instance restarted) after this
 SOFT_TIMEOUT_GRACE_S = 0.5  # time a cell gets to unwind from the TimeoutError its sleep raised
 BOOT_TIMEOUT_S = 60.0
+RESTORE_MIN_S = 5.0  # a restore gets the cell time limit, and at least this
 KEEP_GRACE_S = 5.0  # time a finished cell gets past its limit to checkpoint what it changed
 GUEST_BUILTINS = ("SUBMIT", "SHOW_VARS", "Image")  # put back, like host functions, when a cell replaces them
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
@@ -272,7 +273,7 @@ class Sandbox:
             if not names:
                 break
             self._restoring = None
-            cell = _Cell(timeout_s=BOOT_TIMEOUT_S)
+            cell = _Cell(timeout_s=max(RESTORE_MIN_S, self.timeout_s))
             status, trap = self._turn(f"__import__('_rlm')._state().restore({names!r})", cell, CHECK_S)
             stderr = self._stderr.take()
             self._stdout.take()
