@@ -157,17 +157,20 @@ def checkpoint(rows):
 
 
 def _rebuild(name, kind, blob):
+    """The value of `name` from the bytes (a memoryview) kept or sent for it."""
     global _restored
     if kind == b"module":
-        return importlib.import_module(blob.decode())
+        return importlib.import_module(str(blob, "utf-8"))
     if kind == b"pickle":
         return pickle.loads(blob)
-    if kind == b"input":
-        return json.loads(blob)
+    if kind == b"text":
+        return str(blob, "utf-8", "surrogatepass")
+    if kind == b"json":
+        return json.loads(str(blob, "utf-8", "surrogatepass"))
     if kind == b"source":
         _restored += 1
         filename = f"<restored {_restored}>"
-        text = blob.decode()
+        text = str(blob, "utf-8")
         linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         tree = ast.parse(text, filename, "exec")
         exec(compile(tree, filename, "exec"), _MAIN)
@@ -184,8 +187,7 @@ def restore(names):
     while pending:
         retry = []
         for name in pending:
-            data = _host.call(b"\x01F" + name.encode())
-            kind, _, blob = data.partition(b"\n")
+            kind, blob = _split(_host.call(b"\x01F" + name.encode()))
             try:
                 value = _rebuild(name, kind, blob)
             except (NameError, AttributeError, ImportError) as exc:
@@ -196,7 +198,7 @@ def restore(names):
                 failed[name] = _reason(exc, "could not be restored")
                 continue
             _MAIN[name] = value
-            if kind == b"input":
+            if kind in (b"text", b"json"):
                 _inputs[name] = _input_key(name)
             restored.append(name)
             failed.pop(name, None)
@@ -211,6 +213,25 @@ def restore(names):
     _rlm._door({"op": "result", "error": None, "variables": rows})
 
 
+def _split(data):
+    """`kind\\n<bytes>` as (kind, a view of the bytes): big values are not copied."""
+    at = data.find(b"\n")
+    if at < 0:
+        return b"", memoryview(b"")
+    return data[:at], memoryview(data)[at + 1:]
+
+
+def _frames(data):
+    """The inputs the host sent: `[name, kind, size]\\n` + bytes, one after another."""
+    view, at, found = memoryview(data), 0, {}
+    while at < len(data):
+        end = data.index(b"\n", at)
+        name, kind, size = json.loads(data[at:end])
+        found[name] = _rebuild(name, kind.encode(), view[end + 1:end + 1 + size])
+        at = end + 1 + size
+    return found
+
+
 def _input_key(name):
     value = _MAIN.get(name, _inputs)
     return (id(value), type(value))
@@ -220,7 +241,7 @@ def load_variables(check):
     """Bind the inputs the host sends; of `check` (sent before), only those the guest no
     longer holds unchanged are sent again."""
     stale = [name for name in check if _inputs.get(name) != _input_key(name)]
-    values = json.loads(_host.call(b"\x01I" + json.dumps(stale).encode()))
+    values = _frames(_host.call(b"\x01I" + json.dumps(stale).encode()))
     _MAIN.update(values)
     for name in values:
         _inputs[name] = _input_key(name)

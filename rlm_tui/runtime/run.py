@@ -41,7 +41,7 @@ from rlm_tui.runtime.prompts import (
     task_prompt,
 )
 from rlm_tui.runtime.subcalls import GuestFunctions
-from rlm_tui.sandbox import CellResult, Sandbox
+from rlm_tui.sandbox import CellResult, Sandbox, SandboxError
 
 CHARS_PER_TOKEN = 4
 log = logging.getLogger(__name__)
@@ -175,13 +175,11 @@ class Run:
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
                                     f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
-        if self.inputs:
-            payload = json.dumps(jsonable(self.inputs), default=str)
-            code = f"globals().update(__import__('json').loads({payload!r}))"
-            result = await asyncio.to_thread(self.sandbox.run, code)
-            if result.error:
-                raise RuntimeError(f"could not load the inputs into the sandbox: {result.error}")
-            self._variables = result.variables
+        if self.inputs:  # over the sandbox's door, never pasted into source code: any size fits
+            try:
+                self._variables = await asyncio.to_thread(self.sandbox.set_variables, self.inputs, _input_json)
+            except SandboxError as e:
+                raise RuntimeError(f"could not load the inputs into the sandbox: {e}") from e
         else:
             self._variables = []
 
@@ -322,6 +320,15 @@ def usage_dict(ctx: RunContext) -> dict[str, Any]:
     u = ctx.usage
     return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
             "cost_usd": u.cost_usd, "lm_calls": ctx.budget.lm_calls, "iterations": ctx.budget.iterations}
+
+
+def _input_json(value: Any) -> bytes:
+    """An input value as JSON for the guest (pydantic models dumped, the rest as text)."""
+    text = json.dumps(jsonable(value), default=str, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # lone surrogates: let JSON escape them
+        return json.dumps(jsonable(value), default=str).encode()
 
 
 def _preview(value: Any) -> str:

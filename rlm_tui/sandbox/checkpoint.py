@@ -15,25 +15,26 @@ from typing import Any
 
 MAX_VALUE_BYTES = 16 << 20
 MAX_TOTAL_BYTES = 64 << 20
-KINDS = ("module", "source", "pickle", "input")
+KINDS = ("module", "source", "pickle")  # what the guest may send; inputs are kept by the host
+Encoder = Callable[[Any], "tuple[str, bytes]"]  # value -> (kind, bytes) as the guest rebuilds it
 
 
 @dataclass(frozen=True)
 class Kept:
-    """One variable as kept: its kind, its bytes (or, for an input, how to make them), its order."""
+    """One variable as kept: its kind and bytes (or, for an input, how to make them), its order."""
 
     kind: str
     blob: bytes = b""
     order: int = 0
     value: Any = None  # an input: the host's value, encoded again when it is restored
-    encode: Callable[[Any], bytes] | None = None
+    encode: Encoder | None = None
 
     @property
     def size(self) -> int:
         return len(self.blob)
 
-    def data(self) -> bytes:
-        return self.encode(self.value) if self.encode is not None else self.blob
+    def data(self) -> tuple[str, bytes]:
+        return self.encode(self.value) if self.encode is not None else (self.kind, self.blob)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Checkpoint:
 
     def keep(self, name: str, kind: str, blob: bytes) -> str | None:
         """Keep `name`; None, or why it could not be kept (then it is recorded as lost)."""
-        if kind not in KINDS or kind == "input":
+        if kind not in KINDS:
             return self._lose(name, f"unknown kind {kind!r}")
         if len(blob) > self.max_value:
             return self._lose(name, f"too big to keep: {_mb(len(blob))} over {_mb(self.max_value)}")
@@ -84,7 +85,7 @@ class Checkpoint:
         self._set(name, Kept(kind, blob, self._next()))
         return None
 
-    def keep_input(self, name: str, value: Any, encode: Callable[[Any], bytes]) -> None:
+    def keep_input(self, name: str, value: Any, encode: Encoder) -> None:
         """An input the host sent: restored by sending it again, so it costs no space here."""
         self._set(name, Kept("input", order=self._next(), value=value, encode=encode))
 
@@ -104,7 +105,10 @@ class Checkpoint:
     def fetch(self, name: str) -> bytes:
         """`kind\\n` + the bytes of `name`, or b"" when it is not kept."""
         kept = self.entries.get(name)
-        return b"" if kept is None else kept.kind.encode() + b"\n" + kept.data()
+        if kept is None:
+            return b""
+        kind, blob = kept.data()
+        return kind.encode() + b"\n" + blob
 
     # -- inside ----------------------------------------------------------------------------
 

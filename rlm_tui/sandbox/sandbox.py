@@ -27,7 +27,7 @@ from rlm_tui.sandbox.checks import (
     extra_mounts,
     workspace_dir,
 )
-from rlm_tui.sandbox.checkpoint import Checkpoint, RestoreReport
+from rlm_tui.sandbox.checkpoint import Checkpoint, Encoder, RestoreReport
 from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
 from rlm_tui.sandbox.folders import make_private, remove_tree, sweep_stale_once, warn
 from rlm_tui.sandbox.image import MPL_DATA_GUEST, Progress
@@ -127,8 +127,8 @@ class Sandbox:
         self._booting = False
         self._runtime: Runtime = runtime(progress)
         self._checkpoint = Checkpoint()
-        self._inputs: dict[str, tuple[Any, Callable[[Any], bytes]]] = {}  # sent by set_variables
-        self._pending_inputs: dict[str, bytes] = {}
+        self._inputs: dict[str, tuple[Any, Encoder]] = {}  # sent by set_variables
+        self._pending_inputs: dict[str, tuple[str, bytes]] = {}
         self._restoring: str | None = None  # the variable a restore fetched last
         sweep_stale_once()
         self._own_workspace = workspace is None
@@ -396,17 +396,18 @@ class Sandbox:
 
     def set_variables(self, values: Mapping[str, Any], encode: Callable[[Any], bytes] | None = None) -> list[VarInfo]:
         """Bind `values` as variables in the guest, of any size its memory allows: each value
-        crosses as JSON (`encode(value)`, default `json.dumps`) over the door, never inside
-        source code. A value sent before (the same object) is sent again only if the guest no
-        longer holds it unchanged. Inputs survive restarts (they are sent again). Returns the
-        variables after; raises SandboxError (SandboxRestarted when it stopped the instance)."""
-        encode = encode or json_bytes
+        crosses over the door, never inside source code: a str as UTF-8, anything else as
+        JSON (`encode(value)`, default `json.dumps`). A value sent before (the same object) is
+        sent again only if the guest no longer holds it unchanged. Inputs survive restarts
+        (they are sent again). Returns the variables after; raises SandboxError
+        (SandboxRestarted when it stopped the instance)."""
+        encoder = _input_encoder(encode or json_bytes)
         for name in values:
             if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
                 raise SandboxError(f"variable name {name!r} must be a Python identifier")
         with self._locked():
             fresh = {n: v for n, v in values.items() if n not in self._inputs or self._inputs[n][0] is not v}
-            self._pending_inputs = {n: encode(v) for n, v in fresh.items()}  # a bad value raises before any is sent
+            self._pending_inputs = {n: encoder(v) for n, v in fresh.items()}  # a bad value raises before any is sent
             check = [n for n in values if n not in fresh]
             self.cancel_requested.clear()
             self._stdout.reset()
@@ -424,8 +425,8 @@ class Sandbox:
             if status != 0 or cell.variables is None:
                 raise SandboxError(f"the variables could not be loaded:\n{stderr.strip()}")
             for name, value in values.items():
-                self._inputs[name] = (value, encode)
-                self._checkpoint.keep_input(name, value, encode)
+                self._inputs[name] = (value, encoder)
+                self._checkpoint.keep_input(name, value, encoder)
             return cell.variables
 
     # -- what the instance asks of us while guest code runs --------------------------------
@@ -501,13 +502,14 @@ class Sandbox:
         if op == b"F":
             self._restoring = body.decode("utf-8", "replace")
             return self._checkpoint.fetch(self._restoring)
-        if op == b"I":
+        if op == b"I":  # frames: `[name, kind, size]\n` + bytes, one per input
             parts = dict(self._pending_inputs)
             for name in json.loads(body):
                 if name in self._inputs and name not in parts:
-                    value, encode = self._inputs[name]
-                    parts[name] = encode(value)
-            return b"{" + b",".join(json.dumps(n).encode() + b":" + blob for n, blob in parts.items()) + b"}"
+                    value, encoder = self._inputs[name]
+                    parts[name] = encoder(value)
+            return b"".join(json.dumps([n, kind, len(blob)]).encode() + b"\n" + blob
+                            for n, (kind, blob) in parts.items())
         return b""
 
     def _answer(self, request: dict[str, Any]) -> dict[str, Any] | bytes:
@@ -618,6 +620,15 @@ def json_bytes(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False).encode()
     except UnicodeEncodeError:  # lone surrogates
         return json.dumps(value).encode()
+
+
+def _input_encoder(encode: Callable[[Any], bytes]) -> Encoder:
+    def encoder(value: Any) -> tuple[str, bytes]:
+        if type(value) is str:  # the common big input: no JSON on either side
+            return "text", value.encode("utf-8", "surrogatepass")
+        return "json", encode(value)
+
+    return encoder
 
 
 class _SessionLock:
