@@ -182,8 +182,9 @@ def workspace_parts(guest_path: str) -> list[str]:
     return parts
 
 
-def copy_out(root: Path, parts: list[str], target: Path) -> None:
-    """Copy the regular file `root/parts...` to `target`, following no link on the way."""
+def open_regular(root: Path, parts: list[str]) -> int:
+    """A read-only descriptor of the regular file `root/parts...`, following no link on the
+    way (every component is opened with `O_NOFOLLOW`). ValueError says why it cannot be."""
     nofollow = getattr(os, "O_NOFOLLOW", 0)
     directory = getattr(os, "O_DIRECTORY", 0)
     if not nofollow or os.open not in os.supports_dir_fd:
@@ -194,20 +195,25 @@ def copy_out(root: Path, parts: list[str], target: Path) -> None:
             try:
                 inner = os.open(part, os.O_RDONLY | directory | nofollow, dir_fd=fd)
             except OSError as e:
-                raise ValueError(f"{part!r} is not a folder in the workspace (links are not followed): "
-                                 f"{e.strerror}") from None
+                raise ValueError(f"{part!r} is not a folder (links are not followed): {e.strerror}") from None
             os.close(fd)
             fd = inner
         try:
             source = os.open(parts[-1], os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0), dir_fd=fd)
         except OSError as e:
-            raise ValueError(f"cannot open {'/'.join(parts)!r} in the workspace (links are not followed): "
-                             f"{e.strerror}") from None
+            raise ValueError(f"cannot open {'/'.join(parts)!r} (links are not followed): {e.strerror}") from None
     finally:
         os.close(fd)
+    if not stat.S_ISREG(os.fstat(source).st_mode):
+        os.close(source)
+        raise ValueError(f"{'/'.join(parts)!r} is not a regular file")
+    return source
+
+
+def copy_out(root: Path, parts: list[str], target: Path) -> None:
+    """Copy the regular file `root/parts...` to `target`, following no link on the way."""
+    source = open_regular(root, parts)
     try:
-        if not stat.S_ISREG(os.fstat(source).st_mode):
-            raise ValueError(f"{'/'.join(parts)!r} is not a regular file")
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "xb") as out:
             while chunk := os.read(source, _CHUNK):
