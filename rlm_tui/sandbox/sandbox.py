@@ -261,19 +261,29 @@ class Sandbox:
 
     def _restart(self) -> tuple[RestoreReport, list[VarInfo]]:
         """A fresh instance with the checkpointed variables restored into it. A variable whose
-        restore stops the instance too is dropped, and the rest are restored in another one."""
+        restore stops the instance too is dropped, and the rest are restored in another one,
+        all within twice the cell limit (a cancel or close gives up on the rest at once)."""
         self.restarts += 1
         lost = dict(self._checkpoint.lost)
         restored: list[str] = []
         variables: list[VarInfo] = []
+        limit = max(RESTORE_MIN_S, self.timeout_s)
+        deadline = time.monotonic() + 2 * limit
+        attempts = 0
         while True:
             self._drop_instance()
             self._start()
             names = self._checkpoint.names()
             if not names:
                 break
+            left = deadline - time.monotonic()
+            if left <= 0 or self._closing or (attempts and self.cancel_requested.is_set()):
+                lost.update(dict.fromkeys(names, "there was no time left to restore it"))
+                self._checkpoint.forget(names)
+                continue
+            attempts += 1
             self._restoring = None
-            cell = _Cell(timeout_s=max(RESTORE_MIN_S, self.timeout_s))
+            cell = _Cell(timeout_s=min(limit, left))
             status, trap = self._turn(f"__import__('_rlm')._state().restore({names!r})", cell, CHECK_S)
             stderr = self._stderr.take()
             self._stdout.take()
@@ -525,10 +535,12 @@ class Sandbox:
             error = request["error"]
             if error is not None:
                 error = {"type": str(error["type"]), "text": str(error["text"])}
+            first = cell.variables is None
             cell.variables = [VarInfo(**row) for row in request["variables"]]
             cell.error = error
-            now = time.monotonic()  # what follows is the checkpoint: it gets time of its own
-            cell.grace_until = max(cell.grace_until or now, now + KEEP_GRACE_S)
+            if first:  # what follows is the checkpoint: it gets time of its own, once per cell
+                now = time.monotonic()
+                cell.grace_until = max(cell.grace_until or now, now + KEEP_GRACE_S)
             return {"ok": None}
         if op == "checkpoint":
             self._checkpoint.forget([str(n) for n in request.get("gone", [])])

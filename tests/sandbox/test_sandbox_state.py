@@ -5,6 +5,7 @@ variable snapshot."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,24 @@ def test_guest_functions_replaced_by_user_code_are_put_back(project: Path) -> No
         assert sandbox.run("SHOW_VARS()").stdout.startswith("mine: str")
         done = sandbox.run("SUBMIT(answer='real')")
         assert done.submitted == {"answer": "real"}
+
+
+def test_user_code_cannot_stretch_the_checkpoint_grace(project: Path) -> None:
+    with Sandbox(project, timeout_s=1) as sandbox:
+        code = ("import _host, json\nwhile True:\n"
+                "    _host.call(json.dumps({'op': 'result', 'error': None, 'variables': []}).encode())")
+        result = sandbox.run(code)
+        assert result.restarted and "time limit" in result.error
+        assert result.duration_s < 1 + 5 + 2  # the cell limit, the checkpoint's grace once, slack
+
+
+def test_restoring_many_hostile_values_is_bounded(project: Path) -> None:
+    with Sandbox(project, timeout_s=1) as sandbox:
+        code = ("class Bomb:\n    def __reduce__(self):\n        return (exec, ('while True: pass',))\n"
+                "b1, b2, b3, b4 = Bomb(), Bomb(), Bomb(), Bomb()")
+        assert sandbox.run(code).ok
+        started = time.monotonic()
+        result = sandbox.run("while True:\n    pass")
+        assert result.restarted and "no time left" in result.error
+        assert time.monotonic() - started < 1 + 2 * 5 + 3  # the cell, then at most twice the restore limit
+        assert sandbox.run("2 + 2").stdout == "4\n"
