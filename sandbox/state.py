@@ -29,10 +29,14 @@ _kept = {}  # name -> key of the value as the host has it
 _definitions = {}  # name -> (filename, first line, def line, source) of a top-level def/class in a cell
 _inputs = {}  # name -> (id, type) of the input value the host sent
 _restored = 0
+_room = None  # what the host said is left in the checkpoint (None: not asked yet)
+_sizes = {}  # name -> bytes the host keeps for it (freed when it is replaced)
 
 
 class _TooBig(Exception):
-    pass
+    def __init__(self, limit):
+        super().__init__(limit)
+        self.limit = limit
 
 
 class _Bounded:
@@ -44,7 +48,7 @@ class _Bounded:
     def write(self, data):
         self.size += len(data)
         if self.size > self.limit:
-            raise _TooBig
+            raise _TooBig(self.limit)
         self.parts.append(bytes(data))
         return len(data)
 
@@ -105,13 +109,16 @@ def _encode(name, value):
             return "source", text.encode()
         if isinstance(value, (types.FunctionType, type)):
             raise TypeError("only functions and classes made by a top-level def or class statement can be re-created")
-    writer = _Bounded(_rlm._keep_limit)
+    room = None if _room is None else _room + _sizes.get(name, 0)
+    writer = _Bounded(_rlm._keep_limit if room is None else min(_rlm._keep_limit, room))
     pickle.Pickler(writer, protocol=5).dump(value)
     return "pickle", b"".join(writer.parts)
 
 
 def _reason(exc, doing="cannot be saved"):
     if isinstance(exc, _TooBig):
+        if exc.limit < _rlm._keep_limit:
+            return f"the checkpoint is full ({exc.limit / (1 << 20):.1f} MB left)"
         return f"too big to keep (over {_rlm._keep_limit >> 20} MB)"
     try:
         text = str(exc)
@@ -122,15 +129,22 @@ def _reason(exc, doing="cannot be saved"):
 
 
 def _send(name, kind, blob):
+    """Keep one variable on the host: None, or why the host refused it."""
+    global _room
     header = json.dumps({"name": name, "kind": kind}).encode()
     reply = json.loads(_host.call(b"\x01K" + header + b"\n" + blob))
     error = reply.get("error")
-    return None if error is None else str(error.get("message", "not kept"))
+    if error is not None:
+        return str(error.get("message", "not kept"))
+    _room = int(reply.get("ok") or 0)
+    _sizes[name] = len(blob)
+    return None
 
 
 def checkpoint(rows):
     """Send the host every variable that changed since it was last kept; one request says
     which are gone and which could not be kept."""
+    global _room
     current = {row["name"]: row for row in rows}
     keys = _module_keys()
     for name, row in current.items():
@@ -146,14 +160,17 @@ def checkpoint(rows):
             kind, blob = _encode(name, _MAIN.get(name))
         except BaseException as exc:  # a user object's pickling may raise anything, even KeyboardInterrupt
             lost[name] = _reason(exc)
+            _sizes.pop(name, None)  # the host drops what it had for it
             continue
+        _sizes.pop(name, None)
         refused = _send(name, kind, blob)
         del blob
         if refused is not None:
             lost[name] = refused
     for name in gone:
         del _kept[name]
-    _rlm._door({"op": "checkpoint", "gone": gone, "lost": lost})
+        _sizes.pop(name, None)
+    _room = int(_rlm._door({"op": "checkpoint", "gone": gone, "lost": lost}) or 0)
 
 
 def _rebuild(name, kind, blob):
@@ -200,6 +217,8 @@ def restore(names):
             _MAIN[name] = value
             if kind in (b"text", b"json"):
                 _inputs[name] = _input_key(name)
+            else:
+                _sizes[name] = len(blob)
             restored.append(name)
             failed.pop(name, None)
         pending = retry if len(retry) < len(pending) else []

@@ -72,6 +72,10 @@ class Checkpoint:
     def total_bytes(self) -> int:
         return self._total
 
+    @property
+    def room(self) -> int:
+        return max(0, self.max_total - self._total)
+
     def keep(self, name: str, kind: str, blob: bytes) -> str | None:
         """Keep `name`; None, or why it could not be kept (then it is recorded as lost)."""
         if kind not in KINDS:

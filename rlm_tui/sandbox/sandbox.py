@@ -508,7 +508,9 @@ class Sandbox:
             header, _, blob = body.partition(b"\n")
             meta = json.loads(header)
             why = self._checkpoint.keep(str(meta["name"]), str(meta["kind"]), blob)
-            return b'{"ok": null}' if why is None else encode_reply(error_reply("ValueError", why))
+            if why is not None:
+                return encode_reply(error_reply("ValueError", why))
+            return encode_reply({"ok": self._checkpoint.room})  # the guest stops pickling past it
         if op == b"F":
             self._restoring = body.decode("utf-8", "replace")
             return self._checkpoint.fetch(self._restoring)
@@ -546,7 +548,7 @@ class Sandbox:
             self._checkpoint.forget([str(n) for n in request.get("gone", [])])
             for name, why in dict(request.get("lost", {})).items():
                 self._checkpoint.lose(str(name), str(why))
-            return {"ok": None}
+            return {"ok": self._checkpoint.room}
         if op == "restored" and cell is not None:
             failed = {str(k): str(v) for k, v in dict(request["failed"]).items()}
             cell.restored = ([str(n) for n in request["restored"]], failed)

@@ -193,3 +193,15 @@ def test_restoring_many_hostile_values_is_bounded(project: Path) -> None:
         assert result.restarted and "no time left" in result.error
         assert time.monotonic() - started < 1 + 2 * 5 + 3  # the cell, then at most twice the restore limit
         assert sandbox.run("2 + 2").stdout == "4\n"
+
+
+def test_the_checkpoint_is_bounded_in_all(project: Path) -> None:
+    with Sandbox(project, timeout_s=20) as sandbox:
+        code = "\n".join(f"blob{i} = bytes([{i}]) * (10 << 20)" for i in range(8))  # 80 MB of 10 MB values
+        assert sandbox.run(code).ok
+        assert sandbox._checkpoint.total_bytes <= 64 << 20
+        result = sandbox.run("while True:\n    pass", timeout_s=0.5)
+        restored = result.error.split("restored as of")[1].split(". these were lost")[0]
+        lost = result.error.split("these were lost:")[1]
+        assert restored.count("blob") == 6 and lost.count("the checkpoint is full") == 2
+        assert sandbox.run("blob0[:2], len(blob5)").stdout == f"(b'\\x00\\x00', {10 << 20})\n"
