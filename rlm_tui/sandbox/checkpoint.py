@@ -1,5 +1,6 @@
 """What survives a restart, host side: the user variables as the guest serialised them after
-the last cell that changed them, and the inputs the host sent in.
+the last cell that changed them, and the inputs the host sent in (`GuestState` answers the
+guest's raw `\\1` door requests for both).
 
 The host never deserialises any of it: a pickle is opaque bytes here and is only ever loaded
 by the guest, in the fresh instance. Sizes are bounded on the host (a guest can lie about
@@ -9,6 +10,7 @@ its own limits): a value over `MAX_VALUE_BYTES`, or one that would take the chec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,3 +141,77 @@ class Checkpoint:
 
 def _mb(size: int) -> str:
     return f"{size / (1 << 20):.1f} MB"
+
+
+def json_bytes(value: Any) -> bytes:
+    """A value as JSON bytes for the guest (UTF-8 where it can, escapes where it must)."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # lone surrogates
+        return json.dumps(value).encode()
+
+
+def input_encoder(encode: Callable[[Any], bytes]) -> Encoder:
+    """(kind, bytes) of an input: a str as UTF-8 (no JSON on either side), the rest `encode`d."""
+
+    def encoder(value: Any) -> tuple[str, bytes]:
+        if type(value) is str:
+            return "text", value.encode("utf-8", "surrogatepass")
+        return "json", encode(value)
+
+    return encoder
+
+
+class GuestState:
+    """The checkpoint and the inputs of one sandbox, and the door requests that move them."""
+
+    def __init__(self) -> None:
+        self.checkpoint = Checkpoint()
+        self.inputs: dict[str, tuple[Any, Encoder]] = {}  # sent by set_variables, by name
+        self.pending: dict[str, tuple[str, bytes]] = {}  # being loaded now
+        self.restoring: str | None = None  # the variable a restore fetched last
+
+    def stage_inputs(self, values: dict[str, Any], encoder: Encoder) -> list[str]:
+        """Encode the values not sent before (a bad one raises before any is sent); the names
+        sent before, which the guest checks it still holds."""
+        fresh = {n: v for n, v in values.items() if n not in self.inputs or self.inputs[n][0] is not v}
+        self.pending = {n: encoder(v) for n, v in fresh.items()}
+        return [n for n in values if n not in fresh]
+
+    def loaded(self, values: dict[str, Any], encoder: Encoder) -> None:
+        """The guest holds `values` now: remember them, and keep them for restores."""
+        for name, value in values.items():
+            self.inputs[name] = (value, encoder)
+            self.checkpoint.keep_input(name, value, encoder)
+
+    def request(self, raw: bytes) -> bytes:
+        """`\\1K{header}\\n<bytes>` keeps a variable (the reply says the room left),
+        `\\1F<name>` fetches one for a restore, `\\1I[names]` sends the inputs being loaded
+        and those named (sent before) as frames: `[name, kind, size]\\n` + bytes each."""
+        op, body = raw[1:2], raw[2:]
+        if op == b"K":
+            header, _, blob = body.partition(b"\n")
+            meta = json.loads(header)
+            why = self.checkpoint.keep(str(meta["name"]), str(meta["kind"]), blob)
+            if why is not None:
+                return json.dumps({"error": {"type": "ValueError", "message": why}}).encode()
+            return json.dumps({"ok": self.checkpoint.room}).encode()
+        if op == b"F":
+            self.restoring = body.decode("utf-8", "replace")
+            return self.checkpoint.fetch(self.restoring)
+        if op == b"I":
+            parts = dict(self.pending)
+            for name in json.loads(body):
+                if name in self.inputs and name not in parts:
+                    value, encoder = self.inputs[name]
+                    parts[name] = encoder(value)
+            return b"".join(json.dumps([n, kind, len(blob)]).encode() + b"\n" + blob
+                            for n, (kind, blob) in parts.items())
+        return b""
+
+    def checkpointed(self, gone: list[str], lost: dict[str, str]) -> int:
+        """The guest's report after a checkpoint; the room left."""
+        self.checkpoint.forget(gone)
+        for name, why in lost.items():
+            self.checkpoint.lose(name, why)
+        return self.checkpoint.room

@@ -19,7 +19,7 @@ from pathlib import Path
 
 # Kinds of private folder; their names are rlm-<kind>-<pid>-<random>. Output folders are not
 # among them: they hold results handed to the caller and outlive the process on purpose.
-KINDS = ("workspace", "tmp", "inputs", "dspy-project")
+KINDS = ("workspace", "tmp", "inputs", "skills", "dspy-project")
 _NAME = re.compile(rf"^rlm-({'|'.join(map(re.escape, KINDS))})-(\d+)-")
 _DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

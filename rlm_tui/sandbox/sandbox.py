@@ -27,7 +27,7 @@ from rlm_tui.sandbox.checks import (
     extra_mounts,
     workspace_dir,
 )
-from rlm_tui.sandbox.checkpoint import Checkpoint, Encoder, RestoreReport
+from rlm_tui.sandbox.checkpoint import GuestState, RestoreReport, input_encoder, json_bytes
 from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
 from rlm_tui.sandbox.folders import make_private, remove_tree, sweep_stale_once, warn
 from rlm_tui.sandbox.image import MPL_DATA_GUEST, Progress
@@ -126,10 +126,8 @@ class Sandbox:
         self._calls = HostCalls()
         self._booting = False
         self._runtime: Runtime = runtime(progress)
-        self._checkpoint = Checkpoint()
-        self._inputs: dict[str, tuple[Any, Encoder]] = {}  # sent by set_variables
-        self._pending_inputs: dict[str, tuple[str, bytes]] = {}
-        self._restoring: str | None = None  # the variable a restore fetched last
+        self._state = GuestState()
+        self._checkpoint = self._state.checkpoint
         sweep_stale_once()
         self._own_workspace = workspace is None
         self.workspace = make_private("workspace") if workspace is None else workspace_dir(workspace)
@@ -282,7 +280,7 @@ class Sandbox:
                 self._checkpoint.forget(names)
                 continue
             attempts += 1
-            self._restoring = None
+            self._state.restoring = None
             cell = _Cell(timeout_s=min(limit, left))
             status, trap = self._turn(f"__import__('_rlm')._state().restore({names!r})", cell, CHECK_S)
             stderr = self._stderr.take()
@@ -292,7 +290,7 @@ class Sandbox:
                 lost.update(failed)
                 variables = cell.variables or []
                 break
-            bad = self._restoring if trap is not None and self._restoring in self._checkpoint.entries else None
+            bad = self._state.restoring if trap is not None and self._state.restoring in self._checkpoint.entries else None
             if bad is None:  # not one variable's fault: restore none of them
                 why = trap or (stderr.strip().splitlines() or ["the restore failed"])[-1]
                 lost.update(dict.fromkeys(names, f"the restore failed: {why}"))
@@ -411,14 +409,12 @@ class Sandbox:
         sent again only if the guest no longer holds it unchanged. Inputs survive restarts
         (they are sent again). Returns the variables after; raises SandboxError
         (SandboxRestarted when it stopped the instance)."""
-        encoder = _input_encoder(encode or json_bytes)
+        encoder = input_encoder(encode or json_bytes)
         for name in values:
             if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
                 raise SandboxError(f"variable name {name!r} must be a Python identifier")
         with self._locked():
-            fresh = {n: v for n, v in values.items() if n not in self._inputs or self._inputs[n][0] is not v}
-            self._pending_inputs = {n: encoder(v) for n, v in fresh.items()}  # a bad value raises before any is sent
-            check = [n for n in values if n not in fresh]
+            check = self._state.stage_inputs(dict(values), encoder)
             self.cancel_requested.clear()
             self._stdout.reset()
             self._stderr.reset()
@@ -426,7 +422,7 @@ class Sandbox:
             try:
                 status, trap = self._turn(f"__import__('_rlm')._state().load_variables({check!r})", cell, CHECK_S)
             finally:
-                self._pending_inputs = {}
+                self._state.pending = {}
             stderr = self._stderr.take()
             self._stdout.take()
             if trap is not None:
@@ -434,9 +430,7 @@ class Sandbox:
                 raise SandboxRestarted(f"the variables could not be loaded: {trap}; {report.describe()}")
             if status != 0 or cell.variables is None:
                 raise SandboxError(f"the variables could not be loaded:\n{stderr.strip()}")
-            for name, value in values.items():
-                self._inputs[name] = (value, encoder)
-                self._checkpoint.keep_input(name, value, encoder)
+            self._state.loaded(dict(values), encoder)
             return cell.variables
 
     # -- what the instance asks of us while guest code runs --------------------------------
@@ -488,7 +482,7 @@ class Sandbox:
             return BootCode.answer(raw) if self._booting else b""
         if raw[:1] == b"\1":  # checkpoint and inputs (sandbox/state.py): raw bytes both ways
             try:
-                return self._state_request(raw)
+                return self._state.request(raw)
             except Exception as e:
                 return encode_reply(error_reply(type(e).__name__, f"bad host request: {e}"))
         try:
@@ -499,30 +493,6 @@ class Sandbox:
         except Exception as e:  # a malformed request is the guest's error, never a host crash
             reply = error_reply(type(e).__name__, f"bad host request: {e}")
         return reply if isinstance(reply, bytes) else encode_reply(reply)
-
-    def _state_request(self, raw: bytes) -> bytes:
-        """`\\1K{header}\\n<bytes>` keeps a variable, `\\1F<name>` fetches one for a restore,
-        `\\1I[names]` sends the inputs being loaded (and those named, sent before)."""
-        op, body = raw[1:2], raw[2:]
-        if op == b"K":
-            header, _, blob = body.partition(b"\n")
-            meta = json.loads(header)
-            why = self._checkpoint.keep(str(meta["name"]), str(meta["kind"]), blob)
-            if why is not None:
-                return encode_reply(error_reply("ValueError", why))
-            return encode_reply({"ok": self._checkpoint.room})  # the guest stops pickling past it
-        if op == b"F":
-            self._restoring = body.decode("utf-8", "replace")
-            return self._checkpoint.fetch(self._restoring)
-        if op == b"I":  # frames: `[name, kind, size]\n` + bytes, one per input
-            parts = dict(self._pending_inputs)
-            for name in json.loads(body):
-                if name in self._inputs and name not in parts:
-                    value, encoder = self._inputs[name]
-                    parts[name] = encoder(value)
-            return b"".join(json.dumps([n, kind, len(blob)]).encode() + b"\n" + blob
-                            for n, (kind, blob) in parts.items())
-        return b""
 
     def _answer(self, request: dict[str, Any]) -> dict[str, Any] | bytes:
         cell, op = self._cell, request.get("op")
@@ -545,10 +515,8 @@ class Sandbox:
                 cell.grace_until = max(cell.grace_until or now, now + KEEP_GRACE_S)
             return {"ok": None}
         if op == "checkpoint":
-            self._checkpoint.forget([str(n) for n in request.get("gone", [])])
-            for name, why in dict(request.get("lost", {})).items():
-                self._checkpoint.lose(str(name), str(why))
-            return {"ok": self._checkpoint.room}
+            lost = {str(k): str(v) for k, v in dict(request.get("lost", {})).items()}
+            return {"ok": self._state.checkpointed([str(n) for n in request.get("gone", [])], lost)}
         if op == "restored" and cell is not None:
             failed = {str(k): str(v) for k, v in dict(request["failed"]).items()}
             cell.restored = ([str(n) for n in request["restored"]], failed)
@@ -626,23 +594,6 @@ class Sandbox:
         if self.cancel_requested.is_set():
             return self._cancelled(cell)
         return reply
-
-
-def json_bytes(value: Any) -> bytes:
-    """A value as JSON bytes for the guest (UTF-8 where it can, escapes where it must)."""
-    try:
-        return json.dumps(value, ensure_ascii=False).encode()
-    except UnicodeEncodeError:  # lone surrogates
-        return json.dumps(value).encode()
-
-
-def _input_encoder(encode: Callable[[Any], bytes]) -> Encoder:
-    def encoder(value: Any) -> tuple[str, bytes]:
-        if type(value) is str:  # the common big input: no JSON on either side
-            return "text", value.encode("utf-8", "surrogatepass")
-        return "json", encode(value)
-
-    return encoder
 
 
 class _SessionLock:

@@ -47,7 +47,7 @@ def test_an_input_sent_again_crosses_only_when_the_guest_changed_it(project: Pat
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     with Sandbox(project) as sandbox:
         sent: list[int] = []
-        real = sandbox._state_request
+        real = sandbox._state.request
 
         def spy(raw: bytes) -> bytes:
             reply = real(raw)
@@ -55,7 +55,7 @@ def test_an_input_sent_again_crosses_only_when_the_guest_changed_it(project: Pat
                 sent.append(len(reply))
             return reply
 
-        monkeypatch.setattr(sandbox, "_state_request", spy)
+        monkeypatch.setattr(sandbox._state, "request", spy)
         sandbox.set_variables({"doc": big_text, "n": 1})
         sandbox.set_variables({"doc": big_text, "n": 1})  # the same objects, unchanged in the guest
         assert sent[0] > BIG and sent[1] == 0  # nothing crossed again

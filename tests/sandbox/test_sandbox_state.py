@@ -120,13 +120,13 @@ def test_a_value_whose_restore_traps_is_dropped_and_the_rest_restored(sandbox: S
 def test_a_trivial_cell_sends_no_checkpoint(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox.run("import numpy as np\ndata = list(range(1000))\nname = 'x'")
     kept: list[bytes] = []
-    real = sandbox._state_request
+    real = sandbox._state.request
 
     def spy(raw: bytes) -> bytes:
         kept.append(raw[:2])
         return real(raw)
 
-    monkeypatch.setattr(sandbox, "_state_request", spy)
+    monkeypatch.setattr(sandbox._state, "request", spy)
     for _ in range(3):
         assert sandbox.run("1 + 1").ok
     assert kept == []
