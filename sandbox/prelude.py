@@ -314,7 +314,7 @@ def _reinstall(names, as_globals):
     for name in names:
         fn = _installed.get(name)
         if fn is None:
-            own = {"SUBMIT": SUBMIT, "SHOW_VARS": SHOW_VARS, "Image": Image}.get(name)
+            own = {"SUBMIT": SUBMIT, "SHOW_VARS": SHOW_VARS}.get(name)
             fn = own or (_predict_function("") if name == "predict" else _host_function(name, ""))
             _installed[name] = fn
         if builtins.__dict__.get(name) is not fn:
@@ -568,8 +568,9 @@ def run_cell(source, protect=(), as_globals=()):
         _drop_calls(error is None)
         replaced = _reinstall(protect, as_globals)
         if replaced:
-            print(f"note: {', '.join(replaced)} belong to the sandbox and were put back; "
-                  "give your own values other names.", file=sys.stderr)
+            one = len(replaced) == 1
+            print(f"note: {', '.join(replaced)} {'is a sandbox function' if one else 'are sandbox functions'} "
+                  f"and {'was' if one else 'were'} put back; give your own values other names.", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
     rows = snapshot()

@@ -44,7 +44,9 @@ SOFT_TIMEOUT_GRACE_S = 0.5  # time a cell gets to unwind from the TimeoutError i
 BOOT_TIMEOUT_S = 60.0
 RESTORE_MIN_S = 5.0  # a restore gets the cell time limit, and at least this
 KEEP_GRACE_S = 5.0  # time a finished cell gets past its limit to checkpoint what it changed
-GUEST_BUILTINS = ("SUBMIT", "SHOW_VARS", "Image")  # put back, like host functions, when a cell replaces them
+# Put back, like host functions, when a cell replaces them. Not `Image`: `from PIL import Image`
+# is a fair thing to write, and predict takes PIL images too.
+GUEST_BUILTINS = ("SUBMIT", "SHOW_VARS")
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
 @dataclass
 class _Cell:
@@ -77,8 +79,8 @@ class Sandbox:
     temporary folder when None), `skills` read-only at /skills; /tmp is private scratch.
     `mounts` adds read-only folders at other guest paths (`{"/inputs": host_dir}`).
     `host_functions` become guest builtins that block until the host answers; their time
-    does not count against the cell's `timeout_s`; whatever a cell does to them (or to `SUBMIT`),
-    they are put back before and after it. Called from async code in a cell that
+    does not count against the cell's `timeout_s`; whatever a cell does to them (or to
+    `SUBMIT`, `SHOW_VARS`), they are put back before and after it. Called from async code in a cell that
     uses `await`, they return awaitables instead and run on worker threads, at the same time
     as each other (`await asyncio.gather(*[f(x) for x in xs])`): host functions must be
     thread-safe. `output_fields` orders `SUBMIT`'s

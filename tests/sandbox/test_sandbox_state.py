@@ -205,3 +205,9 @@ def test_the_checkpoint_is_bounded_in_all(project: Path) -> None:
         lost = result.error.split("these were lost:")[1]
         assert restored.count("blob") == 6 and lost.count("the checkpoint is full") == 2
         assert sandbox.run("blob0[:2], len(blob5)").stdout == f"(b'\\x00\\x00', {10 << 20})\n"
+
+
+def test_a_user_image_module_is_not_put_back(sandbox: Sandbox) -> None:
+    result = sandbox.run("from PIL import Image\nimg = Image.new('RGB', (2, 2))")
+    assert result.ok and "put back" not in result.stderr
+    assert sandbox.run("print(Image.__name__, img.size)").stdout == "PIL.Image (2, 2)\n"
