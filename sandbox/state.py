@@ -10,7 +10,8 @@ comparison. Nothing here trusts user objects: every call into them (pickling, `r
 
 After a restart the host runs `restore(names)` in the fresh instance: each variable is
 fetched (`\\1F`) and rebuilt here, never on the host. Inputs come through `load_variables`
-(`\\1I`): the host sends their JSON over the door, never inside source code.
+(`\\1I`): the host sends them over the door (a str as UTF-8, the rest as JSON), never inside
+source code.
 """
 
 import ast
