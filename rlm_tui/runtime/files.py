@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui.runtime.outputs import OutputError, output_types
+from rlm_tui.sandbox.folders import make_private, remove_tree
 
 INPUTS = "/inputs"
 WORKSPACE = "/workspace"
@@ -92,7 +93,7 @@ class RunFiles:
         if not self.inputs:
             return {}
         if self._staging is None:
-            self._staging = Path(tempfile.mkdtemp(prefix="rlm-inputs-"))
+            self._staging = make_private("inputs")
         return {INPUTS: self._staging}
 
     def note(self) -> str:
@@ -132,8 +133,8 @@ class RunFiles:
 
     def cleanup(self) -> None:
         if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+            folder, self._staging = self._staging, None
+            remove_tree(folder)
 
     # -- outputs -----------------------------------------------------------------------------
 
@@ -186,9 +187,9 @@ def workspace_parts(guest_path: str) -> list[str]:
     return parts
 
 
-def copy_out(root: Path, parts: list[str], target: Path, max_bytes: int) -> int:
-    """Copy the regular file `root/parts...` to `target`, following no link on the way; its
-    size (ValueError if over `max_bytes`)."""
+def open_regular(root: Path, parts: list[str]) -> int:
+    """A read-only descriptor of the regular file `root/parts...`, following no link on the
+    way (every component is opened with `O_NOFOLLOW`). ValueError says why it cannot be."""
     nofollow = getattr(os, "O_NOFOLLOW", 0)
     directory = getattr(os, "O_DIRECTORY", 0)
     if not nofollow or os.open not in os.supports_dir_fd:
@@ -199,21 +200,27 @@ def copy_out(root: Path, parts: list[str], target: Path, max_bytes: int) -> int:
             try:
                 inner = os.open(part, os.O_RDONLY | directory | nofollow, dir_fd=fd)
             except OSError as e:
-                raise ValueError(f"{part!r} is not a folder in the workspace (links are not followed): "
-                                 f"{e.strerror}") from None
+                raise ValueError(f"{part!r} is not a folder (links are not followed): {e.strerror}") from None
             os.close(fd)
             fd = inner
         try:
             source = os.open(parts[-1], os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0), dir_fd=fd)
         except OSError as e:
-            raise ValueError(f"cannot open {'/'.join(parts)!r} in the workspace (links are not followed): "
-                             f"{e.strerror}") from None
+            raise ValueError(f"cannot open {'/'.join(parts)!r} (links are not followed): {e.strerror}") from None
     finally:
         os.close(fd)
+    if not stat.S_ISREG(os.fstat(source).st_mode):
+        os.close(source)
+        raise ValueError(f"{'/'.join(parts)!r} is not a regular file")
+    return source
+
+
+def copy_out(root: Path, parts: list[str], target: Path, max_bytes: int) -> int:
+    """Copy the regular file `root/parts...` to `target`, following no link on the way; its
+    size (ValueError if over `max_bytes`)."""
+    source = open_regular(root, parts)
     try:
         st = os.fstat(source)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{'/'.join(parts)!r} is not a regular file")
         if st.st_size > max_bytes:
             raise ValueError(f"{'/'.join(parts)!r} is {st.st_size:,} bytes (as copied: holes in a sparse file count), "
                              f"more than the {max_bytes:,} bytes left of the sandbox's disk quota for this SUBMIT's files")

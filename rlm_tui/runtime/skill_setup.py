@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import atexit
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.sandbox.folders import make_private
 from rlm_tui.sandbox.image import image_dir
 from rlm_tui.skills import Catalogue, Skill, SkillError, SkillSet, discover, select, stage
 
@@ -48,7 +48,7 @@ def prepare_skills(project: Path, wanted: Iterable[str | Skill],
     clash = set(selected.tools) & set(tools)
     if clash:
         raise SkillError(f"tool(s) {', '.join(sorted(clash))} defined both by a skill and by tools=")
-    folder = Path(tempfile.mkdtemp(prefix="rlm-skills-"))
+    folder = make_private("skills")  # swept at a later start if this process is killed
     atexit.register(shutil.rmtree, folder, True)
     sys_path = stage(selected, folder, image_dir() / "lib" / "python315.zip")
     return PreparedSkills(catalogue, selected, folder, sys_path, {**selected.tools, **tools})
