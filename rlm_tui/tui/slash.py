@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.markup import escape
 
 from rlm_tui.config import BudgetSettings
+from rlm_tui.redact import scrub
 from rlm_tui.tui import commands
 from rlm_tui.tui.commands import ParsedCommand
 
@@ -193,7 +194,7 @@ class SlashCommands:
         text += "\n\n---\n\n".join(t.export_markdown() for t in turns) + "\n"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            path.write_text(scrub(text), encoding="utf-8")
         except OSError as e:
             self.notify(f"Cannot write {path}: {e.strerror or e}", severity="error")
             return
