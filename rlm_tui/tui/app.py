@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
+from rlm_tui import redact
 from rlm_tui.config import Settings
 from rlm_tui.paths import data_dir
 from rlm_tui.tui import commands, fuzzy
@@ -48,6 +49,8 @@ class RLMApp(SlashCommands, App[None]):
                  history_file: Path | None = None, theme_dirs: list[Path] | None = None) -> None:
         super().__init__()
         self.settings = settings
+        if settings.api_key is not None:  # scrubbed from /export and everything else written out
+            redact.register(settings.api_key.get_secret_value())
         self.project = Path(project).resolve()
         self.resume_id = resume
         self.replay = Path(replay) if replay else None
