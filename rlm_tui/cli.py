@@ -142,6 +142,8 @@ def trust_project(project: Path, quiet: bool = False) -> None:
         trust.trust(code)
     except trust.TrustError as e:
         raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot record the trust in {trust.store_file()}: {e.strerror or e}") from None
     if not quiet and not code.empty:
         err(f"· trusted the host tools of {project}: {', '.join(code.relative(t) for t in code.tools)}")
 
