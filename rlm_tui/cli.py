@@ -319,7 +319,8 @@ def cmd_tui(argv: list[str]) -> int:
     args = build_tui_parser().parse_args(argv)
     settings = load(args)
     project = project_dir(args.path)
-    check_skills(project, settings.skills)
+    if args.skill:  # names given here are checked now (~0.1 s); config's are checked by the session
+        check_skills(project, settings.skills)
     if args.trust:
         trust_project(project)
     from rlm_tui.tui.app import make_app

@@ -102,7 +102,8 @@ class SlashCommands:
         try:
             from rlm_tui import skills as skills_mod
 
-            found = list(skills_mod.discover(self.project).skills.values())
+            # listing them runs no tools.py
+            found = list(skills_mod.discover(self.project, host_tools=False).skills.values())
             problem = ""
         except Exception as e:  # noqa: BLE001 - a malformed user skill must not break the UI
             found, problem = [], f"\n\n**Could not load skills:** {e}"
