@@ -45,6 +45,8 @@ class BudgetSettings(BaseModel):
     max_tokens: int | None = Field(None, ge=1, description="Prompt + completion tokens.")
     max_cost_usd: float | None = Field(None, gt=0, description="Spend in USD (calls of unknown price count 0).")
     max_seconds: float | None = Field(600.0, gt=0, description="Wall-clock time for the turn.")
+    max_memory_mb: int | None = Field(None, ge=64, description="Memory of all the turn's sandboxes together "
+                                      "(root and child RLMs); default twice memory_mb.")
 
 
 class RoleSettings(BaseModel):

@@ -292,9 +292,21 @@ def test_usage_addition():
     total = a + b
     assert (total.prompt_tokens, total.completion_tokens, total.latency_s, total.calls) == (11, 7, 1.5, 3)
     assert total.cost_usd == pytest.approx(0.03) and total.total_tokens == 18
-    assert (a + Usage(1, 1, None, 0, 1)).cost_usd is None  # unknown stays unknown
     assert sum([a, b], Usage()).calls == 3
     assert Usage().cost_usd == 0.0
+
+
+def test_one_unknown_price_leaves_the_known_cost_and_counts_the_unpriced_calls():
+    priced = Usage(10, 5, 0.01, 1.0, 1)
+    unknown = Usage(1, 1, None, 0, 1)
+    assert unknown.unpriced_calls == 1 and not unknown.cost_known
+    total = sum([priced, unknown, unknown, priced], Usage())
+    assert total.cost_usd == pytest.approx(0.02)  # not None: the known part stays a number
+    assert (total.calls, total.unpriced_calls, total.cost_known) == (4, 2, False)
+    assert total.cost_text() == "$0.0200 + 2 calls of unknown price"
+    assert (priced + priced).cost_known and (priced + priced).cost_text() == "$0.0200"
+    only_unknown = Usage() + unknown + unknown
+    assert only_unknown.cost_usd is None and only_unknown.cost_text() == "unknown price (2 calls)"
 
 
 # --- credentials and secrets ------------------------------------------------------------------------

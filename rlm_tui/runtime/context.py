@@ -1,19 +1,27 @@
-"""What one call tree shares: LMs, budget, usage, event sink, cancellation, concurrency."""
+"""What one call tree shares: LMs, budget, memory, usage, event sink, cancellation, concurrency.
+
+Every LM call of the tree goes through `reserve` (before anything is emitted or sent) and
+`spend` (send within the deadline, then settle the reservation with the real usage).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from rlm_tui.lm import LM, Completion, Usage
-from rlm_tui.runtime.budget import Budget
+from rlm_tui.lm import LM, Completion, Usage, price_usd
+from rlm_tui.runtime.budget import Budget, BudgetExceeded, MemoryPool, Reservation
 from rlm_tui.runtime.events import Event, LMCallFinished, LMCallStarted, LMToken, new_id
 
 EventSink = Callable[[Event], None]
+T = TypeVar("T")
+CHARS_PER_TOKEN = 4
 
 
 class Cancelled(Exception):
@@ -46,8 +54,13 @@ class RunContext:
     usage: Usage = field(default_factory=Usage)
     cancel_event: threading.Event = field(default_factory=threading.Event)
     loop: asyncio.AbstractEventLoop | None = None
+    memory: MemoryPool | None = None  # built from the budget's max_memory_mb when not given
     _semaphore: asyncio.Semaphore | None = None
     _usage_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.memory is None:
+            self.memory = MemoryPool(self.budget.max_memory_mb or 2 * self.memory_mb)
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -70,10 +83,54 @@ class RunContext:
         if self.cancel_event.is_set():
             raise Cancelled("the turn was cancelled")
 
-    def record(self, usage: Usage) -> None:
-        self.budget.charge(usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
+    def reserve(self, lm: LM, prompt_chars: int, *, extract: bool = False) -> Reservation:
+        """Hold one call of `lm` with a prompt of `prompt_chars` from the budget, or raise
+        `BudgetExceeded`. `extract`: the root run's extract step, allowed past the limits."""
+        self.check_cancel()
+        prompt = math.ceil(prompt_chars / CHARS_PER_TOKEN)
+        completion = self.budget.expected_completion(lm.max_tokens)
+        cost = price_usd(lm.model, prompt, completion) if self.budget.max_cost_usd is not None else 0.0
+        return self.budget.reserve(prompt + completion, cost or 0.0, past_limits=extract)
+
+    async def spend(self, reservation: Reservation, send: Callable[[], Awaitable[tuple[T, Usage]]], *,
+                    queue: bool = False, extract: bool = False) -> tuple[T, Usage]:
+        """Send a reserved call (after a place under the concurrency limit when `queue`), cut at
+        the deadline (`BudgetExceeded('seconds')`), and settle its reservation with its usage."""
+        sent = False
+
+        async def go() -> tuple[T, Usage]:
+            nonlocal sent
+            async with self.semaphore if queue else contextlib.nullcontext():
+                self.check_cancel()
+                sent = True
+                return await send()
+
+        try:
+            value, usage = await self.within_deadline(go(), extract=extract)
+        except BaseException:
+            if sent:
+                self.budget.settle(reservation, 0, 0, 0.0)
+            else:
+                self.budget.release(reservation)
+            raise
+        self.budget.settle(reservation, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
         with self._usage_lock:
             self.usage = self.usage + usage
+        return value, usage
+
+    async def within_deadline(self, work: Awaitable[T], *, extract: bool = False) -> T:
+        """Await `work`, cancelled at the budget's deadline with `BudgetExceeded('seconds')`."""
+        left = self.budget.seconds_left(extract=extract)
+        if left is None:
+            return await work
+        try:
+            async with asyncio.timeout(max(0.0, left)) as scope:
+                return await work
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            budget = self.budget
+            raise BudgetExceeded("seconds", budget.max_seconds, budget.elapsed) from None
 
     async def complete(
         self,
@@ -84,12 +141,10 @@ class RunContext:
         call_id: str,
         parent_id: str,
         stream: bool = False,
-        enforce_budget: bool = True,
+        extract: bool = False,
     ) -> Completion:
-        """One LM call with its events, budget and usage accounting."""
-        if enforce_budget:
-            self.budget.check_call()
-        self.check_cancel()
+        """One LM call with its events, budget and usage accounting (`extract`: see `reserve`)."""
+        reservation = self.reserve(lm, sum(len(str(m.get("content", ""))) for m in messages), extract=extract)
         prompt = messages[-1]["content"] if messages else ""
         self.emit(LMCallStarted(run_id=self.run_id, call_id=call_id, parent_id=parent_id,
                                 model=lm.model, role=role, prompt=prompt))
@@ -97,13 +152,17 @@ class RunContext:
         def on_token(text: str) -> None:
             self.emit(LMToken(run_id=self.run_id, call_id=call_id, parent_id=parent_id, text=text))
 
-        try:
+        async def send() -> tuple[Completion, Usage]:
             completion = await lm.acomplete(messages, on_token=on_token if stream else None)
-        except Exception as e:
+            return completion, completion.usage
+
+        try:
+            completion, _ = await self.spend(reservation, send, extract=extract)
+        except (Exception, asyncio.CancelledError) as e:
+            error = "cancelled" if isinstance(e, asyncio.CancelledError) else str(e)
             self.emit(LMCallFinished(run_id=self.run_id, call_id=call_id, parent_id=parent_id,
-                                     model=lm.model, role=role, response="", error=str(e)))
+                                     model=lm.model, role=role, response="", error=error))
             raise
-        self.record(completion.usage)
         u = completion.usage
         self.emit(LMCallFinished(
             run_id=self.run_id, call_id=call_id, parent_id=parent_id, model=lm.model, role=role,

@@ -132,6 +132,17 @@ class SubCallFinished(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CallsRefused(Event):
+    """Sub-calls the budget refused before sending (`count` of them: a batch's in one event)."""
+
+    function: str
+    model: str
+    budget: str
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class VariablesChanged(Event):
     variables: list[dict[str, Any]]
 
@@ -166,6 +177,13 @@ class RunFailed(Event):
     error: str
     error_type: str
     cancelled: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceCapped(Event):
+    """The run's trace reached its byte cap: later long texts keep only their size and hash."""
+
+    limit_bytes: int
 
 
 @dataclass(frozen=True, kw_only=True)

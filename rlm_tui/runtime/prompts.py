@@ -1,15 +1,12 @@
-"""Root prompts: what the root LM is told, and how its replies are parsed."""
+"""Root prompts: what the root LM is told (its replies are parsed in `reply`)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from rlm_tui.runtime.outputs import output_types, type_name
 from rlm_tui.sandbox import VarInfo
 
-_FENCE = re.compile(r"```(?:python|py|repl)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smaller slice to see them]"
 
 GUEST_FUNCTIONS = """\
@@ -63,20 +60,6 @@ print(n)
 ```python
 SUBMIT(answer="3")
 ```"""
-
-
-@dataclass(frozen=True)
-class ParsedReply:
-    reasoning: str
-    code: str | None
-
-
-def parse_reply(text: str) -> ParsedReply:
-    """Reasoning and the code of every ```python / ```repl block (joined in order)."""
-    blocks = [b.strip("\n") for b in _FENCE.findall(text)]
-    reasoning = _FENCE.sub("", text).strip()
-    code = "\n\n".join(b for b in blocks if b.strip())
-    return ParsedReply(reasoning, code or None)
 
 
 def truncate(text: str, limit: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rlm_tui.runtime.events import (
+    CallsRefused,
     CellOutput,
     CodeCell,
     Event,
@@ -15,6 +16,7 @@ from rlm_tui.runtime.events import (
     RunStarted,
     SubCallFinished,
     SubCallStarted,
+    TraceCapped,
 )
 
 
@@ -72,6 +74,12 @@ def summarize(events: list[Event]) -> str:
     lm_calls = [e for e in events if isinstance(e, LMCallFinished)]
     subs = sum(isinstance(e, SubCallFinished) and e.function != "llm_query_batched" for e in events)
     lines.append(f"\n{cells} cells, {len(lm_calls)} root LM calls, {subs} sub-calls")
+    refused = sum(e.count for e in events if isinstance(e, CallsRefused))
+    if refused:
+        lines.append(f"{refused} sub-calls not sent: the budget refused them")
+    for e in events:
+        if isinstance(e, TraceCapped):
+            lines.append(f"trace capped at {e.limit_bytes:,} bytes in a run: later long texts kept as size and hash")
     for e in events:
         if isinstance(e, RunFinished) and e.parent_id is None:
             lines.append(f"outputs{' (partial)' if e.partial else ''}: {e.outputs}")

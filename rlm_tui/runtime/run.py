@@ -13,8 +13,8 @@ from typing import Any
 
 import dspy
 
-from rlm_tui.runtime.budget import BudgetExceeded
-from rlm_tui.runtime.context import Cancelled, RunContext
+from rlm_tui.runtime.budget import MIN_SANDBOX_MB, BudgetExceeded
+from rlm_tui.runtime.context import CHARS_PER_TOKEN, Cancelled, RunContext
 from rlm_tui.runtime.events import (
     BudgetExhausted,
     CellOutput,
@@ -34,14 +34,14 @@ from rlm_tui.runtime.prompts import (
     EXTRACT,
     NO_CODE,
     output_message,
-    parse_reply,
     system_prompt,
     task_prompt,
 )
+from rlm_tui.runtime.reply import parse_reply
 from rlm_tui.runtime.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox
 
-CHARS_PER_TOKEN = 4
+CHILD_MEMORY_SHARE = 4  # a child RLM's sandbox gets memory_mb / this from the tree's pool (or what is left)
 
 
 @dataclass
@@ -97,6 +97,7 @@ class Run:
         self.context_paths = context_paths or []
         self.steps: list[Step] = []
         self.messages: list[dict[str, str]] = []
+        self._memory_mb = 0  # what this run's sandbox holds of the tree's memory pool
 
     # -- public ------------------------------------------------------------------------------
 
@@ -125,6 +126,8 @@ class Run:
         finally:
             if self._own_sandbox and self.sandbox is not None:
                 await asyncio.to_thread(self.sandbox.close)
+            ctx.memory.give(self._memory_mb)
+            self._memory_mb = 0
             self.files.cleanup()
         ctx.emit(RunFinished(
             run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
@@ -135,6 +138,8 @@ class Run:
 
     async def spawn_child(self, question: str, signature: str | None, inputs: dict[str, Any],
                           *, parent_id: str) -> tuple[dict[str, Any], bool]:
+        if (exceeded := self.ctx.budget.exhausted()) is not None:
+            raise exceeded  # before a sandbox is started for a child that could not run
         sig = make_signature(signature or "question -> answer")
         child_inputs = dict(inputs)
         first_input = next(iter(sig.input_fields))
@@ -148,12 +153,17 @@ class Run:
     async def _prepare_sandbox(self) -> None:
         ctx = self.ctx
         if self.sandbox is None:
+            if self.depth == 0:
+                self._memory_mb = ctx.memory.take(ctx.memory_mb, ctx.memory_mb)
+            else:
+                self._memory_mb = ctx.memory.take(max(MIN_SANDBOX_MB, ctx.memory_mb // CHILD_MEMORY_SHARE))
             self.sandbox = await asyncio.to_thread(
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
-                timeout_s=ctx.cell_timeout_s, memory_mb=ctx.memory_mb,
+                timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb,
                 output_fields=list(self.signature.output_fields), mounts=self.files.mounts(),
             )
         else:
+            self._memory_mb = ctx.memory.take(self.sandbox.memory_mb, self.sandbox.memory_mb)
             self.sandbox.host_functions.update(self.functions.as_dict())
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
@@ -208,7 +218,7 @@ class Run:
                 continue
             ctx.emit(CodeCell(run_id=ctx.run_id, call_id=self.iteration_id, parent_id=self.call_id,
                               iteration=iteration, reasoning=reply.reasoning, code=reply.code))
-            result = await asyncio.to_thread(self.sandbox.run, reply.code)
+            result = await self._run_cell(reply.code)
             ctx.check_cancel()
             self._emit_cell(iteration, result)
             feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)
@@ -228,6 +238,19 @@ class Run:
             self.steps.append(Step(reply.reasoning, reply.code, feedback))
             self.messages.append({"role": "user", "content": feedback})
 
+    async def _run_cell(self, code: str) -> CellResult:
+        """Run a cell within the turn's deadline: its own time limit is cut to the time left,
+        and at the deadline the cell is cancelled, which also ends its waits on host calls."""
+        left = self.ctx.budget.seconds_left()
+        if left is None:
+            return await asyncio.to_thread(self.sandbox.run, code)
+        timeout = max(0.05, min(self.ctx.cell_timeout_s, left))
+        watchdog = asyncio.get_running_loop().call_later(max(0.0, left), self.sandbox.cancel)
+        try:
+            return await asyncio.to_thread(self.sandbox.run, code, timeout)
+        finally:
+            watchdog.cancel()
+
     def _emit_cell(self, iteration: int, result: CellResult) -> None:
         ctx = self.ctx
         ctx.emit(CellOutput(run_id=ctx.run_id, call_id=self.iteration_id, parent_id=self.call_id,
@@ -237,19 +260,33 @@ class Run:
                                   variables=[vars(v) for v in result.variables]))
 
     async def _extract(self, exceeded: BudgetExceeded) -> Outcome:
-        """Budget spent: one last call turns the history into outputs, marked partial."""
+        """Budget spent: one last call turns the history into outputs, marked partial.
+
+        At the root it is the one call allowed past the call, token and cost limits, within
+        the time kept for it at the end of `max_seconds`. A child run's extract step is an
+        ordinary call: when the budget refuses it, the child fails with that refusal."""
         ctx = self.ctx
         ctx.emit(BudgetExhausted(run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
                                  budget=exceeded.budget, limit=exceeded.limit, used=exceeded.used))
         names = list(self.signature.output_fields)
         prompt = EXTRACT.format(reason=str(exceeded), fields=", ".join(names))
         messages = [*self._window(), {"role": "user", "content": prompt}]
-        try:  # the one call allowed past the budget, so the run can end with an answer
-            completion = await ctx.complete(ctx.lm, messages, role="extract", call_id=new_id(),
-                                            parent_id=self.call_id, enforce_budget=False)
-            text = completion.text
-        except Exception as e:  # best effort: fall back to an explicit placeholder
-            text = f"(no answer: the budget ran out and the extract step failed: {e})"
+        root = self.depth == 0
+        left = ctx.budget.seconds_left(extract=True)
+        if root and left is not None and left <= 0:
+            text = "(no answer: the time budget ran out with no time left for the extract step)"
+        else:
+            try:
+                completion = await ctx.complete(ctx.lm, messages, role="extract", call_id=new_id(),
+                                                parent_id=self.call_id, extract=root)
+                text = completion.text
+            except BudgetExceeded as e:
+                if not root:
+                    raise
+                text = (f"(no answer: the extract step did not finish within the "
+                        f"{ctx.budget.extract_allowance:g} s kept for it: {e})")
+            except Exception as e:  # best effort: fall back to an explicit placeholder
+                text = f"(no answer: the budget ran out and the extract step failed: {e})"
         outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False)
         return Outcome(outputs, True, self.steps, exceeded.budget)
 
@@ -306,7 +343,8 @@ def context_window(model: str) -> int:
 def usage_dict(ctx: RunContext) -> dict[str, Any]:
     u = ctx.usage
     return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-            "cost_usd": u.cost_usd, "lm_calls": ctx.budget.lm_calls, "iterations": ctx.budget.iterations}
+            "cost_usd": u.cost_usd, "unpriced_calls": u.unpriced_calls,
+            "lm_calls": ctx.budget.lm_calls, "iterations": ctx.budget.iterations}
 
 
 def _preview(value: Any) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 import threading
 import time
 from collections import defaultdict, deque
@@ -19,7 +21,9 @@ from rlm_tui.paths import data_dir
 from rlm_tui.runtime.context import Cancelled
 from rlm_tui.runtime.events import CodeCell, Event, RunStarted, Status, SubCallFinished, SubCallStarted
 from rlm_tui.runtime.run import CHARS_PER_TOKEN, context_window
+from rlm_tui.runtime.session_lock import SessionLock
 from rlm_tui.runtime.trace import TraceWriter, read_trace
+from rlm_tui.runtime.trace_blobs import text_key
 from rlm_tui.sandbox import Sandbox, VarInfo
 
 GUEST_FUNCTIONS = ("llm_query", "llm_query_batched", "predict", "rlm_query")
@@ -56,7 +60,11 @@ def sessions_dir() -> Path:
 
 
 class ChatSession:
-    """A chat over one project: variables survive between turns; every event is traced."""
+    """A chat over one project: variables survive between turns; every event is traced.
+
+    An open session (from `start()` or `resume()` to `close()`) holds its folder's lock: a
+    second opener anywhere gets `SessionLocked` naming this process.
+    """
 
     def __init__(self, settings: Settings, project: Path, on_event: Callable[[Event], None],
                  session_id: str | None = None) -> None:
@@ -76,24 +84,29 @@ class ChatSession:
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        self._folder_lock = SessionLock(self.folder)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Import the LM stack and start the sandbox (compiling it the very first time)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._trace = TraceWriter(self.trace_path)
-        self._status("Starting the sandbox…")
-        self._rlm = await asyncio.to_thread(self._build_rlm)
-        for note in self._rlm.skills.notes:  # host tools left off, packages trusted on first use
-            self._status(note)
-        names = [*GUEST_FUNCTIONS, "load_skill", *self._rlm.skills.tools]
-        self._sandbox = await asyncio.to_thread(
-            Sandbox, self.project, workspace=self.workspace, skills=self._rlm.skills.folder,
-            host_functions=_idle_functions(names),
-            timeout_s=self.settings.cell_timeout_s, memory_mb=self.settings.memory_mb,
-            output_fields=["answer"], progress=self._status,
-        )
+        self._folder_lock.acquire()  # SessionLocked when another process has it open
+        try:
+            self._trace = TraceWriter(self.trace_path)
+            self._status("Starting the sandbox…")
+            self._rlm = await asyncio.to_thread(self._build_rlm)
+            for note in self._rlm.skills.notes:  # host tools left off, packages trusted on first use
+                self._status(note)
+            names = [*GUEST_FUNCTIONS, "load_skill", *self._rlm.skills.tools]
+            self._sandbox = await asyncio.to_thread(
+                Sandbox, self.project, workspace=self.workspace, skills=self._rlm.skills.folder,
+                host_functions=_idle_functions(names),
+                timeout_s=self.settings.cell_timeout_s, memory_mb=self.settings.memory_mb,
+                output_fields=["answer"], progress=self._status,
+            )
+        except BaseException:
+            await self.close()
+            raise
         self._status("Sandbox ready")
         self._save_meta()
 
@@ -109,6 +122,7 @@ class ChatSession:
         if self._trace is not None:
             self._trace.close()
             self._trace = None
+        self._folder_lock.release()
 
     def set_models(self, model: str | None = None, sub_model: str | None = None) -> None:
         """Switch models for the next turn."""
@@ -183,9 +197,8 @@ class ChatSession:
             "turns": [{"question": t.question, "answer": t.answer, "partial": t.partial, "messages": t.messages}
                       for t in self._turns],
         }
-        staged = self.folder / "meta.json.tmp"
-        staged.write_text(json.dumps(redact.scrub_data(meta)))
-        staged.replace(self.folder / "meta.json")
+        with self._lock:
+            _write_atomically(self.folder / "meta.json", json.dumps(redact.scrub_data(meta)))
 
     @staticmethod
     def list_saved() -> list[SavedSession]:
@@ -209,13 +222,24 @@ class ChatSession:
         match = saved[0] if session_id is None else next((s for s in saved if s.id == session_id), None)
         if match is None:
             raise ValueError(f"no saved session {session_id!r}; known: {', '.join(s.id for s in saved[:10])}")
-        meta = json.loads((match.path / "meta.json").read_text())
-        session = cls(settings, project or Path(meta["project"]), on_event, session_id=match.id)
-        session._turns = [_Turn(t["question"], t["answer"], t["partial"], t.get("messages", []))
-                          for t in meta.get("turns", [])]
-        events = read_trace(session.trace_path) if session.trace_path.exists() else []
-        await session.start()
-        await session._replay_cells(events)
+        lock = SessionLock(match.path)
+        lock.acquire()  # before reading: nobody else writes the session while it is open here
+        try:
+            meta = json.loads((match.path / "meta.json").read_text())
+            session = cls(settings, project or Path(meta["project"]), on_event, session_id=match.id)
+        except BaseException:
+            lock.release()
+            raise
+        session._folder_lock = lock
+        try:
+            session._turns = [_Turn(t["question"], t["answer"], t["partial"], t.get("messages", []))
+                              for t in meta.get("turns", [])]
+            events = read_trace(session.trace_path) if session.trace_path.exists() else []
+            await session.start()
+            await session._replay_cells(events)
+        except BaseException:
+            await session.close()
+            raise
         return session
 
     async def _replay_cells(self, events: list[Event]) -> None:
@@ -230,6 +254,21 @@ class ChatSession:
         self._sandbox.host_functions.update(_idle_functions(list(self._sandbox.host_functions)))
         self.variables = await asyncio.to_thread(self._sandbox.variables)
         self._status(f"Restored {len(self.variables)} variables")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` through a uniquely named temporary file in the same folder, so
+    a reader sees the old or the new file, never half of one, and concurrent saves never collide."""
+    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(staged, path)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
 
 
 def _answer_text(outputs: dict[str, Any]) -> str:
@@ -247,8 +286,9 @@ def _idle_functions(names: list[str]) -> dict[str, Callable[..., Any]]:
 
 def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:
     """Guest functions that answer with what the original run got: `llm_query` by prompt
-    (batched children finish out of order), `predict` and `rlm_query` in call order."""
-    prompts = {e.call_id: e.prompt for e in events if isinstance(e, SubCallStarted)}
+    (batched children finish out of order; matched by hash, as a long prompt may be stored
+    as its hash alone), `predict` and `rlm_query` in call order."""
+    prompts = {e.call_id: text_key(e.prompt) for e in events if isinstance(e, SubCallStarted)}
     by_prompt: dict[str, deque[str]] = defaultdict(deque)
     in_order: dict[str, deque[str]] = defaultdict(deque)
     for e in events:
@@ -259,7 +299,7 @@ def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:
                 in_order[e.function].append(e.response)
 
     def llm_query(prompt: str, *_args: Any, **_kwargs: Any) -> str:
-        queue = by_prompt.get(prompt)
+        queue = by_prompt.get(text_key(prompt)) if isinstance(prompt, str) else None
         return queue.popleft() if queue else MISSING
 
     def recorded(function: str, decode: Callable[[str], Any]) -> Callable[..., Any]:

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import contextvars
+import functools
 import inspect
 import json
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlm_tui.lm import Usage
+from rlm_tui.runtime.budget import BudgetExceeded, CallRefused
 from rlm_tui.runtime.context import Cancelled, RunContext
-from rlm_tui.runtime.events import SubCallFinished, SubCallStarted, new_id
+from rlm_tui.runtime.events import CallsRefused, SubCallFinished, SubCallStarted, new_id
 
 if TYPE_CHECKING:
     from rlm_tui.runtime.run import Run
@@ -114,65 +119,94 @@ class GuestFunctions:
     async def _run_tool(self, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         timeout = self.ctx.tool_timeout_s
 
-        async def work(call_id: str) -> tuple[str, Any, Usage]:
-            pending = fn(*args, **kwargs) if inspect.iscoroutinefunction(fn) else asyncio.to_thread(fn, *args, **kwargs)
+        async def call() -> Any:
+            pending = fn(*args, **kwargs) if inspect.iscoroutinefunction(fn) else _on_own_thread(name, fn, args, kwargs)
             try:
                 value = await asyncio.wait_for(pending, timeout)
+                if inspect.isawaitable(value):
+                    value = await asyncio.wait_for(value, timeout)
             except TimeoutError:
                 raise TimeoutError(f"tool {name!r} did not finish within {timeout:g} s") from None
-            if inspect.isawaitable(value):
-                value = await asyncio.wait_for(value, timeout)
+            return value
+
+        async def work(call_id: str) -> tuple[str, Any, Usage]:
+            value = await self.ctx.within_deadline(call())  # the turn's deadline cuts it too
             return repr(value)[:2000], value, Usage()
 
         return await self._tracked("tool", name, f"{name}{args!r} {kwargs!r}"[:2000], self.run.iteration_id, work)
 
-    async def _query(self, prompt: str, role: str | None, function: str, parent_id: str) -> str:
-        lm = self.ctx.sub_model(role)
+    async def _query(self, prompt: str, role: str | None, function: str, parent_id: str,
+                     *, in_batch: bool = False) -> str:
+        ctx = self.ctx
+        lm = ctx.sub_model(role)
+        label = _label(role, lm.model)
+        try:
+            reservation = ctx.reserve(lm, len(prompt))
+        except CallRefused as refused:
+            if not in_batch:  # a batch reports its refused slots in one line
+                self._refused(function, label, parent_id, refused, 1)
+            raise
+
+        async def send() -> tuple[str, Usage]:
+            completion = await lm.acomplete([{"role": "user", "content": prompt}])
+            return completion.text, completion.usage
 
         async def work(call_id: str) -> tuple[str, str, Usage]:
-            async with self.ctx.semaphore:
-                self.ctx.budget.check_call()
-                self.ctx.check_cancel()
-                completion = await lm.acomplete([{"role": "user", "content": prompt}])
-            self.ctx.record(completion.usage)
-            return completion.text, completion.text, completion.usage
+            answer, usage = await ctx.spend(reservation, send, queue=True)
+            return answer, answer, usage
 
-        return await self._tracked(function, _label(role, lm.model), prompt, parent_id, work)
+        return await self._tracked(function, label, prompt, parent_id, work)
 
     async def _batch(self, prompts: list[str], role: str | None) -> list[str]:
         lm = self.ctx.sub_model(role)
+        label = _label(role, lm.model)
 
         async def work(call_id: str) -> tuple[str, list[str], Usage]:
             results = await asyncio.gather(
-                *(self._query(p, role, "llm_query", call_id) for p in prompts), return_exceptions=True
+                *(self._query(p, role, "llm_query", call_id, in_batch=True) for p in prompts),
+                return_exceptions=True,
             )
             for r in results:
-                if isinstance(r, Cancelled):
+                if isinstance(r, (Cancelled, asyncio.CancelledError)):
                     raise r
-            answers = [r if isinstance(r, str) else f"ERROR: {type(r).__name__}: {r}" for r in results]
+            refused = [r for r in results if isinstance(r, CallRefused)]
+            if refused:
+                self._refused("llm_query", label, call_id, refused[0], len(refused))
+            answers = [r if isinstance(r, str) else _error_slot(r) for r in results]
             failed = sum(1 for r in results if not isinstance(r, str))
             shown = f"{len(prompts)} answers" + (f", {failed} failed" if failed else "")
+            if refused:
+                shown += f" ({len(refused)} not sent: {refused[0].budget} budget)"
             return shown, answers, Usage()
 
-        return await self._tracked("llm_query_batched", _label(role, lm.model),
-                                   f"{len(prompts)} prompts", self.run.iteration_id, work)
+        return await self._tracked("llm_query_batched", label, f"{len(prompts)} prompts",
+                                   self.run.iteration_id, work)
+
+    def _refused(self, function: str, model: str, parent_id: str, refused: CallRefused, count: int) -> None:
+        ctx = self.ctx
+        ctx.emit(CallsRefused(run_id=ctx.run_id, call_id=new_id(), parent_id=parent_id, function=function,
+                              model=model, budget=refused.budget, count=count, reason=str(refused)))
 
     async def _predict(self, signature: str, instructions: str | None, role: str | None,
                        inputs: dict[str, Any]) -> dict:
         from rlm_tui.runtime.predict import run_predict
 
-        lm = self.ctx.sub_model(role)
+        ctx = self.ctx
+        lm = ctx.sub_model(role)
+        label = _label(role, lm.model)
+        shown_inputs = f"{signature}\n{inputs!r}"
+        try:
+            reservation = ctx.reserve(lm, PREDICT_PROMPT_CHARS + len(shown_inputs) + len(instructions or ""))
+        except CallRefused as refused:
+            self._refused("predict", label, self.run.iteration_id, refused, 1)
+            raise
 
         async def work(call_id: str) -> tuple[str, dict, Usage]:
-            async with self.ctx.semaphore:
-                self.ctx.budget.check_call()
-                self.ctx.check_cancel()
-                outputs, usage = await run_predict(lm, signature, instructions, inputs)
-            self.ctx.record(usage)
+            outputs, usage = await ctx.spend(reservation, lambda: run_predict(lm, signature, instructions, inputs),
+                                             queue=True)
             return json.dumps(outputs, default=str), outputs, usage
 
-        return await self._tracked("predict", _label(role, lm.model), f"{signature}\n{inputs!r}"[:2000],
-                                   self.run.iteration_id, work)
+        return await self._tracked("predict", label, shown_inputs[:2000], self.run.iteration_id, work)
 
     async def _child(self, question: str, signature: str | None, inputs: dict[str, Any]) -> Any:
         if self.run.depth + 1 > self.ctx.max_depth:
@@ -185,6 +219,41 @@ class GuestFunctions:
             return str(value)[:2000], value, Usage()
 
         return await self._tracked("rlm_query", self.ctx.sub_lm.model, question, self.run.iteration_id, work)
+
+
+def _on_own_thread(name: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> asyncio.Future:
+    """Run a sync tool on a daemon thread of its own. A tool that hangs past its timeout cannot be
+    stopped, but it must not hold the run: on the loop's default executor, `asyncio.run` would wait
+    for it at shutdown (a 1 s timeout once held a run 22 s)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def target() -> None:
+        try:
+            value = context.run(fn, *args, **kwargs)
+        except BaseException as e:  # handed to the awaiting run as the tool's failure
+            outcome = functools.partial(settle, functools.partial(future.set_exception, e))
+        else:
+            outcome = functools.partial(settle, functools.partial(future.set_result, value))
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(outcome)
+
+    threading.Thread(target=target, name=f"rlm-tool-{name}", daemon=True).start()
+    return future
+
+
+PREDICT_PROMPT_CHARS = 1500  # DSPy's template around a predict call's fields, for the estimate
+
+
+def _error_slot(error: BaseException) -> str:
+    if isinstance(error, BudgetExceeded):  # refused before sending, or cut at the deadline
+        return f"ERROR: budget: {error}"
+    return f"ERROR: {type(error).__name__}: {error}"
 
 
 def _text(value: Any) -> str:

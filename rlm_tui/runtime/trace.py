@@ -1,9 +1,11 @@
-"""JSONL traces: one event per line, flushed as it happens; secrets scrubbed."""
+"""JSONL traces: one event per line, flushed as it happens; secrets scrubbed; bounded in size
+(long texts stored once, a byte cap per run: see `trace_blobs`)."""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
 import types
 import typing
@@ -13,6 +15,8 @@ from typing import IO, Any
 
 from rlm_tui import redact
 from rlm_tui.runtime.events import Event, LMToken, event_from_dict
+from rlm_tui.runtime import trace_blobs
+from rlm_tui.runtime.trace_blobs import BlobResolver, TracePacker, stored_blobs
 
 
 class TraceWriter:
@@ -22,20 +26,23 @@ class TraceWriter:
     Every line is scrubbed of the keys in use (`rlm_tui.redact`); `secrets` adds more.
     """
 
-    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, path: Path, secrets: Iterable[str] = (), *, max_run_bytes: int | None = None,
+                 inline_chars: int = trace_blobs.INLINE_CHARS) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         redact.register(*secrets)
+        repair_tail(self.path)
+        self._packer = TracePacker(redact.scrub, max_run_bytes=max_run_bytes or trace_blobs.MAX_RUN_BYTES,
+                                   inline_chars=inline_chars, stored=stored_blobs(self.path))
         self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, LMToken):
             return
-        line = redact.scrub(event.to_json())
         with self._lock:
             if self._file is not None:
-                self._file.write(line + "\n")
+                self._file.write("".join(line + "\n" for line in self._packer.lines(event)))
                 self._file.flush()
 
     def close(self) -> None:
@@ -43,6 +50,28 @@ class TraceWriter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def repair_tail(path: Path) -> None:
+    """Cut a torn last line (a process killed mid-write) so that appends start on a new line."""
+    try:
+        file = open(path, "r+b")
+    except FileNotFoundError:
+        return
+    with file:
+        end = file.seek(0, os.SEEK_END)
+        cut = end
+        while cut > 0:
+            start = max(0, cut - 65536)
+            file.seek(start)
+            chunk = file.read(cut - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                cut = start + newline + 1
+                break
+            cut = start
+        if cut < end:
+            file.truncate(cut)
 
 
 class TraceError(ValueError):
@@ -57,23 +86,26 @@ def read_trace(path: Path) -> list[Event]:
     except OSError as e:
         raise TraceError(f"cannot read trace {path}: {e.strerror or e}") from None
     events: list[Event] = []
+    blobs = BlobResolver()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            events.append(_event(json.loads(line)))
-        except (ValueError, TypeError) as e:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            if not blobs.take(data):
+                events.append(_event(blobs.resolve(data)))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
             if number == len(lines):
                 break  # the process died mid-write
             raise TraceError(f"{path}:{number}: not a trace event ({e})") from None
     return events
 
 
-def _event(data: object) -> Event:
-    """An event from one decoded line, refused unless it is an object whose fields have the
-    types the event declares (a trace from elsewhere must not crash the readers)."""
-    if not isinstance(data, dict):
-        raise TypeError(f"a JSON {type(data).__name__}, not an object")
+def _event(data: dict[str, Any]) -> Event:
+    """An event from one decoded line, refused unless its fields have the types the event
+    declares (a trace from elsewhere must not crash the readers)."""
     event = event_from_dict(data)
     for name, hint in _hints(type(event)).items():
         if not _fits(getattr(event, name), hint):
