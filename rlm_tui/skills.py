@@ -5,16 +5,20 @@ Defined in Python (`Skill(...)`) or on disk: a folder with `SKILL.md` (YAML fron
 it, and an optional `tools.py` whose public functions become host tools. Discovery looks in the
 built-in `skills/`, then `~/.config/rlm-tui/skills/`, then the project's `.rlm/skills/`; the
 nearer one wins a name clash.
+
+A project skill's `tools.py` runs on the host, so it is imported only when the user trusts
+the project (`rlm_tui.trust`); until then the skill loads without its host tools and the
+model is told why. A project skill's files must be regular files inside the project: a link
+that leads out of it (to `~/.ssh/...`) is refused, never read into the prompt or the sandbox.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import re
 import shutil
-import subprocess
 import sys
+import types
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +27,11 @@ from typing import Any
 
 import yaml
 
-from rlm_tui.paths import cache_dir, config_dir, package_data
+from rlm_tui import trust
+from rlm_tui.paths import config_dir, package_data
+from rlm_tui.skill_packages import PackageError, fetch_package, parse_pin
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.DOTALL)
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 
 
 class SkillError(ValueError):
@@ -44,18 +49,26 @@ class Skill:
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     packages: Sequence[str] = ()
     source: str = "python"
+    untrusted_tools: Path | None = None  # a tools.py left unimported: its project is not trusted
 
     def summary(self) -> str:
         return f"`{self.name}`: {self.description or self.instructions.strip().splitlines()[0][:100]}"
 
 
-def load_skill_dir(folder: Path, origin: str = "") -> Skill:
-    """A skill from a folder with SKILL.md."""
-    doc = folder / "SKILL.md"
+def load_skill_dir(folder: Path, origin: str = "", *, load_tools: bool = True,
+                   tools_source: bytes | None = None, within: Path | None = None) -> Skill:
+    """A skill from a folder with SKILL.md.
+
+    `load_tools=False` leaves tools.py unimported (an untrusted project); `tools_source` is
+    the tools.py content to run (the bytes the trust check hashed). With `within`, every file
+    must be a regular file inside that folder (a project skill)."""
+    doc = _inside(folder / "SKILL.md", within)
     try:
         text = doc.read_text(encoding="utf-8")
     except OSError as e:
         raise SkillError(f"cannot read {doc}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SkillError(f"{doc} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     match = _FRONT_MATTER.match(text)
     meta: dict[str, Any] = {}
     body = text
@@ -71,20 +84,49 @@ def load_skill_dir(folder: Path, origin: str = "") -> Skill:
     packages = meta.get("packages") or []
     if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
         raise SkillError(f"{doc}: `packages` must be a list of 'name==version' strings")
-    modules = {p.stem: p for p in sorted(folder.glob("*.py")) if p.name != "tools.py" and not p.name.startswith("_")}
-    tools = _load_tools(folder / "tools.py", name) if (folder / "tools.py").is_file() else {}
+    modules = {p.stem: _inside(p, within) for p in sorted(folder.glob("*.py"))
+               if p.name != "tools.py" and not p.name.startswith("_") and p.is_file()}
+    tools_file = folder / "tools.py"
+    tools: dict[str, Callable[..., Any]] = {}
+    untrusted = None
+    if tools_file.is_file():
+        _inside(tools_file, within)
+        if load_tools:
+            tools = _load_tools(tools_file, name, tools_source)
+        else:
+            untrusted = tools_file
     return Skill(name, body.strip(), str(meta.get("description") or ""), modules, tools, tuple(packages),
-                 source=f"{origin}{folder}")
+                 source=f"{origin}{folder}", untrusted_tools=untrusted)
 
 
-def _load_tools(path: Path, skill: str) -> dict[str, Callable[..., Any]]:
-    spec = importlib.util.spec_from_file_location(f"rlm_tui_skill_tools.{skill}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
+def _inside(path: Path, root: Path | None) -> Path:
+    """`path` itself, or (for a project skill) its resolved form, which must be a regular
+    file inside `root`."""
+    if root is None:
+        return path
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise SkillError(f"{path} leads outside the project (to {resolved}); a project skill's files "
+                         "must be inside the project")
+    if not resolved.is_file():
+        raise SkillError(f"{path} is not a regular file")
+    return resolved
+
+
+def _load_tools(path: Path, skill: str, source: bytes | None = None) -> dict[str, Callable[..., Any]]:
+    """Run tools.py from its source (never from a cached .pyc, which could differ from the
+    source that was checked) and take its public functions."""
+    module = types.ModuleType(f"rlm_tui_skill_tools.{skill}")
+    module.__file__ = str(path)
+    writes_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # its own imports leave the folder as it was trusted
     try:
-        spec.loader.exec_module(module)
+        code = compile(path.read_bytes() if source is None else source, str(path), "exec")
+        exec(code, module.__dict__)
     except Exception as e:
         raise SkillError(f"{path}: failed to import ({type(e).__name__}: {e})") from None
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     return {name: fn for name, fn in vars(module).items()
             if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__}
 
@@ -99,18 +141,37 @@ def search_path(project: Path | None) -> list[tuple[str, Path]]:
 
 @dataclass
 class Catalogue:
-    """Every skill found, by name, and which ones nearer definitions shadowed."""
+    """Every skill found, by name, which ones nearer definitions shadowed, and the project's
+    host code with whether it is trusted."""
 
     skills: dict[str, Skill] = field(default_factory=dict)
     shadowed: list[tuple[Skill, Skill]] = field(default_factory=list)  # (hidden, winner)
+    host_code: trust.HostCode | None = None
+    trusted: bool = True
+
+    @property
+    def untrusted_tools(self) -> list[Path]:
+        """tools.py files left unimported because the project is not trusted."""
+        return [] if self.trusted or self.host_code is None else list(self.host_code.tools)
 
 
-def discover(project: Path | None = None, extra: Iterable[Skill] = ()) -> Catalogue:
+def discover(project: Path | None = None, extra: Iterable[Skill] = (), *, host_tools: bool = True) -> Catalogue:
+    """Every skill on the search path. A project's host tools are imported only when the
+    project is trusted; `host_tools=False` imports none (to check names without running code)."""
     catalogue = Catalogue()
     found: list[Skill] = []
     for origin, root in search_path(project):
-        if root.is_dir():
-            found += [load_skill_dir(d, f"{origin}: ") for d in sorted(root.iterdir()) if (d / "SKILL.md").is_file()]
+        if not root.is_dir():
+            continue
+        folders = [d for d in sorted(root.iterdir()) if (d / "SKILL.md").is_file()]
+        if origin != "project" or project is None:
+            found += [load_skill_dir(d, f"{origin}: ", load_tools=host_tools) for d in folders]
+            continue
+        code = catalogue.host_code = trust.host_code(project)
+        catalogue.trusted = trust.is_trusted(code)
+        found += [load_skill_dir(d, "project: ", load_tools=host_tools and catalogue.trusted,
+                                 tools_source=code.sources.get(d.name), within=project)
+                  for d in folders]
     for skill in [*found, *extra]:
         if skill.name in catalogue.skills:
             catalogue.shadowed.append((catalogue.skills[skill.name], skill))
@@ -131,6 +192,11 @@ class SkillSet:
     def prompt(self, tools: Mapping[str, Callable[..., Any]] | None = None) -> str:
         """Enabled skills in full, host tools with signatures, other skills one line each."""
         parts = [f"## Skill: {s.name}\n{s.instructions.strip()}" for s in self.enabled]
+        blocked = [s.name for s in self.enabled if s.untrusted_tools is not None]
+        if blocked:
+            parts.append(f"The host tools of skill(s) {', '.join(f'`{n}`' for n in blocked)} are disabled until "
+                         "the user trusts this project (`rlm-tui trust`); their instructions and modules work. "
+                         "If you need those tools, say so in your answer.")
         tools = self.tools if tools is None else tools
         if tools:
             parts.append("Host tools (call them like functions):\n" + "\n".join(
@@ -168,9 +234,10 @@ def select(catalogue: Catalogue, enable: Iterable[str], disable: Iterable[str] =
                     {k: v for k, (v, _) in tools.items()}, packages)
 
 
-def stage(skills: SkillSet, folder: Path, image_zip: Path | None = None) -> list[str]:
+def stage(skills: SkillSet, folder: Path, image_zip: Path | None = None,
+          warn: Callable[[str], None] = lambda _m: None) -> list[str]:
     """Fill `folder` (mounted read-only at /skills) with modules and packages; returns the guest
-    sys.path entries to add."""
+    sys.path entries to add. `warn` hears about packages trusted on first use."""
     modules_dir, packages_dir = folder / "modules", folder / "packages"
     for d in (modules_dir, packages_dir):
         shutil.rmtree(d, ignore_errors=True)
@@ -182,19 +249,15 @@ def stage(skills: SkillSet, folder: Path, image_zip: Path | None = None) -> list
         else:
             shutil.copyfile(path, target)
     in_image = _image_packages(image_zip)
-    for pin in skills.packages:
-        name = _pin(pin)[0]
-        if name.lower().replace("-", "_") in in_image:
-            continue  # numpy, pandas, ... are already in the interpreter image
-        shutil.copytree(fetch_package(pin), packages_dir, dirs_exist_ok=True)
+    try:
+        for text in skills.packages:
+            pin = parse_pin(text)
+            if pin.name.lower().replace("-", "_") in in_image:
+                continue  # numpy, pandas, ... are already in the interpreter image
+            shutil.copytree(fetch_package(text, warn), packages_dir, dirs_exist_ok=True)
+    except PackageError as e:
+        raise SkillError(str(e)) from None
     return ["/skills/modules", "/skills/packages"]
-
-
-def _pin(pin: str) -> tuple[str, str]:
-    match = _PIN.match(pin.strip())
-    if not match:
-        raise SkillError(f"package {pin!r} must be pinned exactly, like 'name==1.2.3'")
-    return match.group(1), match.group(2)
 
 
 def _image_packages(image_zip: Path | None) -> set[str]:
@@ -202,39 +265,6 @@ def _image_packages(image_zip: Path | None) -> set[str]:
         return set()
     with zipfile.ZipFile(image_zip) as archive:
         return {n.split("/", 1)[0].lower() for n in archive.namelist() if "/" in n}
-
-
-def fetch_package(pin: str) -> Path:
-    """A pure-Python package from the package index, unpacked into the cache (once)."""
-    name, version = _pin(pin)
-    target = cache_dir() / "packages" / f"{name.lower()}-{version}"
-    if (target / ".complete").is_file():
-        return target / "site"
-    download = target.with_name(target.name + ".download")
-    shutil.rmtree(download, ignore_errors=True)
-    download.mkdir(parents=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-               "--only-binary=:all:", "-d", str(download), f"{name}=={version}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    wheels = list(download.glob("*.whl"))
-    if done.returncode != 0 or not wheels:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel found"]
-        shutil.rmtree(download, ignore_errors=True)
-        raise SkillError(f"could not fetch package {pin}: {tail[0]} (only pure-Python wheels can be used in the sandbox)")
-    wheel = wheels[0]
-    tags = wheel.name[:-4].split("-")[-3:]
-    if tags[1] != "none" or tags[2] != "any":
-        shutil.rmtree(download, ignore_errors=True)
-        raise SkillError(f"package {pin} has compiled code ({wheel.name}); the sandbox image cannot load it. "
-                         "Use a pure-Python package, or one the image already carries (numpy, pandas, scipy, ...)")
-    site = target / "site"
-    shutil.rmtree(target, ignore_errors=True)
-    site.mkdir(parents=True)
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(site)
-    (target / ".complete").write_text(wheel.name)
-    shutil.rmtree(download, ignore_errors=True)
-    return site
 
 
 def _signature(fn: Callable[..., Any]) -> str:

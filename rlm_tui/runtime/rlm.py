@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import dspy
 
 from rlm_tui.config import BudgetSettings, Settings
-from rlm_tui.lm import LM
+from rlm_tui import redact
+from rlm_tui.lm import LM, _prefix_key_vars
 from rlm_tui.runtime.budget import Budget
 from rlm_tui.runtime.context import RunContext
 from rlm_tui.runtime.events import Event
@@ -64,6 +66,7 @@ class RLM(dspy.Module):
         self.lm = _as_lm(lm, api_base, api_key)
         self.sub_lm = _as_lm(sub_lm, api_base, api_key) if sub_lm is not None else self.lm
         self.roles = {name: _as_lm(m, api_base, api_key) for name, m in (roles or {}).items()}
+        redact.register(*_keys(self.lm, self.sub_lm, *self.roles.values()))
         self.project = Path(project)
         if not self.project.is_dir():
             raise ValueError(f"project {str(project)!r} is not a directory")
@@ -139,7 +142,10 @@ def _as_lm(value: str | LM, api_base: str | None, api_key: str | None) -> LM:
 
 
 def _keys(*lms: LM) -> list[str]:
-    return [key for lm in lms if (key := getattr(lm, "api_key", None))]
+    """Every key these LMs use: given ones, and the values of their providers' env vars."""
+    keys = [getattr(lm, "_api_key", None) for lm in lms]
+    keys += [os.environ.get(name) for lm in lms for name in _prefix_key_vars(lm.model)]
+    return [key for key in keys if key]
 
 
 def _fan_out(sinks: list[Callable[[Event], None]]) -> Callable[[Event], None]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlm_tui import redact
 from rlm_tui.config import BudgetSettings, Settings
 from rlm_tui.lm import Usage
 from rlm_tui.paths import data_dir
@@ -95,6 +96,8 @@ class ChatSession:
             self._trace = TraceWriter(self.trace_path)
             self._status("Starting the sandbox…")
             self._rlm = await asyncio.to_thread(self._build_rlm)
+            for note in self._rlm.skills.notes:  # host tools left off, packages trusted on first use
+                self._status(note)
             names = [*GUEST_FUNCTIONS, "load_skill", *self._rlm.skills.tools]
             self._sandbox = await asyncio.to_thread(
                 Sandbox, self.project, workspace=self.workspace, skills=self._rlm.skills.folder,
@@ -215,7 +218,7 @@ class ChatSession:
                       for t in self._turns],
         }
         with self._lock:
-            _write_atomically(self.folder / "meta.json", json.dumps(meta))
+            _write_atomically(self.folder / "meta.json", json.dumps(redact.scrub_data(meta)))
 
     @staticmethod
     def list_saved() -> list[SavedSession]:
