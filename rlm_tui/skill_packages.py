@@ -16,14 +16,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlm_tui.download import DownloadError, move_into_place, pip_download, sha256_file
 from rlm_tui.paths import cache_dir, data_dir
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)((?:\s+--hash=sha256:[0-9a-fA-F]{64})*)\s*$")
@@ -104,7 +103,7 @@ def fetch_package(text: str, warn: Warn = lambda _m: None) -> Path:
     download.mkdir(parents=True)
     try:
         wheel = _download(pin, download)
-        digest = _sha256(wheel)
+        digest = sha256_file(wheel)
         problem = _accepted(pin, digest, warn)
         if problem:
             raise PackageError(f"refusing package {pin}: {wheel.name} has sha256 {digest}, {problem}")
@@ -113,8 +112,7 @@ def fetch_package(text: str, warn: Warn = lambda _m: None) -> Path:
             with zipfile.ZipFile(wheel) as archive:
                 archive.extractall(staged / "site")
             (staged / ".complete").write_text(json.dumps({"wheel": wheel.name, "sha256": digest}))
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(staged, target)
+            move_into_place(staged, target)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
     finally:
@@ -149,16 +147,14 @@ def _accepted(pin: Pin, digest: str, warn: Warn) -> str | None:
 
 def _download(pin: Pin, folder: Path) -> Path:
     """One wheel of `pin` from the package index, into `folder`; pure-Python only."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-               "--only-binary=:all:", "-d", str(folder), str(pin)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise PackageError(f"could not run pip to fetch package {pin}: {e}") from None
+        pip_download(["--only-binary=:all:", str(pin)], folder, timeout=600)
+    except DownloadError as e:
+        raise PackageError(f"could not fetch package {pin}: {e.last(str(e))} "
+                           "(only pure-Python wheels can be used in the sandbox)") from None
     wheels = list(folder.glob("*.whl"))
-    if done.returncode != 0 or not wheels:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel found"]
-        raise PackageError(f"could not fetch package {pin}: {tail[0]} "
+    if not wheels:
+        raise PackageError(f"could not fetch package {pin}: no wheel found "
                            "(only pure-Python wheels can be used in the sandbox)")
     wheel = wheels[0]
     tags = wheel.name[:-4].split("-")[-3:]
@@ -166,13 +162,3 @@ def _download(pin: Pin, folder: Path) -> Path:
         raise PackageError(f"package {pin} has compiled code ({wheel.name}); the sandbox image cannot load it. "
                            "Use a pure-Python package, or one the image already carries (numpy, pandas, scipy, ...)")
     return wheel
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
