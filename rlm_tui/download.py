@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -27,6 +28,45 @@ class DownloadError(RuntimeError):
 
     def last(self, fallback: str) -> str:
         return self.tail[-1] if self.tail else fallback
+
+
+@dataclass(frozen=True)
+class ExactPin:
+    """`name==version`, with the sha256 hashes pinned for it (maybe none)."""
+
+    name: str
+    version: str
+    hashes: tuple[str, ...] = ()
+
+
+def parse_exact_pin(text: str) -> ExactPin:
+    """`name==version`, optionally followed by `--hash=sha256:<64 hex>` options (pip's syntax);
+    the requirement is read by `packaging`. Raises ValueError for anything else (a range, extras,
+    a marker, a URL, another hash algorithm)."""
+    import re
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    words = text.split()
+    hashes = [w for w in words if w.startswith("--hash=")]
+    spec = " ".join(w for w in words if not w.startswith("--hash="))
+    if words[len(words) - len(hashes):] != hashes:
+        raise ValueError("the --hash options come after the requirement")
+    found = []
+    for option in hashes:
+        algorithm, _, digest = option[len("--hash="):].partition(":")
+        if algorithm != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            raise ValueError(f"{option!r} is not --hash=sha256:<64 hex digits>")
+        found.append(digest.lower())
+    try:
+        requirement = Requirement(spec)
+    except InvalidRequirement as e:
+        raise ValueError(str(e)) from None
+    specifiers = list(requirement.specifier)
+    exact = len(specifiers) == 1 and specifiers[0].operator == "==" and "*" not in specifiers[0].version
+    if not exact or requirement.extras or requirement.marker or requirement.url:
+        raise ValueError(f"{spec!r} is not one exact version (name==1.2.3)")
+    return ExactPin(requirement.name, specifiers[0].version, tuple(found))
 
 
 def sha256_file(path: Path) -> str:

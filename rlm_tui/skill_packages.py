@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import uuid
 import zipfile
@@ -22,11 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlm_tui.download import DownloadError, move_into_place, pip_download, sha256_file
+from rlm_tui.download import DownloadError, move_into_place, parse_exact_pin, pip_download, sha256_file
 from rlm_tui.paths import cache_dir, data_dir
 
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)((?:\s+--hash=sha256:[0-9a-fA-F]{64})*)\s*$")
-_HASH = re.compile(r"--hash=sha256:([0-9a-fA-F]{64})")
 LOCK_NAME = "skill-packages.lock"
 
 Warn = Callable[[str], None]
@@ -45,18 +42,21 @@ class Pin:
     @property
     def key(self) -> str:
         """`name==version` with the name normalised (PEP 503): the lock's key."""
-        return f"{re.sub(r'[-_.]+', '-', self.name).lower()}=={self.version}"
+        from packaging.utils import canonicalize_name
+
+        return f"{canonicalize_name(self.name)}=={self.version}"
 
     def __str__(self) -> str:
         return f"{self.name}=={self.version}"
 
 
 def parse_pin(text: str) -> Pin:
-    match = _PIN.match(text.strip())
-    if not match:
+    try:
+        pin = parse_exact_pin(text)
+    except ValueError as e:
         raise PackageError(f"package {text!r} must be pinned exactly, like 'name==1.2.3' "
-                           "(optionally followed by --hash=sha256:<64 hex digits>)")
-    return Pin(match.group(1), match.group(2), tuple(h.lower() for h in _HASH.findall(match.group(3))))
+                           f"(optionally followed by --hash=sha256:<64 hex digits>): {e}") from None
+    return Pin(pin.name, pin.version, pin.hashes)
 
 
 def lock_file() -> Path:
@@ -71,9 +71,12 @@ def read_lock() -> dict[str, str]:
         return {}
     recorded = {}
     for line in lines:
-        parts = line.split()
-        if len(parts) == 2 and (match := _HASH.fullmatch(parts[1])):
-            recorded[parts[0]] = match.group(1).lower()
+        try:
+            pin = parse_exact_pin(line)
+        except ValueError:
+            continue  # the header, a blank or a damaged line
+        if len(pin.hashes) == 1:
+            recorded[Pin(pin.name, pin.version).key] = pin.hashes[0]
     return recorded
 
 
@@ -156,9 +159,14 @@ def _download(pin: Pin, folder: Path) -> Path:
     if not wheels:
         raise PackageError(f"could not fetch package {pin}: no wheel found "
                            "(only pure-Python wheels can be used in the sandbox)")
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
     wheel = wheels[0]
-    tags = wheel.name[:-4].split("-")[-3:]
-    if len(tags) != 3 or tags[1] != "none" or tags[2] != "any":
+    try:
+        tags = parse_wheel_filename(wheel.name)[3]
+    except InvalidWheelFilename as e:
+        raise PackageError(f"package {pin}: pip fetched {wheel.name}, not a wheel name: {e}") from None
+    if not all(tag.abi == "none" and tag.platform == "any" for tag in tags):
         raise PackageError(f"package {pin} has compiled code ({wheel.name}); the sandbox image cannot load it. "
                            "Use a pure-Python package, or one the image already carries (numpy, pandas, scipy, ...)")
     return wheel

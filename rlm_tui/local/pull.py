@@ -121,8 +121,7 @@ def find_wheels(spec: ModelSpec, folder: Path) -> list[Path]:
     missing: list[str] = []
     files = sorted(p for p in folder.iterdir() if p.suffix == ".whl")
     for pin in spec.chunks:
-        prefix = f"{pin.normalized}-{pin.version}-"
-        matches = [p for p in files if p.name.lower().startswith(prefix.lower())]
+        matches = [p for p in files if pin.is_wheel(p.name)]
         if not matches:
             missing.append(f"{pin.package}=={pin.version}")
         else:
