@@ -19,7 +19,6 @@ import importlib
 import json
 import linecache
 import pickle
-import sys
 import types
 
 import _rlm
