@@ -1,7 +1,8 @@
 """Skills: instructions, sandbox modules, host tools and packages, bundled under a name.
 
 Defined in Python (`Skill(...)`) or on disk: a folder with `SKILL.md` (YAML front matter with
-`name`, `description`, optional `packages`; the body is the instructions), `*.py` modules beside
+`name`, `description`, optional `packages`: loose requirements resolved by `skill_packages`; the
+body is the instructions), `*.py` modules beside
 it, and an optional `tools.py` whose public functions become host tools. Discovery looks in the
 built-in `skills/`, then `~/.config/rlm-tui/skills/`, then the project's `.rlm/skills/`; the
 nearer one wins a name clash.
@@ -13,9 +14,6 @@ import importlib.util
 import inspect
 import re
 import shutil
-import subprocess
-import sys
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from rlm_tui.paths import cache_dir, config_dir, package_data
+from rlm_tui.paths import config_dir, package_data
+from rlm_tui.skill_packages import PackageError, SkillPackages, install, parse_requirements
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.DOTALL)
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 
 
 class SkillError(ValueError):
@@ -44,6 +42,7 @@ class Skill:
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     packages: Sequence[str] = ()
     source: str = "python"
+    folder: Path | None = None  # where SKILL.md is (its packages' lock goes beside it)
 
     def summary(self) -> str:
         return f"`{self.name}`: {self.description or self.instructions.strip().splitlines()[0][:100]}"
@@ -70,11 +69,15 @@ def load_skill_dir(folder: Path, origin: str = "") -> Skill:
     name = str(meta.get("name") or folder.name)
     packages = meta.get("packages") or []
     if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
-        raise SkillError(f"{doc}: `packages` must be a list of 'name==version' strings")
+        raise SkillError(f"{doc}: `packages` must be a list of requirement strings like 'python-docx>=1.1'")
+    try:
+        parse_requirements(packages, str(doc))
+    except PackageError as e:
+        raise SkillError(str(e)) from None
     modules = {p.stem: p for p in sorted(folder.glob("*.py")) if p.name != "tools.py" and not p.name.startswith("_")}
     tools = _load_tools(folder / "tools.py", name) if (folder / "tools.py").is_file() else {}
     return Skill(name, body.strip(), str(meta.get("description") or ""), modules, tools, tuple(packages),
-                 source=f"{origin}{folder}")
+                 source=f"{origin}{folder}", folder=folder)
 
 
 def _load_tools(path: Path, skill: str) -> dict[str, Callable[..., Any]]:
@@ -181,60 +184,11 @@ def stage(skills: SkillSet, folder: Path, image_zip: Path | None = None) -> list
             shutil.copytree(path, target, symlinks=False)
         else:
             shutil.copyfile(path, target)
-    in_image = _image_packages(image_zip)
-    for pin in skills.packages:
-        name = _pin(pin)[0]
-        if name.lower().replace("-", "_") in in_image:
-            continue  # numpy, pandas, ... are already in the interpreter image
-        shutil.copytree(fetch_package(pin), packages_dir, dirs_exist_ok=True)
+    try:
+        install([SkillPackages(s.name, tuple(s.packages), s.folder) for s in skills.enabled], packages_dir, image_zip)
+    except PackageError as e:
+        raise SkillError(str(e)) from None
     return ["/skills/modules", "/skills/packages"]
-
-
-def _pin(pin: str) -> tuple[str, str]:
-    match = _PIN.match(pin.strip())
-    if not match:
-        raise SkillError(f"package {pin!r} must be pinned exactly, like 'name==1.2.3'")
-    return match.group(1), match.group(2)
-
-
-def _image_packages(image_zip: Path | None) -> set[str]:
-    if image_zip is None or not image_zip.is_file():
-        return set()
-    with zipfile.ZipFile(image_zip) as archive:
-        return {n.split("/", 1)[0].lower() for n in archive.namelist() if "/" in n}
-
-
-def fetch_package(pin: str) -> Path:
-    """A pure-Python package from the package index, unpacked into the cache (once)."""
-    name, version = _pin(pin)
-    target = cache_dir() / "packages" / f"{name.lower()}-{version}"
-    if (target / ".complete").is_file():
-        return target / "site"
-    download = target.with_name(target.name + ".download")
-    shutil.rmtree(download, ignore_errors=True)
-    download.mkdir(parents=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-               "--only-binary=:all:", "-d", str(download), f"{name}=={version}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    wheels = list(download.glob("*.whl"))
-    if done.returncode != 0 or not wheels:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel found"]
-        shutil.rmtree(download, ignore_errors=True)
-        raise SkillError(f"could not fetch package {pin}: {tail[0]} (only pure-Python wheels can be used in the sandbox)")
-    wheel = wheels[0]
-    tags = wheel.name[:-4].split("-")[-3:]
-    if tags[1] != "none" or tags[2] != "any":
-        shutil.rmtree(download, ignore_errors=True)
-        raise SkillError(f"package {pin} has compiled code ({wheel.name}); the sandbox image cannot load it. "
-                         "Use a pure-Python package, or one the image already carries (numpy, pandas, scipy, ...)")
-    site = target / "site"
-    shutil.rmtree(target, ignore_errors=True)
-    site.mkdir(parents=True)
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(site)
-    (target / ".complete").write_text(wheel.name)
-    shutil.rmtree(download, ignore_errors=True)
-    return site
 
 
 def _signature(fn: Callable[..., Any]) -> str:
