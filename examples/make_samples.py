@@ -41,8 +41,10 @@ def _escape(text: str) -> bytes:
 
 def pdf_bytes(pages: list[list[tuple]], title: str | None = None, author: str | None = None,
               outline: list[tuple[str, int]] | None = None, images: dict[int, tuple[int, int, bytes]] | None = None,
-              compress: bool = True) -> bytes:
-    """A PDF: `pages` of text lines, `outline` [(title, page index)], `images` {page: (w, h, rgb bytes)}."""
+              compress: bool = True, page_size: tuple[int, int] = (PAGE_W, PAGE_H)) -> bytes:
+    """A PDF: `pages` of text lines, `outline` [(title, page index)], `images` {page: (w, h, rgb bytes)}
+    drawn over the whole page."""
+    page_w, page_h = page_size
     objects: list[bytes] = []
 
     def add(body: bytes) -> int:
@@ -71,15 +73,15 @@ def pdf_bytes(pages: list[list[tuple]], title: str | None = None, author: str | 
             image = add(stream(rgb, b" /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB "
                                     b"/BitsPerComponent 8" % (w, h)))
             xobjects = b" /XObject << /Im0 %d 0 R >>" % image
-            ops.append(b"q %d 0 0 %d 0 0 cm /Im0 Do Q" % (PAGE_W, PAGE_H))
+            ops.append(b"q %d 0 0 %d 0 0 cm /Im0 Do Q" % (page_w, page_h))
         for line in lines:
             x, y, size, text = line[:4]
             font = b"F2" if len(line) > 4 and line[4] else b"F1"
-            ops.append(b"BT /%s %g Tf %g %g Td (%s) Tj ET" % (font, size, x, PAGE_H - y, _escape(text)))
+            ops.append(b"BT /%s %g Tf %g %g Td (%s) Tj ET" % (font, size, x, page_h - y, _escape(text)))
         content = add(stream(b"\n".join(ops)))
         page_ids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R "
                             b"/Resources << /Font << %s >>%s >> >>"
-                            % (pages_id, PAGE_W, PAGE_H, content, font_resources, xobjects)))
+                            % (pages_id, page_w, page_h, content, font_resources, xobjects)))
     objects[pages_id - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
         b" ".join(b"%d 0 R" % p for p in page_ids), len(page_ids))
     outline_ref = b""
