@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,9 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], deadline: float) -> tuple[str, Any]:
-        data = pickle.dumps((fn.__module__, fn.__name__, args))
+    def call(self, target: str, args: tuple[Any, ...], deadline: float) -> tuple[str, Any]:
+        module, _, name = target.partition(":")
+        data = pickle.dumps((module, name, args))
         try:
             self.proc.stdin.write(len(data).to_bytes(8, "big") + data)
             self.proc.stdin.flush()
@@ -102,10 +103,10 @@ def stop() -> None:
         worker.kill()
 
 
-def _one(fn: Callable[..., Any], job: tuple[Any, ...], deadline: float, timeout_s: float, what: str) -> Any:
+def _one(target: str, job: tuple[Any, ...], deadline: float, timeout_s: float, what: str) -> Any:
     worker = _take()
     try:
-        status, value = worker.call(fn, job, deadline)
+        status, value = worker.call(target, job, deadline)
     except _Gone as e:
         worker.kill()
         if str(e) == "timeout":
@@ -120,11 +121,12 @@ def _one(fn: Callable[..., Any], job: tuple[Any, ...], deadline: float, timeout_
     raise DocumentError(value if status == "error" else f"{what} failed: {value}")
 
 
-def run_all(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], timeout_s: float, what: str) -> list[Any]:
-    """`fn(*job)` for every job, in parallel worker processes, results in order."""
+def run_all(target: str, jobs: Sequence[tuple[Any, ...]], timeout_s: float, what: str) -> list[Any]:
+    """`module:function` called with each job's arguments, in parallel worker processes (the host
+    never imports the libraries), results in order."""
     deadline = time.monotonic() + timeout_s
     if len(jobs) == 1:
-        return [_one(fn, jobs[0], deadline, timeout_s, what)]
+        return [_one(target, jobs[0], deadline, timeout_s, what)]
     with concurrent.futures.ThreadPoolExecutor(min(len(jobs), WORKERS)) as pool:
-        futures = [pool.submit(_one, fn, job, deadline, timeout_s, what) for job in jobs]
+        futures = [pool.submit(_one, target, job, deadline, timeout_s, what) for job in jobs]
         return [future.result() for future in futures]

@@ -226,7 +226,7 @@ def test_a_hung_worker_is_stopped_at_its_deadline(mounts, monkeypatch):
 
     started = time.monotonic()
     with pytest.raises(DocumentError, match="did not finish within 1 s and was stopped"):
-        workers.run_all(time.sleep, [(30,)], 1.0, "sleeping")
+        workers.run_all("time:sleep", [(30,)], 1.0, "sleeping")
     assert time.monotonic() - started < 5
 
 
