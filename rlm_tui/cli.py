@@ -1,7 +1,9 @@
-"""`rlm-tui`: the TUI by default; `ask` (headless), `replay`, `doctor`, `serve`, `eval`.
+"""`rlm-tui`: the TUI by default; `ask` (headless), `replay`, `doctor`, `serve`, `eval`, `trust`, and
+the protocol servers `mcp` (Model Context Protocol) and `acp` (Agent Client Protocol).
 
 Exit codes: 0 answered, 1 failed, 2 usage or configuration error, 3 partial answer (a
-budget ran out), 130 interrupted.
+budget ran out), 130 interrupted. Everything printed goes through `rlm_tui.terminal.say`
+(keys scrubbed, control sequences dropped).
 """
 
 from __future__ import annotations
@@ -13,28 +15,39 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.terminal import err, say
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("ask", "replay", "doctor", "serve", "models", "eval")
+COMMANDS = ("ask", "replay", "doctor", "serve", "models", "eval", "trust", "mcp", "acp")
 
 
 class UsageError(Exception):
     """Bad arguments or settings: exit 2 with the message."""
 
 
-def _model_flags(parser: argparse.ArgumentParser) -> None:
+def _model_flags(parser: argparse.ArgumentParser, *, turn_cost: bool = True) -> None:
     group = parser.add_argument_group("model and budget (override config.toml and RLM_TUI_* env vars)")
     group.add_argument("--model", help="root LM, any litellm model string (e.g. openai/gpt-4o-mini)")
     group.add_argument("--sub-model", help="sub-LM for llm_query/predict (default: --model)")
     group.add_argument("--api-base", help="OpenAI-compatible endpoint URL for both models")
     group.add_argument("--config", type=Path, help="config file (default: ~/.config/rlm-tui/config.toml)")
+    group.add_argument("--router", type=Path, metavar="FILE",
+                       help="send every LM call through a LiteLLM Router (model_list YAML; --model names a group)")
     group.add_argument("--max-iterations", type=int, help="root iterations per turn")
     group.add_argument("--max-lm-calls", type=int, help="LM calls per turn, sub-calls included")
     group.add_argument("--max-tokens", type=int, help="tokens per turn")
-    group.add_argument("--max-cost", type=float, dest="max_cost_usd", help="USD per turn")
+    if turn_cost:  # `eval --max-cost` is the whole eval's (config's [budget] still caps each task)
+        group.add_argument("--max-cost", type=float, dest="max_cost_usd", help="USD per turn")
     group.add_argument("--max-seconds", type=float, help="wall time per turn")
     group.add_argument("--skill", action="append", default=[], metavar="NAME", help="enable a skill (repeatable)")
     group.add_argument("--no-skill", action="append", default=[], metavar="NAME",
                        help="disable a skill enabled by config (repeatable)")
+
+
+def _trust_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust", action="store_true",
+                        help="trust the project: its skills' host tools (.rlm/skills/*/tools.py) may run on this "
+                             "machine (recorded; a changed file asks again)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print outputs, usage, the partial flag and cited sources (path:line) as JSON")
     ask.add_argument("--trace", type=Path, help="write the JSONL trace here")
     ask.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    _trust_flag(ask)
     _model_flags(ask)
 
     replay = sub.add_parser("replay", help="open a trace in the read-only replay view (a text summary when piped)")
@@ -65,7 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="measure answer quality, cost and time: RLM mode vs direct prompting")
     eval_arguments(evaluate)
-    _model_flags(evaluate)
+    _model_flags(evaluate, turn_cost=False)
+
+    mcp = sub.add_parser("mcp", help="serve the project to an agent over the Model Context Protocol (stdio)")
+    mcp.add_argument("project", nargs="?", default=".", help="project directory, fixed for the server's life (default: .)")
+    _model_flags(mcp)
+
+    acp = sub.add_parser("acp", help="run as an Agent Client Protocol agent for Zed, toad, ... (stdio)")
+    _model_flags(acp)
+
+    trust = sub.add_parser("trust", help="trust a project's skill host tools (or --untrust, --list)")
+    trust.add_argument("project", nargs="?", default=".", help="project directory (default: .)")
+    trust.add_argument("--untrust", action="store_true", help="forget the project's trust record")
+    trust.add_argument("--list", action="store_true", help="list the trusted projects")
 
     serve = sub.add_parser("serve", help="serve the TUI in a browser (textual-serve)")
     serve.add_argument("path", nargs="?", default=".")
@@ -81,6 +107,7 @@ def build_tui_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("path", nargs="?", default=".", help="project directory (default: .)")
     parser.add_argument("--resume", nargs="?", const="", metavar="ID", help="reopen a saved session (newest if no ID)")
+    _trust_flag(parser)
     _model_flags(parser)
     return parser
 
@@ -88,12 +115,25 @@ def build_tui_parser() -> argparse.ArgumentParser:
 def load(args: argparse.Namespace) -> Any:
     from rlm_tui.config import ConfigError, load_settings
 
+    from rlm_tui import redact
+
     flags = {k: getattr(args, k, None) for k in ("model", "sub_model", "api_base", "max_iterations",
                                                   "max_lm_calls", "max_tokens", "max_cost_usd", "max_seconds")}
+    config = getattr(args, "config", None)
+    if config is not None and not config.is_file():
+        raise UsageError(f"--config {config}: {'is a directory' if config.is_dir() else 'no such file'}")
     try:
-        settings = load_settings(getattr(args, "config", None), **flags)
+        if getattr(args, "router", None) is not None:
+            from rlm_tui.config import load_router_file
+
+            flags["router"] = load_router_file(args.router)
+        settings = load_settings(config, **flags)
     except ConfigError as e:
         raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot read the config file: {e.strerror or e}") from None
+    if settings.api_key is not None:
+        redact.register(settings.api_key.get_secret_value())
     enabled = [*settings.skills, *getattr(args, "skill", [])]
     off = set(getattr(args, "no_skill", []))
     return settings.with_overrides(skills=[name for name in dict.fromkeys(enabled) if name not in off])
@@ -108,6 +148,50 @@ def project_dir(path: str) -> Path:
     return project.resolve()
 
 
+def trust_project(project: Path, quiet: bool = False) -> None:
+    """Record that the user trusts `project`'s skill host code as it is now."""
+    from rlm_tui import trust
+
+    code = trust.host_code(project)
+    try:
+        trust.trust(code)
+    except trust.TrustError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot record the trust in {trust.store_file()}: {e.strerror or e}") from None
+    if not quiet and not code.empty:
+        err(f"· trusted the host tools of {project}: {', '.join(code.relative(t) for t in code.tools)}")
+
+
+def trace_target(path: Path | None) -> Path | None:
+    """`--trace`'s file, checked writable now (not after the run)."""
+    if path is None:
+        return None
+    path = path.expanduser()
+    if path.is_dir():
+        raise UsageError(f"--trace {path}: is a directory; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise UsageError(f"--trace {path}: cannot write there ({e.strerror or e})") from None
+    return path
+
+
+def check_question(rlm: Any, question: str) -> str:
+    """The first input's name; a File input must be an existing file."""
+    from rlm_tui.runtime.files import RunFiles
+
+    first_input = next(iter(rlm.signature.input_fields))
+    kind = RunFiles(rlm.signature).inputs.get(first_input)
+    if kind == "list":
+        raise UsageError(f"input {first_input!r} takes a list of files; `ask` passes one: use File, not list[File]")
+    if kind is not None and not Path(question).expanduser().is_file():
+        raise UsageError(f"input {first_input!r} is a File: {question!r} is not a file")
+    return first_input
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -117,23 +201,28 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     settings = load(args)
     project = project_dir(args.project)
+    trace = trace_target(args.trace)
+    if args.trust:
+        trust_project(project, args.quiet)
     try:
         from rlm_tui.lm import LMError
         from rlm_tui.runtime.rlm import RLM
 
         rlm = RLM.from_settings(settings, args.signature, project=project,
-                                on_event=ProgressPrinter(quiet=args.quiet), trace=args.trace)
+                                on_event=ProgressPrinter(quiet=args.quiet), trace=trace)
     except (NoModelError, SkillError, ValueError) as e:
         raise UsageError(str(e)) from None
+    for note in rlm.skills.notes:
+        err(f"! {note}")
     if not args.quiet:
         for hidden, winner in rlm.skills.catalogue.shadowed:
-            print(f"· skill {winner.name!r}: using {winner.source} (over {hidden.source})", file=sys.stderr)
-    first_input = next(iter(rlm.signature.input_fields))
+            err(f"· skill {winner.name!r}: using {winner.source} (over {hidden.source})")
+    first_input = check_question(rlm, args.question)
     try:
         rlm.lm.check_credentials()
         prediction = asyncio.run(rlm.aforward(**{first_input: args.question}))
     except LMError as e:
-        print(f"rlm-tui: {e}", file=sys.stderr)
+        err(f"rlm-tui: {e}")
         return EXIT_FAILED
     except TypeError as e:
         raise UsageError(str(e)) from None
@@ -145,15 +234,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         cited = "\n".join(v if isinstance(v, str) else json.dumps(v, default=str) for v in outputs.values())
         citations = [c.to_dict() for c in extract_citations(cited, project)]
-        print(json.dumps({"outputs": outputs, "usage": prediction.usage, "partial": prediction.partial,
-                          "budget_exhausted": prediction.budget_exhausted, "citations": citations},
-                         indent=2, default=str))
+        say(json.dumps({"outputs": outputs, "usage": prediction.usage, "partial": prediction.partial,
+                        "budget_exhausted": prediction.budget_exhausted, "citations": citations},
+                       indent=2, default=str))
     else:
         for name, value in outputs.items():
             text = value if isinstance(value, str) else json.dumps(value, default=str)
-            print(text if len(outputs) == 1 else f"{name}: {text}")
+            say(text if len(outputs) == 1 else f"{name}: {text}")
     if prediction.partial:
-        print(f"rlm-tui: partial answer ({prediction.budget_exhausted} budget exhausted)", file=sys.stderr)
+        err(f"rlm-tui: partial answer ({prediction.budget_exhausted} budget exhausted)")
         return EXIT_PARTIAL
     return EXIT_OK
 
@@ -166,13 +255,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
         events = read_trace(args.file)
     except TraceError as e:
         raise UsageError(str(e)) from None
+    if not events:
+        raise UsageError(f"{args.file}: no trace events in it")
     if not args.summary and sys.stdout.isatty():
         from rlm_tui.config import load_settings
         from rlm_tui.tui.app import make_app
 
         make_app(load_settings(), Path("."), replay=args.file).run()
         return EXIT_OK
-    print(summarize(events))
+    say(summarize(events))
+    return EXIT_OK
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    from rlm_tui import trust
+
+    if args.list:
+        for path, record in sorted(trust.records().items()):
+            say(f"{path}  ({', '.join(record.get('tools', []))}; since {record.get('trusted_at', '?')})")
+        return EXIT_OK
+    project = project_dir(args.project)
+    if args.untrust:
+        say(f"{project}: {'no longer trusted' if trust.untrust(project) else 'was not trusted'}")
+        return EXIT_OK
+    code = trust.host_code(project)
+    if code.empty:
+        say(f"{project}: nothing to trust (no skill in .rlm/skills has a tools.py)")
+        return EXIT_OK
+    trust_project(project, quiet=True)
+    say(f"{project}: trusted. These run on this machine when their skills load:")
+    for path in code.tools:
+        say(f"  {code.relative(path)}")
+    say(f"(sha256 {code.digest} over {len(code.files)} file(s); a change asks again)")
     return EXIT_OK
 
 
@@ -181,11 +295,11 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     from rlm_tui.sandbox.image import ImageError
 
     try:
-        report = doctor_report(progress=lambda m: print(m, file=sys.stderr))
+        report = doctor_report(progress=err)
     except ImageError as e:
-        print(f"rlm-tui doctor: {e}", file=sys.stderr)
+        err(f"rlm-tui doctor: {e}")
         return EXIT_FAILED
-    print(report.format())
+    say(report.format())
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -206,6 +320,45 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
 
 
+def protocol_settings(args: argparse.Namespace) -> Any:
+    """Settings for a protocol server, checked before the client is served: no model or a missing
+    key is a usage error on stderr, not a failure on the client's first question."""
+    from rlm_tui.lm import LMError
+    from rlm_tui.runtime.models import NoModelError, build_lms
+
+    settings = load(args)
+    try:
+        root, sub, roles = build_lms(settings)
+        for lm in (root, sub, *roles.values()):
+            lm.check_credentials()
+    except (NoModelError, LMError) as e:
+        raise UsageError(str(e)) from None
+    return settings
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from rlm_tui.skills import SkillError, discover, select
+
+    project = project_dir(args.project)
+    settings = protocol_settings(args)
+    try:
+        select(discover(project, []), settings.skills)
+    except SkillError as e:
+        raise UsageError(str(e)) from None
+    from rlm_tui.protocols.mcp_server import serve
+
+    serve(settings, project)
+    return EXIT_OK
+
+
+def cmd_acp(args: argparse.Namespace) -> int:
+    settings = protocol_settings(args)
+    from rlm_tui.protocols.acp_agent import serve
+
+    serve(settings)
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from textual_serve.server import Server
@@ -220,10 +373,25 @@ def cmd_tui(argv: list[str]) -> int:
     args = build_tui_parser().parse_args(argv)
     settings = load(args)
     project = project_dir(args.path)
+    if args.skill:  # names given here are checked now (~0.1 s); config's are checked by the session
+        check_skills(project, settings.skills)
+    if args.trust:
+        trust_project(project)
     from rlm_tui.tui.app import make_app
 
     make_app(settings, project, resume=args.resume).run()
     return EXIT_OK
+
+
+def check_skills(project: Path, names: list[str]) -> None:
+    """Skills that do not exist or cannot be read are usage errors before the TUI starts (no
+    host code is run for this check)."""
+    from rlm_tui.skills import SkillError, discover, select
+
+    try:
+        select(discover(project, host_tools=False), names)
+    except SkillError as e:
+        raise UsageError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,13 +402,14 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_tui(argv)
         args = build_parser().parse_args(argv)
         handler = {"ask": cmd_ask, "replay": cmd_replay, "doctor": cmd_doctor, "serve": cmd_serve,
-                   "models": cmd_models, "eval": cmd_eval}[args.command]
+                   "models": cmd_models, "eval": cmd_eval, "trust": cmd_trust, "mcp": cmd_mcp,
+                   "acp": cmd_acp}[args.command]
         return handler(args)
     except UsageError as e:
-        print(f"rlm-tui: {e}", file=sys.stderr)
+        err(f"rlm-tui: {e}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("rlm-tui: interrupted", file=sys.stderr)
+        err("rlm-tui: interrupted")
         return EXIT_INTERRUPTED
 
 

@@ -15,6 +15,12 @@
     [keys]                       # rebind keys by binding id
     cancel = "escape"
 
+    [router]                     # every LM call through a LiteLLM Router (or: file = "router.yaml")
+    routing_strategy = "simple-shuffle"
+    [[router.model_list]]        # `model` / `sub_model` then name a model_name group
+    model_name = "qwen"
+    litellm_params = { model = "hosted_vllm/Qwen/Qwen3-8B", api_base = "http://gpu1:8000/v1", rpm = 600 }
+
 Env vars: RLM_TUI_MODEL, RLM_TUI_SUB_MODEL, RLM_TUI_API_BASE, RLM_TUI_API_KEY, RLM_TUI_THEME,
 RLM_TUI_MAX_ITERATIONS, RLM_TUI_MAX_COST_USD, ... (any budget field, upper-cased).
 """
@@ -24,11 +30,14 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from rlm_tui.paths import config_dir
+
+if TYPE_CHECKING:
+    from rlm_tui.sandbox.disk_quota import DiskQuota
 
 
 class ConfigError(ValueError):
@@ -60,6 +69,34 @@ class RoleSettings(BaseModel):
     max_tokens: int | None = None
 
 
+class Deployment(BaseModel):
+    """One deployment of a model group, in LiteLLM Router's `model_list` shape."""
+
+    model_config = ConfigDict(extra="allow")  # model_info and other Router keys pass through
+
+    model_name: str = Field(description="The group: what `model` / `sub_model` name.")
+    litellm_params: dict[str, Any] = Field(description="litellm's call arguments: model, api_base, api_key, "
+                                                       "rpm, tpm, ...")
+
+
+class RouterSettings(BaseModel):
+    """A LiteLLM Router that every LM call goes through: several deployments of a model (vLLM or
+    SGLang servers, a LiteLLM proxy, several hosted keys), load balancing, fallbacks, rpm/tpm.
+    `file` names a LiteLLM-style YAML or JSON (`model_list:` and `router_settings:`) instead.
+    Other LiteLLM Router arguments (`routing_strategy_args`, `retry_policy`, ...) pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    file: Path | None = Field(None, description="A router file (LiteLLM proxy config shape).")
+    model_list: list[Deployment] = Field(default_factory=list)
+    routing_strategy: str = "simple-shuffle"
+    num_retries: int = Field(2, ge=0, description="Router retries on another deployment before failing.")
+    allowed_fails: int = Field(1, ge=0, description="Failures in a minute before a deployment cools down.")
+    cooldown_time: float = Field(30.0, ge=0, description="Seconds a failing deployment is skipped.")
+    timeout: float | None = Field(None, gt=0)
+    fallbacks: list[dict[str, list[str]]] = Field(default_factory=list, description="[{group: [other groups]}]")
+
+
 class Settings(BaseModel):
     """Everything rlm-tui reads from config, env and flags."""
 
@@ -75,11 +112,21 @@ class Settings(BaseModel):
     output_limit: int = Field(4000, ge=200, description="Characters of cell output the root LM sees per cell.")
     cell_timeout_s: float = Field(60.0, gt=0)
     memory_mb: int = Field(1024, ge=64)
+    workspace_mb: int = Field(1024, ge=1, description="Disk quota of the sandbox's /workspace and /tmp together.")
+    workspace_files: int = Field(20_000, ge=1, description="Files, folders and links /workspace and /tmp may hold.")
     theme: str = "rlm-dark"
     skills: list[str] = Field(default_factory=lambda: ["codebase"], description="Skills enabled by default.")
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     roles: dict[str, RoleSettings] = Field(default_factory=dict)
     keys: dict[str, str] = Field(default_factory=dict, description="Binding id -> key.")
+    router: RouterSettings | None = Field(None, description="Route every LM call through a LiteLLM Router.")
+
+    @property
+    def disk_quota(self) -> DiskQuota:
+        """The sandbox's `DiskQuota` from `workspace_mb` and `workspace_files`."""
+        from rlm_tui.sandbox.disk_quota import DiskQuota
+
+        return DiskQuota(max_bytes=self.workspace_mb << 20, max_files=self.workspace_files)
 
     @property
     def effective_sub_model(self) -> str | None:
@@ -125,9 +172,32 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None, *
 
 def _env_overrides(env: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     names = [*Settings.model_fields, *BudgetSettings.model_fields]
-    skip = {"budget", "roles", "keys", "skills"}
+    skip = {"budget", "roles", "keys", "skills", "router"}
     return {name: env[f"RLM_TUI_{name.upper()}"] for name in names
             if name not in skip and f"RLM_TUI_{name.upper()}" in env}
+
+
+def load_router_file(path: Path) -> RouterSettings:
+    """A router file: LiteLLM proxy config shape (`model_list:` plus optional `router_settings:`),
+    YAML or JSON. `ConfigError` says what is wrong and where."""
+    import yaml
+
+    path = Path(path).expanduser()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"router file {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"router file {path}: not valid YAML or JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"router file {path}: expected a mapping with model_list (and router_settings)")
+    settings = data.get("router_settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"router file {path}: router_settings must be a mapping")
+    try:
+        return RouterSettings.model_validate({**settings, "model_list": data.get("model_list") or [], "file": path})
+    except ValidationError as e:
+        raise ConfigError(_explain(e, f"router file {path}")) from None
 
 
 def _explain(error: ValidationError, where: str) -> str:

@@ -1,4 +1,5 @@
-"""The headless printer: one short progress line per interesting event, on stderr."""
+"""The headless printer: one short progress line per interesting event, on stderr (keys
+scrubbed and control sequences dropped: the lines quote guest output and LM text)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from rlm_tui.runtime.events import (
     SubCallFinished,
     SubmitRejected,
 )
+from rlm_tui.terminal import say
 
 
 class ProgressPrinter:
@@ -36,9 +38,7 @@ class ProgressPrinter:
             return
         line = self.describe(event)
         if line:
-            stream = self.stream or sys.stderr
-            stream.write(line + "\n")
-            stream.flush()
+            say(line, self.stream or sys.stderr)
 
     def describe(self, event: Event) -> str | None:
         if isinstance(event, RunStarted):

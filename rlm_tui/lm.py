@@ -378,6 +378,10 @@ class LM:
             from rlm_tui.local.provider import register
 
             register()
+        if model.startswith("router/"):  # a LiteLLM Router's model group (rlm_tui.lm_router installs it)
+            from rlm_tui.lm_router import check_group
+
+            check_group(model)
         self.dspy_lm: dspy.LM = dspy.LM(model, temperature=temperature, max_tokens=max_tokens,
                                         num_retries=num_retries, timeout=timeout_s, **lm_args)
         self._attempt_lm = self.dspy_lm.copy(num_retries=0)
@@ -399,7 +403,7 @@ class LM:
             if (problem := check_ready(self.model)) is not None:
                 raise LMError(problem, model=self.model)
             return
-        if self._api_key or self.api_base:
+        if self._api_key or self.api_base or self.model.startswith("router/"):  # a router's deployments hold their keys
             return
         missing = [m for m in _missing_env(self.model) if not m.endswith(_CONFIG_SUFFIXES)]
         if missing:

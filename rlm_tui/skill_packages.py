@@ -1,6 +1,8 @@
 """Skill packages: loose pure-Python requirements, resolved for the sandbox image and locked.
 
-A skill names what it needs loosely (`packages: ["python-docx>=1.1"]`). For the image's Python
+A skill names what it needs loosely (`packages: ["python-docx>=1.1"]`), optionally with pip's
+`--hash=sha256:<hex>` after a requirement (then only a wheel with one of those hashes is taken
+for it). For the image's Python
 (CPython 3.15 on WASI, see `GUEST_ENVIRONMENT`) the requirements are resolved transitively with
 `resolvelib` over pure-Python wheels only; a package the image already carries (numpy, lxml,
 typing_extensions, ...) is taken from the image and never fetched. The result is written beside
@@ -13,6 +15,10 @@ cache, and the configured package index (`RLM_TUI_INDEX_URL`, else `PIP_INDEX_UR
 `global.index-url`, else PyPI) through its simple API (PEP 691 JSON or PEP 503 HTML). With
 `RLM_TUI_OFFLINE=1` the index is never asked: a lock plus a wheel folder is enough.
 
+Beyond the lock, every wheel's hash is recorded by `name==version` in `skill-packages.lock` in
+the user's data folder on first use (with a warning, for wheels that no `--hash` named); a later
+resolution that brings other bytes for the same name and version is refused.
+
 Every failure is a `PackageError` naming the package and the skill that asked for it.
 """
 
@@ -24,14 +30,16 @@ import hashlib
 import html.parser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
 import urllib.parse
+import uuid
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -45,9 +53,10 @@ from packaging.tags import Tag, compatible_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from rlm_tui.paths import cache_dir
+from rlm_tui.paths import cache_dir, data_dir
 
 LOCK_NAME = "pylock.toml"
+RECORD_NAME = "skill-packages.lock"
 DEFAULT_INDEX = "https://pypi.org/simple"
 # The image's marker environment, measured in the guest (`packaging.markers.default_environment()`);
 # tests/skills/test_skill_packages.py checks it against the live interpreter.
@@ -59,24 +68,47 @@ GUEST_ENVIRONMENT: dict[str, str] = {
 }
 HTTP_TIMEOUT_S = 60.0
 MAX_WHEEL_BYTES = 64 << 20
+_HASH = re.compile(r"\s+--hash=sha256:([0-9a-fA-F]{64})\s*$")
+Warn = Callable[[str], None]
 
 
 class PackageError(ValueError):
     """A skill's packages cannot be resolved, fetched or installed; the message names them."""
 
 
+def split_hashes(text: str) -> tuple[str, tuple[str, ...]]:
+    """('name>=1', (sha256, ...)) from 'name>=1 --hash=sha256:<hex> ...'."""
+    hashes = []
+    while match := _HASH.search(text):
+        hashes.insert(0, match.group(1).lower())
+        text = text[:match.start()]
+    if "--hash" in text:
+        raise PackageError(f"package {text!r}: a hash must be written --hash=sha256:<64 hex digits>")
+    return text.strip(), tuple(hashes)
+
+
 def parse_requirements(texts: Sequence[str], where: str) -> list[Requirement]:
-    """PEP 508 requirements (no direct URLs); PackageError naming `where` otherwise."""
+    """PEP 508 requirements (no direct URLs; `--hash`es split off); PackageError naming `where`."""
     parsed = []
     for text in texts:
         try:
-            requirement = Requirement(text)
-        except InvalidRequirement as e:
+            requirement = Requirement(split_hashes(text)[0])
+        except (InvalidRequirement, PackageError) as e:
             raise PackageError(f"{where}: package {text!r} is not a requirement like 'python-docx>=1.1' ({e})") from None
         if requirement.url:
             raise PackageError(f"{where}: package {text!r} names a URL; name a package from the index instead")
         parsed.append(requirement)
     return parsed
+
+
+def pinned_hashes(texts: Iterable[str]) -> dict[str, set[str]]:
+    """Canonical name -> the sha256 values its `--hash`es allow."""
+    allowed: dict[str, set[str]] = {}
+    for text in texts:
+        requirement, hashes = split_hashes(text)
+        if hashes:
+            allowed.setdefault(canonicalize_name(Requirement(requirement).name), set()).update(hashes)
+    return allowed
 
 
 # -- the target: the sandbox image ------------------------------------------------------------
@@ -539,7 +571,7 @@ class Lock:
                 and all(str(target.image.get(n)) == v for n, v in self.from_image.items()))
 
 
-def read_lock(path: Path) -> Lock | None:
+def read_pylock(path: Path) -> Lock | None:
     """A lock written by rlm-tui, or None when there is none (PackageError when it is damaged)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -556,7 +588,7 @@ def read_lock(path: Path) -> Lock | None:
         raise PackageError(f"{path}: not a lock written by rlm-tui (missing {e}); delete it to resolve again") from None
 
 
-def write_lock(path: Path, lock: Lock, target: Target) -> None:
+def write_pylock(path: Path, lock: Lock, target: Target) -> None:
     q = json.dumps  # a JSON string is a TOML basic string
     lines = ["# Written by rlm-tui: the skill's packages resolved for the sandbox image (pure-Python wheels).",
              'lock-version = "1.0"', 'created-by = "rlm-tui"',
@@ -605,24 +637,27 @@ class SkillPackages:
         return cache_dir() / "skill-locks" / f"{self.skill}-{key}.toml"
 
 
-def locked(skill: SkillPackages, target: Target, finder: Finder) -> Lock:
-    """The skill's lock: reused when it fits, else resolved and written."""
+def locked(skill: SkillPackages, target: Target, finder: Finder) -> tuple[Lock, bool]:
+    """The skill's lock, and whether it was resolved just now (else reused because it fits)."""
     path = skill.lock_path
-    lock = read_lock(path)
+    lock = read_pylock(path)
     if lock is not None and lock.fits(skill.requirements, target):
-        return lock
+        return lock, False
     reqs = parse_requirements(skill.requirements, f"skill {skill.skill!r}")
     candidates = resolve([(f"skill {skill.skill!r}", r) for r in reqs], target, finder)
     lock = lock_from(skill.requirements, candidates, target, finder)
+    _check_hashes(lock.pins, pinned_hashes(skill.requirements))
     try:
-        write_lock(path, lock, target)
+        write_pylock(path, lock, target)
     except OSError:
         pass  # a read-only skill folder and cache: the resolution still holds for this run
-    return lock
+    return lock, True
 
 
-def merged(skills: Sequence[SkillPackages], locks: Sequence[Lock], target: Target, finder: Finder) -> list[Pin]:
-    """One set of pins for all skills: their locks when they agree, else one joint resolution."""
+def merged(skills: Sequence[SkillPackages], locks: Sequence[Lock], target: Target,
+           finder: Finder) -> tuple[list[Pin], bool]:
+    """One set of pins for all skills (their locks when they agree, else one joint resolution),
+    and whether a resolution was made just now."""
     chosen: dict[str, Pin] = {}
     agree = True
     for lock in locks:
@@ -631,37 +666,103 @@ def merged(skills: Sequence[SkillPackages], locks: Sequence[Lock], target: Targe
                 agree = False
             chosen.setdefault(pin.name, pin)
     if agree:
-        return list(chosen.values())
+        return list(chosen.values()), False
     requirements = [(f"skill {s.skill!r}", r) for s in skills
                     for r in parse_requirements(s.requirements, f"skill {s.skill!r}")]
     key = hashlib.sha256(json.dumps(sorted(str(r) for _, r in requirements)).encode()).hexdigest()[:16]
     path = cache_dir() / "skill-locks" / f"joint-{key}.toml"
     texts = tuple(sorted(str(r) for _, r in requirements))
-    lock = read_lock(path)
-    if lock is None or not lock.fits(texts, target):
+    lock = read_pylock(path)
+    fresh = lock is None or not lock.fits(texts, target)
+    if fresh:
         lock = lock_from(texts, resolve(requirements, target, finder), target, finder)
         try:
-            write_lock(path, lock, target)
+            write_pylock(path, lock, target)
         except OSError:
             pass
-    return list(lock.pins)
+    return list(lock.pins), fresh
 
 
-def install(skills: Sequence[SkillPackages], packages_dir: Path, image_zip: Path | None) -> list[Pin]:
-    """Resolve (or reuse the locks of) the skills' packages and unpack them into `packages_dir`."""
+def install(skills: Sequence[SkillPackages], packages_dir: Path, image_zip: Path | None,
+            warn: Warn = lambda _m: None) -> list[Pin]:
+    """Resolve (or reuse the locks of) the skills' packages and unpack them into `packages_dir`;
+    `warn` hears about wheels trusted on first use."""
     wanted = [s for s in skills if s.requirements]
     if not wanted:
         return []
     target = image_target(image_zip)
     finder = Finder(configured_index(), wheel_folders())
     try:
-        pins = merged(wanted, [locked(s, target, finder) for s in wanted], target, finder)
+        locks = [locked(s, target, finder) for s in wanted]
+        pins, joint = merged(wanted, [lock for lock, _ in locks], target, finder)
+        hashed = pinned_hashes(r for s in wanted for r in s.requirements)
+        _check_hashes(pins, hashed)
+        _check_record(pins, hashed, joint or any(fresh for _, fresh in locks), warn)
         for pin in pins:
             wheel = Wheel(pin.filename, pin.url, pin.sha256)
             shutil.copytree(_unpacked(finder.fetch(wheel, pin.sha256), pin), packages_dir, dirs_exist_ok=True)
     finally:
         finder.close()
     return pins
+
+
+def _check_hashes(pins: Iterable[Pin], allowed: Mapping[str, set[str]]) -> None:
+    for pin in pins:
+        if pin.name in allowed and pin.sha256 not in allowed[pin.name]:
+            raise PackageError(f"refusing package {pin.name}=={pin.version}: {pin.filename} has sha256 {pin.sha256}, "
+                               f"not the --hash the skill pins ({', '.join(sorted(allowed[pin.name]))})")
+
+
+def lock_file() -> Path:
+    """Where every skill wheel's sha256 is recorded on first use (outlives the cache)."""
+    return data_dir() / RECORD_NAME
+
+
+def read_record() -> dict[str, str]:
+    """Recorded hashes: `name==version` (name canonical) -> sha256."""
+    try:
+        lines = lock_file().read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    recorded = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and (match := _HASH.fullmatch(" " + parts[1])):
+            name, _, version = parts[0].partition("==")
+            recorded[f"{canonicalize_name(name)}=={version}"] = match.group(1).lower()
+    return recorded
+
+
+def _check_record(pins: Sequence[Pin], hashed: Mapping[str, set[str]], fresh: bool, warn: Warn) -> None:
+    """Each pin's hash against the first-use record; new ones recorded (and, when just resolved
+    with no --hash naming them, reported)."""
+    recorded = read_record()
+    new = {}
+    for pin in pins:
+        if pin.name in hashed:
+            continue  # a --hash in the skill decides
+        key = f"{pin.name}=={pin.version}"
+        if key not in recorded:
+            new[key] = pin.sha256
+            if fresh:
+                warn(f"skill package {key} has no --hash: recorded sha256 {pin.sha256} in {lock_file()} on first use "
+                     f"(later fetches must match); pin it with '{key} --hash=sha256:{pin.sha256}'")
+        elif recorded[key] != pin.sha256:
+            raise PackageError(f"refusing package {key}: {pin.filename} has sha256 {pin.sha256}, but {lock_file()} "
+                               f"recorded sha256 {recorded[key]} when it was first fetched (if the new wheel is "
+                               "genuine, delete that line)")
+    if new:
+        recorded.update(new)
+        target = lock_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        header = "# sha256 of each skill package wheel, recorded on first use; later fetches must match\n"
+        try:
+            staged.write_text(header + "".join(f"{k} --hash=sha256:{v}\n" for k, v in sorted(recorded.items())),
+                              encoding="utf-8")
+            os.replace(staged, target)
+        finally:
+            staged.unlink(missing_ok=True)
 
 
 def _unpacked(wheel: Path, pin: Pin) -> Path:

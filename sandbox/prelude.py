@@ -36,6 +36,10 @@ _HostCall = None  # the asyncio.Future subclass host calls from async code retur
 _calls = {}  # ticket -> _HostCall of the running cell, until the host says it finished
 _TYPED_CODE = None  # sandbox/typed.py compiled, set at boot and run on the first typed predict
 _typed_module = None
+_STATE_CODE = None  # sandbox/state.py compiled, set at boot and run on the first checkpoint
+_state_module = None
+_keep_limit = 16 << 20  # the largest variable a checkpoint keeps (the host sets it, and checks it too)
+_installed = {}  # name -> the guest function the host installed (put back when user code replaces it)
 _IMAGE_KEY = "__rlm_image__"
 _TYPES_KEY = "__rlm_types__"
 _error_types = {}
@@ -141,6 +145,16 @@ def _typed():
         exec(_TYPED_CODE, module.__dict__)
         sys.modules["_rlm_typed"] = _typed_module = module
     return _typed_module
+
+
+def _state():
+    """The checkpoint and restore helpers (sandbox/state.py), loaded on first use."""
+    global _state_module
+    if _state_module is None:
+        module = types.ModuleType("_rlm_state")
+        exec(_STATE_CODE, module.__dict__)
+        sys.modules["_rlm_state"] = _state_module = module
+    return _state_module
 
 
 def _predict_function(doc):
@@ -277,17 +291,43 @@ def SHOW_VARS():
         print(f"{row['name']}: {row['type']}{size} = {row['preview']}")
 
 
-def setup(functions, output_fields=None, as_globals=()):
+def setup(functions, output_fields=None, as_globals=(), keep_limit=None):
     """Install host functions (some also as __main__ globals) and SUBMIT's fields."""
-    global _output_fields
+    global _output_fields, _keep_limit
     if output_fields is not None:
         _output_fields = list(output_fields)
+    if keep_limit is not None:
+        _keep_limit = int(keep_limit)
     for name, doc in functions.items():
         fn = _predict_function(doc) if name == "predict" else _host_function(name, doc)
         setattr(builtins, name, fn)
+        _installed[name] = fn
         if name in as_globals:
             _MAIN[name] = fn
             _host_globals.add(name)
+
+
+def _reinstall(names, as_globals):
+    """Put back the guest functions the host names that user code replaced or shadowed
+    (`llm_query = ...`, `builtins.SUBMIT = ...`); the names put back."""
+    replaced = []
+    for name in names:
+        fn = _installed.get(name)
+        if fn is None:
+            own = {"SUBMIT": SUBMIT, "SHOW_VARS": SHOW_VARS}.get(name)
+            fn = own or (_predict_function("") if name == "predict" else _host_function(name, ""))
+            _installed[name] = fn
+        if builtins.__dict__.get(name) is not fn:
+            setattr(builtins, name, fn)
+            replaced.append(name)
+        if name in as_globals:
+            if _MAIN.get(name) is not fn:
+                _MAIN[name] = fn
+                replaced.append(name)
+        elif name in _MAIN:
+            del _MAIN[name]
+            replaced.append(name)
+    return sorted(set(replaced))
 
 
 def _sleep(seconds):
@@ -306,68 +346,52 @@ _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = 8
 _repr.maxlevel = 3
 
 
+_TYPE_NAME = type.__dict__["__name__"].__get__  # a class's own name, past any metaclass property
+
+
+def type_name(cls):
+    try:
+        return str(_TYPE_NAME(cls))
+    except BaseException:
+        return "?"
+
+
 def _preview(value):
     try:
         text = _repr.repr(value)
-    except Exception as e:  # a broken __repr__ must not break the snapshot
-        text = f"<repr failed: {type(e).__name__}>"
+        if not isinstance(text, str):
+            raise TypeError("repr returned a non-string")
+    except BaseException as e:  # a broken __repr__ (even one raising KeyboardInterrupt) must not break the snapshot
+        text = f"<repr failed: {type_name(type(e))}>"
     return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
 
 
 def _size(value):
-    if isinstance(value, (type, types.ModuleType)):
-        return None
     try:
-        return len(value)
-    except Exception:
+        if isinstance(value, (type, types.ModuleType)):
+            return None
+        size = len(value)
+        return size if type(size) is int else None
+    except BaseException:
         return None
 
 
 def snapshot():
-    """The user's globals as plain rows: no modules, no `_private` names, no builtins."""
+    """The user's globals as plain rows: no modules, no `_private` names, no builtins.
+    User objects may raise anything (BaseException included) from any hook: a row gets by."""
     rows = []
     for name, value in list(_MAIN.items()):
-        if name.startswith("_") or isinstance(value, types.ModuleType):
+        if not isinstance(name, str) or name.startswith("_"):
             continue
-        if name in _host_globals and getattr(builtins, name, None) is value:
+        try:
+            if isinstance(value, types.ModuleType):
+                continue
+        except BaseException:
+            pass
+        if name in _host_globals and builtins.__dict__.get(name) is value:
             continue
-        rows.append({"name": name, "type": type(value).__name__, "size": _size(value), "preview": _preview(value)})
+        rows.append({"name": name, "type": type_name(type(value)), "size": _size(value), "preview": _preview(value)})
     return rows
-
-
-def _refuse_special(path, dir_fd=None):
-    """Opening a named pipe blocks inside the host, out of reach of the time limit: refuse
-    FIFOs, sockets and devices (WASI reports a FIFO's type as unknown, mode 0)."""
-    if isinstance(path, int):
-        return
-    try:
-        kind = os.stat(path, dir_fd=dir_fd).st_mode & 0o170000
-    except (OSError, TypeError, ValueError, NotImplementedError):
-        return
-    if kind not in (0o100000, 0o040000):
-        import errno
-
-        raise PermissionError(errno.EACCES, "refusing to open a FIFO, socket or device file", os.fsdecode(path))
-
-
-def _guard_opens():
-    import functools
-    import io
-
-    real_open, real_os_open = io.open, os.open
-
-    @functools.wraps(real_open)
-    def open(file, *args, **kwargs):
-        _refuse_special(file)
-        return real_open(file, *args, **kwargs)
-
-    @functools.wraps(real_os_open)
-    def os_open(path, flags, mode=0o777, *, dir_fd=None):
-        _refuse_special(path, dir_fd)
-        return real_os_open(path, flags, mode, dir_fd=dir_fd)
-
-    builtins.open = io.open = open
-    os.open = os_open
 
 
 def _event_loop():
@@ -451,6 +475,7 @@ def _run(code):
 
 
 _LAST = "__rlm_last__"
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def _execute(source, filename):
@@ -462,6 +487,8 @@ def _execute(source, filename):
         keep = ast.Assign(targets=[ast.Name(_LAST, ast.Store())], value=last.value)
         tree.body[-1] = ast.fix_missing_locations(ast.copy_location(keep, last))
     _MAIN.pop(_LAST, None)
+    if any(isinstance(node, _DEFINITIONS) for node in tree.body):
+        _state().note_definitions(tree, source, filename)
     try:
         _run(compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT))
         value = _MAIN.get(_LAST)
@@ -484,36 +511,60 @@ def _format_error(exc):
     return "".join(lines).rstrip("\n")
 
 
-def run_cell(source):
-    """Run one cell of the host's and post its result back."""
+def run_cell(source, protect=(), as_globals=()):
+    """Run one cell of the host's and post its result back, then checkpoint what changed.
+
+    `protect` names the guest functions the host installed (`as_globals` those also bound in
+    `__main__`): whatever the cell did to them, they are put back before and after it."""
     global _cells
     _cells += 1
+    _reinstall(protect, as_globals)
     filename = f"<cell {_cells}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     error = None
+    submitted = False
     try:
         _execute(source, filename)
     except _Submitted:
-        pass
+        submitted = True
     except BaseException as exc:  # SystemExit and KeyboardInterrupt end the cell, not the session
-        error = {"type": type(exc).__name__, "text": _format_error(exc)}
+        error = {"type": type_name(type(exc)), "text": _error_text(exc)}
     finally:
         _drop_calls(error is None)
+        replaced = _reinstall(protect, as_globals)
+        if replaced:
+            one = len(replaced) == 1
+            print(f"note: {', '.join(replaced)} {'is a sandbox function' if one else 'are sandbox functions'} "
+                  f"and {'was' if one else 'were'} put back; give your own values other names.", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
-    _door({"op": "result", "error": error, "variables": snapshot()})
+    rows = snapshot()
+    _door({"op": "result", "error": error, "variables": rows})
+    if submitted:  # the run ends here: nothing to keep
+        return
+    try:
+        _state().checkpoint(rows)
+    except BaseException as exc:
+        print(f"note: the variables could not be checkpointed ({type_name(type(exc))}); "
+              "a restart may lose this cell's changes.", file=sys.stderr)
+
+
+def _error_text(exc):
+    try:
+        return _format_error(exc)
+    except BaseException:  # an exception whose own __str__ or traceback breaks
+        return f"{type_name(type(exc))}: <the error could not be shown>"
 
 
 def _boot():
     sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
     sys.stderr.reconfigure(line_buffering=True, errors="backslashreplace")
-    builtins.SUBMIT = SUBMIT
-    builtins.SHOW_VARS = SHOW_VARS
-    builtins.Image = Image
+    for name, fn in (("SUBMIT", SUBMIT), ("SHOW_VARS", SHOW_VARS), ("Image", Image)):
+        setattr(builtins, name, fn)
+        _installed[name] = fn
     import time
 
     time.sleep = _sleep
-    _guard_opens()
     for path in ("/skills",):
         if os.path.isdir(path) and path not in sys.path:
             sys.path.append(path)

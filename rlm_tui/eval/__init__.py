@@ -1,5 +1,7 @@
 """`rlm-tui eval`: answer quality, cost and time of RLM mode against direct prompting.
 
-Task families with exact, generated ground truth (`needle`, `aggregate`, `codebase`), scoring
-(`scoring`), the concurrent, resumable runner (`runner.run_eval`) and the report (`report`).
+Generated task families with exact ground truth (`needle`, `aggregate`, `codebase`), published
+benchmarks read from local files (`datasets`), scoring (`scoring`), the two modes (`modes`), the
+concurrent, resumable runner with its cost stop (`runner.run_eval`), the dry-run estimate
+(`estimate`), the report (`report`), the chart (`charts`) and side-by-side runs (`compare`).
 """

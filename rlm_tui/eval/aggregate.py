@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rlm_tui.eval import scoring
-from rlm_tui.eval.tasks import CHARS_PER_TOKEN, Instance, Task, token_sizes
+from rlm_tui.eval.tasks import CHARS_PER_TOKEN, Instance, Task, grid, token_sizes
 
 CITIES = ("Lisbon", "Oslo", "Quito", "Nairobi", "Osaka", "Lyon", "Perth", "Tartu", "Cusco", "Hanoi")
 CATEGORIES = ("books", "garden", "kitchen", "toys", "music", "sports", "tools", "travel")
@@ -82,8 +82,8 @@ class AggregateFamily:
     variants = ("count", "topk", "pairs")
     default_sizes = ("8k", "32k", "128k")
 
-    def sizes(self, requested: list[str] | None) -> list[tuple[str, int]]:
-        return token_sizes(requested, self.default_sizes)
+    def tasks(self, sizes: list[str] | None, n: int, seed: int) -> list[Task]:
+        return grid(self.name, self.variants, token_sizes(sizes, self.default_sizes), n, seed)
 
     def build(self, task: Task) -> Instance:
         rng = task.rng()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rlm_tui.eval import scoring
 from rlm_tui.eval.sdist import CLICK, Pinned, fetch
-from rlm_tui.eval.tasks import Instance, Task
+from rlm_tui.eval.tasks import Instance, Task, grid
 
 TEXT_SUFFIXES = {".py", ".pyi", ".rst", ".md", ".txt", ".toml", ".cfg", ".ini", ".in", ".bat", ".typed", ".yml",
                  ".yaml", ".json", ".html", ".css", ".js", ""}
@@ -113,10 +113,9 @@ class CodebaseFamily:
 
     def __init__(self, pin: Pinned = CLICK) -> None:
         self.pin = pin
-        self.default_sizes = (pin.label,)
 
-    def sizes(self, requested: list[str] | None) -> list[tuple[str, int]]:
-        return [(self.pin.label, 0)]  # the codebase fixes the size
+    def tasks(self, sizes: list[str] | None, n: int, seed: int) -> list[Task]:
+        return grid(self.name, self.variants, [(self.pin.label, 0)], n, seed)  # the codebase fixes the size
 
     def root(self) -> Path:
         return fetch(self.pin)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from rlm_tui.eval import scoring
-from rlm_tui.eval.tasks import CHARS_PER_TOKEN, Instance, Task, token_sizes
+from rlm_tui.eval.tasks import CHARS_PER_TOKEN, Instance, Task, grid, token_sizes
 
 SUBJECTS = ("the engineer", "a courier", "the archivist", "our neighbour", "the committee", "a visiting scholar",
             "the night guard", "the harbour master", "a junior clerk", "the botanist", "the old captain",
@@ -57,8 +57,8 @@ class NeedleFamily:
     variants = ("single", "multi")
     default_sizes = ("8k", "64k", "256k", "1m")
 
-    def sizes(self, requested: list[str] | None) -> list[tuple[str, int]]:
-        return token_sizes(requested, self.default_sizes)
+    def tasks(self, sizes: list[str] | None, n: int, seed: int) -> list[Task]:
+        return grid(self.name, self.variants, token_sizes(sizes, self.default_sizes), n, seed)
 
     def build(self, task: Task) -> Instance:
         rng = task.rng()

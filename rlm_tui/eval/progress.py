@@ -38,6 +38,9 @@ class ProgressBar:
             status = f"error: {record['error'][:80]}" if record.get("error") else f"score {record['score']:.2f}"
             self._write(f"[{self.done}/{self.total}] {name}: {status} ({record['wall_s']:.1f} s)")
 
+    def note(self, line: str) -> None:
+        self._write(line)
+
     def close(self) -> None:
         if self.tty:
             self._render()

@@ -1,9 +1,12 @@
 """Summaries of eval records: per family and size, per family, and overall, for each mode; and
-the Markdown table."""
+`results.md`: the failures first (each linked to its trace, which `rlm-tui replay` opens), then
+the table and the chart."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 SCORING = {
@@ -15,7 +18,16 @@ SCORING = {
     "codebase/defines": "exact: the .py path(s) in the answer are the defining file",
     "codebase/params": "exact: the answer's (last) number equals the count",
     "codebase/callers": "F1 over qualified names listed (a bare name matches its qualname)",
+    "oolong": "OOLONG's rule: the answer after the last colon; numbers 0.75^|gold - answer|, dates and labels exact",
+    "oolong-real": "OOLONG-real's rule: the \\boxed{} answer; numbers 0.75^|diff|, text exact, lists share of gold",
+    "oolong-pairs": "F1 over unordered (user_id, user_id) pairs vs the gold pairs (the RLM paper's rule)",
+    "s-niah": "RULER string_match_all: share of the needle values found in the answer (case-insensitive)",
+    "longbench-v2": "LongBench v2's rule: the letter in 'The correct answer is (X)' equals the gold letter",
+    "codeqa": "LongBench v2's rule: the letter in 'The correct answer is (X)' equals the gold letter",
+    "browsecomp-plus": "BrowseComp-Plus's rule: an LM judge says the final answer matches the correct answer",
+    "spreadsheetbench": "SpreadsheetBench's rule: every answer cell matches the answer workbook in every test case",
 }
+MAX_FAILURES = 100
 
 
 def summarize(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -66,13 +78,48 @@ def _row(family: str, size: str, mode: str, group: list[dict[str, Any]]) -> dict
     }
 
 
-def markdown(rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def failures(records: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines for every task scored below 1, worst first, each linked to its trace."""
+    failed = sorted((r for r in records if (r.get("score") or 0.0) < 1.0),
+                    key=lambda r: (float(r.get("score") or 0.0), r["id"], r["mode"]))
+    lines = []
+    for r in failed[:MAX_FAILURES]:
+        name = f"`{r['id']}` ({r['mode']})"
+        link = f"[{name}]({r['trace']})" if r.get("trace") else name
+        what = (f"error: {_short(r['error'])}" if r.get("error")
+                else f"answer `{_short(r.get('answer'))}`, expected `{_short(r.get('expected'))}`")
+        replay = f"; `rlm-tui replay {r['trace']}`" if r.get("trace") else ""
+        lines.append(f"- {link}: score {float(r.get('score') or 0.0):.2f}; {what}{replay}")
+    if len(failed) > MAX_FAILURES:
+        lines.append(f"- ... and {len(failed) - MAX_FAILURES} more in results.json")
+    return lines
+
+
+def markdown(rows: list[dict[str, Any]], config: dict[str, Any], records: list[dict[str, Any]] | None = None,
+             *, chart: Path | None = None) -> str:
     sub = f" (sub-model {config['sub_model']})" if config.get("sub_model") and config["sub_model"] != config["model"] else ""
+    records = records or []
     lines = [
         "# rlm-tui eval",
         "",
         f"Model `{config['model']}`{sub}; seed {config['seed']}; {config['n']} task(s) per family, variant "
         f"and size; direct mode window {config.get('direct_window_tokens', '?'):,} tokens.",
+        "",
+    ]
+    if config.get("stopped"):
+        lines += [f"**Stopped early:** {config['stopped']}.", ""]
+    failed = failures(records)
+    if failed:
+        lines += [f"## Failures ({sum(1 for r in records if (r.get('score') or 0.0) < 1.0)} of {len(records)}), "
+                  "worst first", "", "Each link is the task's trace; `rlm-tui replay` opens it.", "", *failed, ""]
+    lines += [
+        "## Results",
         "",
         "| family | size | mode | tasks | score | exact | tokens/task | cost (USD) | s/task | notes |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
@@ -99,4 +146,6 @@ def markdown(rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
               if name.split("/")[0] in {r["family"] for r in rows}]
     lines += ["", "Modes: `rlm` explores the context from the sandbox (the context is never pasted); `direct` "
               "pastes the whole context into one prompt, truncated to the model's window (and says so).", ""]
+    if chart is not None:
+        lines += [f"![score by context size, RLM vs direct]({chart.name})", ""]
     return "\n".join(lines)

@@ -1,34 +1,37 @@
 """Run eval tasks in both modes, concurrently within a limit, appending each result as it lands.
 
 `results.jsonl` gets one line per finished (task, mode); `--resume` skips those already there
-(errors are retried). At the end `results.json` (config, summary rows, records) and `results.md`
-(the table) are written, also after an interruption, for what finished.
+(errors are retried, a unit is never counted twice). `--max-cost` stops the whole eval once this
+run's spend reaches it: no unit starts after that, the running ones are cancelled (they run again
+on `--resume`), and what finished is kept. At the end `results.json` (config, summary rows,
+records), `results.md` (the table, failures first) and `results.png` (the chart) are written, also
+after an interruption, for what finished.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
+import os
+import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlm_tui.config import Settings
 from rlm_tui.eval.aggregate import AggregateFamily
+from rlm_tui.eval.charts import write_png
 from rlm_tui.eval.codebase import CodebaseFamily
+from rlm_tui.eval.modes import Models, answer_direct, answer_rlm
 from rlm_tui.eval.needle import NeedleFamily
 from rlm_tui.eval.progress import ProgressBar
 from rlm_tui.eval.report import SCORING, markdown, summarize
 from rlm_tui.eval.tasks import Family, Instance, Task, plan
-from rlm_tui.lm import ContextWindowError
 
 MODES = ("rlm", "direct")
-DIRECT_CHARS_PER_TOKEN = 3.0  # conservative: generated records and code tokenize denser than prose
-DIRECT_SYSTEM = ("Answer the question from the context you are given. Reply with the final answer only, in the "
-                 "format the question asks for, without explanation.")
+GENERATED = ("needle", "aggregate", "codebase")
 
 
 def default_families() -> dict[str, Family]:
@@ -43,7 +46,7 @@ class EvalError(Exception):
 class EvalConfig:
     model: str
     sub_model: str | None = None
-    families: list[str] = field(default_factory=lambda: ["needle", "aggregate", "codebase"])
+    families: list[str] = field(default_factory=lambda: list(GENERATED))
     sizes: list[str] | None = None
     n: int = 2
     seed: int = 0
@@ -53,6 +56,9 @@ class EvalConfig:
     resume: bool = False
     context_window: int | None = None  # the direct mode's window in tokens (default: the model's)
     traces: bool = True
+    max_cost_usd: float | None = None  # this run's spend (LM calls and judging) that stops the eval
+    judge_model: str | None = None  # the LM judge where a benchmark's rule needs one (default: sub-model)
+    datasets: dict[str, str] = field(default_factory=dict)  # name -> PATH, for the record
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -67,11 +73,17 @@ class EvalResults:
     summary: list[dict[str, Any]]
     results_json: Path
     results_md: Path
+    stopped: str | None = None  # why the run stopped early (the --max-cost), else None
+
+
+def trace_name(task_id: str, mode: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", task_id.replace("/", "_")) + f".{mode}.jsonl"
 
 
 class Runner:
     def __init__(self, config: EvalConfig, settings: Settings, families: dict[str, Family] | None = None,
                  progress_stream: Any = None) -> None:
+        from rlm_tui.lm import LM
         from rlm_tui.runtime.models import build_lms
 
         self.config, self.settings = config, settings
@@ -79,24 +91,40 @@ class Runner:
         unknown = [f for f in config.families if f not in self.families]
         if unknown:
             raise EvalError(f"unknown task famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
-                            f"choose from {', '.join(self.families)}")
+                            f"choose from {', '.join(self.families)} (published benchmarks: --dataset NAME PATH)")
         bad_modes = [m for m in config.modes if m not in MODES]
         if bad_modes:
             raise EvalError(f"unknown mode(s) {', '.join(bad_modes)}; choose from {', '.join(MODES)}")
         self.lm, self.sub_lm, self.roles = build_lms(settings)
+        self.judge_lm = self.sub_lm
+        if config.judge_model:
+            key = settings.api_key.get_secret_value() if settings.api_key else None
+            self.judge_lm = LM(config.judge_model, api_base=settings.api_base, api_key=key)
+        self.models = Models(self.lm, self.sub_lm, self.roles, settings)
         self.progress_stream = progress_stream
         self.out = Path(config.out)
         self.jsonl = self.out / "results.jsonl"
         self._instances: dict[str, asyncio.Task[Instance]] = {}
         self._remaining: dict[str, int] = {}
         self._write_lock = asyncio.Lock()
+        self.spent = 0.0
+        self.stopped: str | None = None
 
     # -- public ------------------------------------------------------------------------------------
 
+    def plan(self) -> list[Task]:
+        c = self.config
+        return plan(self.families, c.families, c.sizes, c.n, c.seed)
+
     async def run(self) -> EvalResults:
         config = self.config
+        # Each running RLM task holds a worker thread for its cell while the cell waits on sub-calls,
+        # and those sub-calls need worker threads too (getaddrinfo, file writes): the default pool
+        # (cores + 4 threads) deadlocks at that many tasks at once. Size it for the concurrency.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(
+            max_workers=2 * config.concurrency + (os.cpu_count() or 1) + 4, thread_name_prefix="rlm-eval"))
         _preload()
-        tasks = plan(self.families, config.families, config.sizes, config.n, config.seed)
+        tasks = self.plan()
         previous = self._previous()
         done = {(r["id"], r["mode"]) for r in previous if not r.get("error")}
         units = [(t, m) for t in tasks for m in config.modes if (t.id, m) not in done]
@@ -107,9 +135,12 @@ class Runner:
         progress = ProgressBar(len(planned), done=len(planned) - len(units), stream=self.progress_stream)
         semaphore = asyncio.Semaphore(max(1, config.concurrency))
         fresh: list[dict[str, Any]] = []
+        running: set[asyncio.Task[None]] = set()
 
         async def one(task: Task, mode: str) -> None:
             async with semaphore:
+                if self.stopped:
+                    return
                 name = f"{task.id} [{mode}]"
                 progress.started_unit(name)
                 record = await self._unit(task, mode)
@@ -118,12 +149,27 @@ class Runner:
                         f.write(json.dumps(record, default=str) + "\n")
                 fresh.append(record)
                 progress.finished_unit(name, record)
+                self.spent += (record.get("cost_usd") or 0.0) + (record.get("judge_cost_usd") or 0.0)
+                if config.max_cost_usd is not None and self.spent >= config.max_cost_usd and not self.stopped:
+                    self.stopped = (f"--max-cost ${config.max_cost_usd:g} reached (${self.spent:.4f} spent this run); "
+                                    "rerun with --resume to continue")
+                    for other in running:
+                        if other is not asyncio.current_task():
+                            other.cancel()
 
         try:
-            await asyncio.gather(*(one(t, m) for t, m in units))
+            running.update(asyncio.ensure_future(one(t, m)) for t, m in units)
+            outcomes = await asyncio.gather(*running, return_exceptions=True)
+            failures = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, asyncio.CancelledError)]
+            if failures:
+                raise failures[0]
         finally:
+            for unit in running:
+                unit.cancel()
             progress.close()
             results = self._write(kept + fresh)
+        if self.stopped:
+            progress.note(f"stopped: {self.stopped}")
         return results
 
     # -- one (task, mode) ----------------------------------------------------------------------------
@@ -141,24 +187,40 @@ class Runner:
             "index": task.index, "mode": mode, "seed": config.seed, "model": self.lm.model,
             "sub_model": self.sub_lm.model if mode == "rlm" else None,
         }
+        trace = None
+        if config.traces:
+            folder = self.out / "traces" / ("direct" if mode == "direct" else "")
+            trace = folder / trace_name(task.id, mode)
+            trace.parent.mkdir(parents=True, exist_ok=True)
+            trace.unlink(missing_ok=True)  # a retried unit starts a fresh trace
+            record["trace"] = str(trace.relative_to(self.out))
         started = time.monotonic()
         try:
             instance = await self._instance(task)
             record.update(question=instance.question, expected=instance.expected, scoring=instance.scoring,
                           context_tokens=instance.context_tokens)
             if mode == "rlm":
-                answer = await self._rlm(instance, record)
+                files = self.out / "files" / trace_name(task.id, "rlm").removesuffix(".rlm.jsonl")
+                answer = await answer_rlm(instance, record, self.models, trace=trace, files_dir=files)
             else:
-                answer = await self._direct(instance, record)
+                answer = await answer_direct(instance, record, self.lm, self.direct_window(), trace=trace)
             record["answer"] = answer
-            assert instance.score is not None
-            record["score"] = round(float(instance.score(answer, instance.expected)), 4)
+            if instance.judge is not None:
+                judged = await instance.judge(answer, instance.expected, self.judge_lm)
+                record.update(score=round(judged.score, 4), judge_verdict=judged.verdict[:2000],
+                              judge_model=self.judge_lm.model, judge_cost_usd=judged.cost_usd,
+                              judge_tokens=judged.prompt_tokens + judged.completion_tokens)
+            else:
+                assert instance.score is not None
+                record["score"] = round(float(instance.score(answer, instance.expected)), 4)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a failed task is a result (score 0), not a failed run
             record.update(answer=None, score=0.0, error=f"{type(e).__name__}: {e}")
         finally:
             self._release(task.id)
+        if trace is not None and not trace.exists():
+            record.pop("trace")
         record["correct"] = record.get("score") == 1.0
         record["wall_s"] = round(time.monotonic() - started, 3)
         record["tokens"] = (record.get("prompt_tokens") or 0) + (record.get("completion_tokens") or 0)
@@ -167,71 +229,16 @@ class Runner:
     def _release(self, task_id: str) -> None:
         self._remaining[task_id] = self._remaining.get(task_id, 1) - 1
         if self._remaining[task_id] <= 0:
-            self._instances.pop(task_id, None)  # let a big context go once both modes are done
-
-    async def _rlm(self, instance: Instance, record: dict[str, Any]) -> str:
-        from rlm_tui.runtime.rlm import RLM
-
-        s = self.settings
-        workdir = None
-        project = instance.project
-        if project is None:
-            workdir = Path(tempfile.mkdtemp(prefix="rlm-eval-"))
-            project = workdir
-            for name, text in instance.files.items():
-                await asyncio.to_thread((workdir / name).write_text, text, encoding="utf-8")
-        trace = None
-        if self.config.traces:
-            trace = self.out / "traces" / f"{instance.task.id.replace('/', '_')}.rlm.jsonl"
-            trace.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            rlm = await asyncio.to_thread(
-                RLM, "question -> answer", lm=self.lm, sub_lm=self.sub_lm, roles=self.roles, project=project,
-                budget=s.budget, max_depth=s.max_depth, concurrency=s.concurrency, output_limit=s.output_limit,
-                cell_timeout_s=s.cell_timeout_s, memory_mb=s.memory_mb, trace=trace,
-                skills=list(dict.fromkeys([*instance.skills, *s.skills])),  # the family's, plus --skill / config
-            )
-            prediction = await rlm.aforward(question=instance.rlm_preamble + instance.question)
-        finally:
-            if workdir is not None:
-                shutil.rmtree(workdir, ignore_errors=True)
-        usage = prediction.usage
-        record.update(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
-                      cost_usd=usage["cost_usd"], lm_calls=usage["lm_calls"], iterations=usage["iterations"],
-                      partial=bool(prediction.partial))
-        return str(prediction.answer)
+            future = self._instances.pop(task_id, None)  # let a big context go once both modes are done
+            if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+                cleanup = future.result().cleanup
+                if cleanup is not None:
+                    cleanup()
 
     def direct_window(self) -> int:
         from rlm_tui.runtime.run import context_window
 
         return self.config.context_window or context_window(self.lm.model)
-
-    async def _direct(self, instance: Instance, record: dict[str, Any]) -> str:
-        window = self.direct_window()
-        reserve = min(self.lm.max_tokens or 4096, window // 4) + 256 + len(instance.question) // 2
-        chars = max(1000, int((window - reserve) * DIRECT_CHARS_PER_TOKEN))
-        text = instance.direct_context
-        for _attempt in range(4):
-            shown = text[:chars]
-            truncated = len(shown) < len(text)
-            note = ""
-            if truncated:
-                note = (f"[Note: the context is truncated to fit your context window: you see the first "
-                        f"{len(shown):,} of {len(text):,} characters ({100 * len(shown) / len(text):.0f}%). "
-                        "The answer may lie in the part you cannot see.]\n\n")
-            messages = [{"role": "system", "content": DIRECT_SYSTEM},
-                        {"role": "user", "content": f"{note}<context>\n{shown}\n</context>\n\nQuestion: {instance.question}"}]
-            try:
-                completion = await self.lm.acomplete(messages)
-            except ContextWindowError:
-                chars = int(chars * 0.6)  # our estimate was off for this tokenizer: show less
-                continue
-            usage = completion.usage
-            record.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                          cost_usd=usage.cost_usd, lm_calls=1, truncated=truncated,
-                          shown_chars=len(shown), context_chars=len(text))
-            return completion.text
-        raise ContextWindowError(f"the prompt did not fit {self.lm.model}'s window even at {chars:,} characters")
 
     # -- files -------------------------------------------------------------------------------------
 
@@ -252,22 +259,24 @@ class Runner:
                     and record.get("sub_model") in (None, self.sub_lm.model))
             if same and isinstance(record, dict) and "id" in record and "mode" in record:
                 records.append(record)
-        return records
+        latest = {(r["id"], r["mode"]): r for r in records}  # a retried unit: its last line counts
+        return list(latest.values())
 
     def _write(self, records: list[dict[str, Any]]) -> EvalResults:
-        order = {(t.id, m): i for i, (t, m) in enumerate(
-            (t, m) for t in plan(self.families, self.config.families, self.config.sizes, self.config.n,
-                                 self.config.seed) for m in self.config.modes)}
+        order = {(t.id, m): i for i, (t, m) in enumerate((t, m) for t in self.plan() for m in self.config.modes)}
         records = sorted(records, key=lambda r: order.get((r["id"], r["mode"]), len(order)))
         config = {**self.config.to_dict(), "model": self.lm.model, "sub_model": self.sub_lm.model,
                   "direct_window_tokens": self.direct_window(), "extra_skills": list(self.settings.skills)}
+        if self.stopped:
+            config["stopped"] = self.stopped
         summary = summarize(records)
         results_json = self.out / "results.json"
         results_md = self.out / "results.md"
         results_json.write_text(json.dumps({"config": config, "scoring": SCORING, "summary": summary,
                                             "records": records}, indent=2, default=str), encoding="utf-8")
-        results_md.write_text(markdown(summary, config), encoding="utf-8")
-        return EvalResults(config, records, summary, results_json, results_md)
+        chart = write_png(records, self.out / "results.png") if records else None
+        results_md.write_text(markdown(summary, config, records, chart=chart), encoding="utf-8")
+        return EvalResults(config, records, summary, results_json, results_md, self.stopped)
 
 
 def _preload() -> None:

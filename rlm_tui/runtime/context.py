@@ -13,11 +13,14 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlm_tui.lm import LM, Completion, Usage, price_usd
 from rlm_tui.runtime.budget import Budget, BudgetExceeded, MemoryPool, Reservation
 from rlm_tui.runtime.events import Event, LMCallFinished, LMCallStarted, LMToken, new_id
+
+if TYPE_CHECKING:
+    from rlm_tui.sandbox.disk_quota import DiskQuota
 
 EventSink = Callable[[Event], None]
 T = TypeVar("T")
@@ -43,6 +46,7 @@ class RunContext:
     output_limit: int = 4000
     cell_timeout_s: float = 60.0
     memory_mb: int = 1024
+    disk_quota: DiskQuota | None = None  # None: the sandbox's default
     skills_dir: Path | None = None
     skills_text: str = ""
     skills_path: list[str] = field(default_factory=list)

@@ -10,6 +10,8 @@
   host folder (`files_dir`, else a fresh temporary folder) without following any link the
   guest made: every component is opened with `O_NOFOLLOW`, and only regular files are copied.
   A path outside /workspace, a link, or a missing file is a SUBMIT error the model can fix.
+  The files of one SUBMIT may hold at most the sandbox's disk quota (`max_bytes`) together,
+  counted by their size as copied (a sparse file counts in full); more is a SUBMIT error too.
 - Only the top-level call takes File fields: a child run's inputs come from guest code, and a
   guest-given host path must never be staged.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui.runtime.outputs import OutputError, output_types
+from rlm_tui.sandbox.folders import make_private, remove_tree
 
 INPUTS = "/inputs"
 WORKSPACE = "/workspace"
@@ -90,7 +93,7 @@ class RunFiles:
         if not self.inputs:
             return {}
         if self._staging is None:
-            self._staging = Path(tempfile.mkdtemp(prefix="rlm-inputs-"))
+            self._staging = make_private("inputs")
         return {INPUTS: self._staging}
 
     def note(self) -> str:
@@ -130,27 +133,30 @@ class RunFiles:
 
     def cleanup(self) -> None:
         if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+            folder, self._staging = self._staging, None
+            remove_tree(folder)
 
     # -- outputs -----------------------------------------------------------------------------
 
-    def export(self, outputs: dict[str, Any], workspace: Path, strict: bool = True) -> dict[str, Any]:
+    def export(self, outputs: dict[str, Any], workspace: Path, strict: bool = True, *,
+               max_bytes: int) -> dict[str, Any]:
         """Outputs with every File (a guest path under /workspace) copied out to the host and
-        replaced by the copy's path. OutputError (strict) or None (not strict) when one cannot be."""
+        replaced by the copy's path, `max_bytes` at most in all. OutputError (strict) or None
+        (not strict) when one cannot be."""
         if not self.outputs:
             return outputs
         exported = dict(outputs)
         problems = []
+        budget = [max_bytes]  # bytes the remaining copies may still take
         for name, kind in self.outputs.items():
             value = outputs.get(name)
             if value is None:
                 continue
             try:
                 if kind == "list":
-                    exported[name] = [self._export_one(workspace, name, v) for v in value]
+                    exported[name] = [self._export_one(workspace, name, v, budget) for v in value]
                 else:
-                    exported[name] = self._export_one(workspace, name, value)
+                    exported[name] = self._export_one(workspace, name, value, budget)
             except (OSError, ValueError) as e:
                 problems.append(f"field {name!r}: {e}")
                 exported[name] = None
@@ -159,12 +165,12 @@ class RunFiles:
                               "SUBMIT their absolute paths.")
         return exported
 
-    def _export_one(self, workspace: Path, name: str, value: Any) -> File:
+    def _export_one(self, workspace: Path, name: str, value: Any, budget: list[int]) -> File:
         parts = workspace_parts(os.fspath(value))
         if self.files_dir is None:
             self.files_dir = Path(tempfile.mkdtemp(prefix="rlm-outputs-"))
         target = _unique(self.files_dir / name, parts[-1])
-        copy_out(workspace, parts, target)
+        budget[0] -= copy_out(workspace, parts, target, budget[0])
         return File(target)
 
 
@@ -181,8 +187,9 @@ def workspace_parts(guest_path: str) -> list[str]:
     return parts
 
 
-def copy_out(root: Path, parts: list[str], target: Path) -> None:
-    """Copy the regular file `root/parts...` to `target`, following no link on the way."""
+def open_regular(root: Path, parts: list[str]) -> int:
+    """A read-only descriptor of the regular file `root/parts...`, following no link on the
+    way (every component is opened with `O_NOFOLLOW`). ValueError says why it cannot be."""
     nofollow = getattr(os, "O_NOFOLLOW", 0)
     directory = getattr(os, "O_DIRECTORY", 0)
     if not nofollow or os.open not in os.supports_dir_fd:
@@ -193,24 +200,37 @@ def copy_out(root: Path, parts: list[str], target: Path) -> None:
             try:
                 inner = os.open(part, os.O_RDONLY | directory | nofollow, dir_fd=fd)
             except OSError as e:
-                raise ValueError(f"{part!r} is not a folder in the workspace (links are not followed): "
-                                 f"{e.strerror}") from None
+                raise ValueError(f"{part!r} is not a folder (links are not followed): {e.strerror}") from None
             os.close(fd)
             fd = inner
         try:
             source = os.open(parts[-1], os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0), dir_fd=fd)
         except OSError as e:
-            raise ValueError(f"cannot open {'/'.join(parts)!r} in the workspace (links are not followed): "
-                             f"{e.strerror}") from None
+            raise ValueError(f"cannot open {'/'.join(parts)!r} (links are not followed): {e.strerror}") from None
     finally:
         os.close(fd)
+    if not stat.S_ISREG(os.fstat(source).st_mode):
+        os.close(source)
+        raise ValueError(f"{'/'.join(parts)!r} is not a regular file")
+    return source
+
+
+def copy_out(root: Path, parts: list[str], target: Path, max_bytes: int) -> int:
+    """Copy the regular file `root/parts...` to `target`, following no link on the way; its
+    size (ValueError if over `max_bytes`)."""
+    source = open_regular(root, parts)
     try:
-        if not stat.S_ISREG(os.fstat(source).st_mode):
-            raise ValueError(f"{'/'.join(parts)!r} is not a regular file")
+        st = os.fstat(source)
+        if st.st_size > max_bytes:
+            raise ValueError(f"{'/'.join(parts)!r} is {st.st_size:,} bytes (as copied: holes in a sparse file count), "
+                             f"more than the {max_bytes:,} bytes left of the sandbox's disk quota for this SUBMIT's files")
         target.parent.mkdir(parents=True, exist_ok=True)
+        copied = 0
         with open(target, "xb") as out:
-            while chunk := os.read(source, _CHUNK):
+            while copied < st.st_size and (chunk := os.read(source, min(_CHUNK, st.st_size - copied))):
                 out.write(chunk)
+                copied += len(chunk)
+        return copied
     finally:
         os.close(source)
 

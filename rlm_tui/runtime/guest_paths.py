@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.runtime.files import open_regular
+
 READABLE = ("/project", "/inputs", "/workspace")
 WRITABLE = "/workspace"
 _MOUNTS: contextvars.ContextVar[Mapping[str, Path] | None] = contextvars.ContextVar("rlm_guest_mounts", default=None)
@@ -73,16 +75,14 @@ def split(guest_path: Any, allowed: tuple[str, ...] = READABLE) -> tuple[str, li
     raise GuestPathError(f"{guest_path!r} is outside {', '.join(allowed)}: host tools only touch files there")
 
 
-def _walk(root: Path, folders: list[str], guest_path: str, create: bool = False) -> int:
-    """An fd of the folder `root/folders...`, no link followed (created when `create`)."""
+def _walk(root: Path, folders: list[str], guest_path: str) -> int:
+    """An fd of the folder `root/folders...` (made where missing), no link followed."""
     fd = os.open(root, os.O_RDONLY | _DIRECTORY)
     try:
         for part in folders:
             try:
                 inner = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=fd)
             except FileNotFoundError:
-                if not create:
-                    raise GuestPathError(f"{guest_path!r}: folder {part!r} does not exist") from None
                 os.mkdir(part, 0o755, dir_fd=fd)
                 inner = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=fd)
             except OSError as e:
@@ -98,27 +98,15 @@ def _walk(root: Path, folders: list[str], guest_path: str, create: bool = False)
 
 def open_read(guest_path: str) -> tuple[int, int]:
     """(fd, size) of the regular file at `guest_path`; the caller closes the fd."""
-    if not _NOFOLLOW or os.open not in os.supports_dir_fd:
-        raise GuestPathError("this platform cannot open files without following links")
     mount, parts = split(guest_path)
     root = current().get(mount)
     if root is None:
         raise GuestPathError(f"{guest_path!r}: {mount} is not mounted in this run")
-    folder = _walk(root, parts[:-1], guest_path)
     try:
-        try:
-            fd = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
-        except FileNotFoundError:
-            raise GuestPathError(f"{guest_path!r} does not exist") from None
-        except OSError as e:
-            raise GuestPathError(f"cannot open {guest_path!r} (links are not followed): {e.strerror}") from None
-    finally:
-        os.close(folder)
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise GuestPathError(f"{guest_path!r} is not a regular file")
-    return fd, info.st_size
+        fd = open_regular(root, parts)
+    except (ValueError, OSError) as e:
+        raise GuestPathError(f"{guest_path!r}: {e}") from None
+    return fd, os.fstat(fd).st_size
 
 
 def read_bytes(guest_path: str, max_bytes: int) -> bytes:
@@ -144,7 +132,9 @@ def write_bytes(guest_path: str, data: bytes) -> str:
     root = current().get(mount)
     if root is None:
         raise GuestPathError(f"{guest_path!r}: {mount} is not mounted in this run")
-    folder = _walk(root, parts[:-1], guest_path, create=True)
+    if not _NOFOLLOW or os.open not in os.supports_dir_fd:
+        raise GuestPathError("this platform cannot open files without following links")
+    folder = _walk(root, parts[:-1], guest_path)
     try:
         try:
             fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0),

@@ -30,15 +30,29 @@ def build_lms(settings: Settings) -> tuple[LM, LM, dict[str, LM]]:
         raise NoModelError(HOW_TO_SET_A_MODEL.format(config=config_file()) + "\n" + offline_hint())
     key = settings.api_key.get_secret_value() if settings.api_key else None
     common = {"api_base": settings.api_base, "api_key": key, "temperature": settings.temperature}
-    root = LM(settings.model, **common)
-    sub = root if settings.effective_sub_model == settings.model else LM(settings.effective_sub_model, **common)
+    groups = _router_groups(settings)  # None without a router; else root and sub go through it
+
+    def served(model: str, role: bool = False) -> str:
+        return f"router/{model}" if groups is not None and (model in groups or not role) else model
+
+    root = LM(served(settings.model), **common)
+    sub = root if settings.effective_sub_model == settings.model else LM(served(settings.effective_sub_model), **common)
     roles = {}
     for name, role in settings.roles.items():
         roles[name] = LM(
-            role.model,
+            served(role.model, role=True),
             api_base=role.api_base or settings.api_base,
             api_key=key if (role.api_base or settings.api_base) == settings.api_base else None,
             temperature=role.temperature if role.temperature is not None else settings.temperature,
             **({"max_tokens": role.max_tokens} if role.max_tokens else {}),
         )
     return root, sub, roles
+
+
+def _router_groups(settings: Settings) -> list[str] | None:
+    """The model groups of the configured LiteLLM Router, installed now; None without one."""
+    if settings.router is None:
+        return None
+    from rlm_tui.lm_router import install
+
+    return install(settings.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import dspy
 
 from rlm_tui.config import BudgetSettings, Settings
-from rlm_tui.lm import LM
+from rlm_tui import redact
+from rlm_tui.lm import LM, _prefix_key_vars
 from rlm_tui.runtime.budget import Budget
 from rlm_tui.runtime.context import RunContext
 from rlm_tui.runtime.events import Event
@@ -22,6 +24,7 @@ from rlm_tui.runtime.skill_setup import prepare_skills
 from rlm_tui.skills import Skill
 from rlm_tui.runtime.trace import TraceWriter
 from rlm_tui.sandbox import Sandbox
+from rlm_tui.sandbox.disk_quota import DiskQuota
 
 
 class RLM(dspy.Module):
@@ -50,6 +53,7 @@ class RLM(dspy.Module):
         output_limit: int = 4000,
         cell_timeout_s: float = 60.0,
         memory_mb: int = 1024,
+        disk_quota: DiskQuota | None = None,
         on_event: Callable[[Event], None] | None = None,
         trace: str | Path | None = None,
         skills: Iterable[str | Skill] = (),
@@ -62,12 +66,14 @@ class RLM(dspy.Module):
         self.lm = _as_lm(lm, api_base, api_key)
         self.sub_lm = _as_lm(sub_lm, api_base, api_key) if sub_lm is not None else self.lm
         self.roles = {name: _as_lm(m, api_base, api_key) for name, m in (roles or {}).items()}
+        redact.register(*_keys(self.lm, self.sub_lm, *self.roles.values()))
         self.project = Path(project)
         if not self.project.is_dir():
             raise ValueError(f"project {str(project)!r} is not a directory")
         self.budget = budget if budget is not None else Budget()
         self.max_depth, self.concurrency = max_depth, concurrency
         self.output_limit, self.cell_timeout_s, self.memory_mb = output_limit, cell_timeout_s, memory_mb
+        self.disk_quota = disk_quota
         self.on_event = on_event
         self.trace = Path(trace) if trace else None
         self.skills = prepare_skills(self.project, skills, tools or {})
@@ -83,7 +89,7 @@ class RLM(dspy.Module):
             signature, lm=lm, sub_lm=sub_lm, roles=roles, budget=settings.budget,
             max_depth=settings.max_depth, concurrency=settings.concurrency,
             output_limit=settings.output_limit, cell_timeout_s=settings.cell_timeout_s,
-            memory_mb=settings.memory_mb, **{"skills": settings.skills, **kwargs},
+            memory_mb=settings.memory_mb, disk_quota=settings.disk_quota, **{"skills": settings.skills, **kwargs},
         )
 
     def forward(self, **inputs: Any) -> dspy.Prediction:
@@ -124,7 +130,7 @@ class RLM(dspy.Module):
             lm=self.lm, sub_lm=self.sub_lm, roles=self.roles, project=self.project.resolve(),
             budget=Budget(**limits), emit=lambda e: None, max_depth=self.max_depth,
             concurrency=self.concurrency, output_limit=self.output_limit,
-            cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb,
+            cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb, disk_quota=self.disk_quota,
             compact_prompt=self.lm.model.startswith("embedded/"),
             skills_dir=self.skills.folder, skills_text=self.skills.text, skills_path=self.skills.sys_path,
             tools=dict(self.skills.tools), tool_timeout_s=self.tool_timeout_s, load_skill=self.skills.load,
@@ -136,7 +142,10 @@ def _as_lm(value: str | LM, api_base: str | None, api_key: str | None) -> LM:
 
 
 def _keys(*lms: LM) -> list[str]:
-    return [key for lm in lms if (key := getattr(lm, "api_key", None))]
+    """Every key these LMs use: given ones, and the values of their providers' env vars."""
+    keys = [getattr(lm, "_api_key", None) for lm in lms]
+    keys += [os.environ.get(name) for lm in lms for name in _prefix_key_vars(lm.model)]
+    return [key for key in keys if key]
 
 
 def _fan_out(sinks: list[Callable[[Event], None]]) -> Callable[[Event], None]:

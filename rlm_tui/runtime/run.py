@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from rlm_tui.runtime.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    Status,
     Submitted,
     SubmitRejected,
     VariablesChanged,
@@ -39,9 +41,10 @@ from rlm_tui.runtime.prompts import (
 )
 from rlm_tui.runtime.reply import parse_reply
 from rlm_tui.runtime.subcalls import GuestFunctions
-from rlm_tui.sandbox import CellResult, Sandbox
+from rlm_tui.sandbox import CellResult, Sandbox, SandboxError
 
 CHILD_MEMORY_SHARE = 4  # a child RLM's sandbox gets memory_mb / this from the tree's pool (or what is left)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -124,17 +127,31 @@ class Run:
             self._fail(e)
             raise
         finally:
-            if self._own_sandbox and self.sandbox is not None:
-                await asyncio.to_thread(self.sandbox.close)
-            ctx.memory.give(self._memory_mb)
-            self._memory_mb = 0
-            self.files.cleanup()
+            await self._release()
         ctx.emit(RunFinished(
             run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
             outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=usage_dict(ctx),
             duration_s=time.monotonic() - started,
         ))
         return outcome
+
+    async def _release(self) -> None:
+        """Close the run's own sandbox and remove staged files. A failure is logged and reported
+        as a Status event, never raised: it must not replace the run's result."""
+        steps = [self._give_memory, self.files.cleanup]
+        if self._own_sandbox and self.sandbox is not None:
+            steps.insert(0, self.sandbox.close)
+        for step in steps:
+            try:
+                await asyncio.to_thread(step)
+            except Exception as e:
+                log.warning("cleanup after run %s failed: %s", self.call_id, e, exc_info=True)
+                self.ctx.emit(Status(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
+                                     message=f"cleanup after the run failed: {type(e).__name__}: {e}"))
+
+    def _give_memory(self) -> None:
+        self.ctx.memory.give(self._memory_mb)
+        self._memory_mb = 0
 
     async def spawn_child(self, question: str, signature: str | None, inputs: dict[str, Any],
                           *, parent_id: str) -> tuple[dict[str, Any], bool]:
@@ -159,7 +176,7 @@ class Run:
                 self._memory_mb = ctx.memory.take(max(MIN_SANDBOX_MB, ctx.memory_mb // CHILD_MEMORY_SHARE))
             self.sandbox = await asyncio.to_thread(
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
-                timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb,
+                timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb, disk_quota=ctx.disk_quota,
                 output_fields=list(self.signature.output_fields), mounts=self.files.mounts(),
             )
         else:
@@ -170,13 +187,11 @@ class Run:
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
                                     f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
-        if self.inputs:
-            payload = json.dumps(jsonable(self.inputs), default=str)
-            code = f"globals().update(__import__('json').loads({payload!r}))"
-            result = await asyncio.to_thread(self.sandbox.run, code)
-            if result.error:
-                raise RuntimeError(f"could not load the inputs into the sandbox: {result.error}")
-            self._variables = result.variables
+        if self.inputs:  # over the sandbox's door, never pasted into source code: any size fits
+            try:
+                self._variables = await asyncio.to_thread(self.sandbox.set_variables, self.inputs, _input_json)
+            except SandboxError as e:
+                raise RuntimeError(f"could not load the inputs into the sandbox: {e}") from e
         else:
             self._variables = []
 
@@ -225,7 +240,8 @@ class Run:
             if result.submitted is not None:
                 try:
                     outputs = validate_outputs(self.signature, result.submitted)
-                    outputs = await asyncio.to_thread(self.files.export, outputs, self.sandbox.workspace)
+                    outputs = await asyncio.to_thread(self.files.export, outputs, self.sandbox.workspace,
+                                                      max_bytes=self.sandbox.disk_quota.max_bytes)
                 except OutputError as e:
                     ctx.emit(SubmitRejected(run_id=ctx.run_id, call_id=self.iteration_id,
                                             parent_id=self.call_id, error=str(e)))
@@ -287,7 +303,8 @@ class Run:
                         f"{ctx.budget.extract_allowance:g} s kept for it: {e})")
             except Exception as e:  # best effort: fall back to an explicit placeholder
                 text = f"(no answer: the budget ran out and the extract step failed: {e})"
-        outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False)
+        outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False,
+                                    max_bytes=self.sandbox.disk_quota.max_bytes)
         return Outcome(outputs, True, self.steps, exceeded.budget)
 
     def _parse_extract(self, text: str) -> dict[str, Any]:
@@ -345,6 +362,15 @@ def usage_dict(ctx: RunContext) -> dict[str, Any]:
     return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
             "cost_usd": u.cost_usd, "unpriced_calls": u.unpriced_calls,
             "lm_calls": ctx.budget.lm_calls, "iterations": ctx.budget.iterations}
+
+
+def _input_json(value: Any) -> bytes:
+    """An input value as JSON for the guest (pydantic models dumped, the rest as text)."""
+    text = json.dumps(jsonable(value), default=str, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # lone surrogates: let JSON escape them
+        return json.dumps(jsonable(value), default=str).encode()
 
 
 def _preview(value: Any) -> str:

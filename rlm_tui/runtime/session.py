@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlm_tui.config import Settings
+from rlm_tui import redact
+from rlm_tui.config import BudgetSettings, Settings
 from rlm_tui.lm import Usage
 from rlm_tui.paths import data_dir
+from rlm_tui.runtime.budget import Budget
 from rlm_tui.runtime.context import Cancelled
 from rlm_tui.runtime.events import CodeCell, Event, RunStarted, Status, SubCallFinished, SubCallStarted
 from rlm_tui.runtime.run import CHARS_PER_TOKEN, context_window
@@ -94,12 +96,14 @@ class ChatSession:
             self._trace = TraceWriter(self.trace_path)
             self._status("Starting the sandbox…")
             self._rlm = await asyncio.to_thread(self._build_rlm)
+            for note in self._rlm.skills.notes:  # host tools left off, packages trusted on first use
+                self._status(note)
             names = [*GUEST_FUNCTIONS, "load_skill", *self._rlm.skills.tools]
             self._sandbox = await asyncio.to_thread(
                 Sandbox, self.project, workspace=self.workspace, skills=self._rlm.skills.folder,
                 host_functions=_idle_functions(names),
                 timeout_s=self.settings.cell_timeout_s, memory_mb=self.settings.memory_mb,
-                output_fields=["answer"], progress=self._status,
+                disk_quota=self.settings.disk_quota, output_fields=["answer"], progress=self._status,
             )
         except BaseException:
             await self.close()
@@ -128,11 +132,30 @@ class ChatSession:
 
     # -- turns -------------------------------------------------------------------------------
 
-    async def ask(self, question: str, context_paths: list[str] | None = None) -> TurnResult:
+    @property
+    def turns(self) -> list[tuple[str, str]]:
+        """The questions and answers so far, oldest first (a resumed session's included)."""
+        return [(t.question, t.answer) for t in self._turns]
+
+    async def ask(self, question: str, context_paths: list[str] | None = None, *,
+                  signature: str | None = None, budget: BudgetSettings | None = None) -> TurnResult:
+        """One turn. `signature` (its one input field gets `question`) and `budget` replace the
+        session's own for this turn only; a bad signature raises ValueError before anything runs."""
         if self._sandbox is None or self._rlm is None:
             raise RuntimeError("call start() before ask()")
+        from rlm_tui.runtime.outputs import make_signature
+
+        turn_signature = self._rlm.signature if signature is None else make_signature(signature)
+        if len(turn_signature.input_fields) != 1:
+            raise ValueError(f"a chat turn's signature takes one input (the question), not "
+                             f"{', '.join(turn_signature.input_fields)}")
+        fields = list(turn_signature.output_fields)
+        if self._sandbox.output_fields != fields:
+            await asyncio.to_thread(self._sandbox.set_output_fields, fields)
         self._loop = asyncio.get_running_loop()
         ctx = self._ctx = self._rlm.new_context()
+        if budget is not None:
+            ctx.budget = Budget(**budget.model_dump())
         ctx.emit = self._emit
         window = await asyncio.to_thread(context_window, self._rlm.lm.model)  # may import litellm
         prior, summary = self._history(window)
@@ -140,7 +163,7 @@ class ChatSession:
         try:
             from rlm_tui.runtime.run import Run
 
-            run = Run(ctx, self._rlm.signature, {"question": question}, self._sandbox,
+            run = Run(ctx, turn_signature, {next(iter(turn_signature.input_fields)): question}, self._sandbox,
                       prior_messages=prior, history_summary=summary, context_paths=context_paths)
             outcome = await run.execute()
         except (Cancelled, asyncio.CancelledError):
@@ -195,7 +218,7 @@ class ChatSession:
                       for t in self._turns],
         }
         with self._lock:
-            _write_atomically(self.folder / "meta.json", json.dumps(meta))
+            _write_atomically(self.folder / "meta.json", json.dumps(redact.scrub_data(meta)))
 
     @staticmethod
     def list_saved() -> list[SavedSession]:

@@ -3,54 +3,36 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import re
 import threading
+import types
+import typing
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from rlm_tui import redact
 from rlm_tui.runtime.events import Event, LMToken, event_from_dict
 from rlm_tui.runtime import trace_blobs
 from rlm_tui.runtime.trace_blobs import BlobResolver, TracePacker, stored_blobs
-
-_KEY_PATTERNS = [
-    re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
-]
-_REDACTED = "[redacted]"
-
-
-def secret_values() -> list[str]:
-    """Values of env vars that look like credentials (so they can be scrubbed verbatim)."""
-    hints = ("KEY", "TOKEN", "SECRET", "PASSWORD")
-    return [v for k, v in os.environ.items() if any(h in k.upper() for h in hints) and len(v) >= 8]
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    for pattern in _KEY_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + _REDACTED, text)
-    return text
 
 
 class TraceWriter:
     """Appends events to a JSONL file; usable as an event subscriber.
 
     Streaming `LMToken` events are not written: `LMCallFinished` carries the whole text.
+    Every line is scrubbed of the keys in use (`rlm_tui.redact`); `secrets` adds more.
     """
 
     def __init__(self, path: Path, secrets: Iterable[str] = (), *, max_run_bytes: int | None = None,
                  inline_chars: int = trace_blobs.INLINE_CHARS) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._secrets = [*secrets, *secret_values()]
+        redact.register(*secrets)
         repair_tail(self.path)
-        self._packer = TracePacker(lambda text: scrub(text, self._secrets),
-                                   max_run_bytes=max_run_bytes or trace_blobs.MAX_RUN_BYTES,
+        self._packer = TracePacker(redact.scrub, max_run_bytes=max_run_bytes or trace_blobs.MAX_RUN_BYTES,
                                    inline_chars=inline_chars, stored=stored_blobs(self.path))
         self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")
         self._lock = threading.Lock()
@@ -110,10 +92,45 @@ def read_trace(path: Path) -> list[Event]:
             continue
         try:
             data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
             if not blobs.take(data):
-                events.append(event_from_dict(blobs.resolve(data)))
+                events.append(_event(blobs.resolve(data)))
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             if number == len(lines):
                 break  # the process died mid-write
             raise TraceError(f"{path}:{number}: not a trace event ({e})") from None
     return events
+
+
+def _event(data: dict[str, Any]) -> Event:
+    """An event from one decoded line, refused unless its fields have the types the event
+    declares (a trace from elsewhere must not crash the readers)."""
+    event = event_from_dict(data)
+    for name, hint in _hints(type(event)).items():
+        if not _fits(getattr(event, name), hint):
+            raise TypeError(f"field {name!r} is not {hint}")
+    return event
+
+
+@functools.cache
+def _hints(cls: type[Event]) -> dict[str, Any]:
+    return {name: hint for name, hint in typing.get_type_hints(cls).items()
+            if typing.get_origin(hint) is not typing.ClassVar}
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    if hint is Any:
+        return True
+    if isinstance(hint, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float))
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(_fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items())
+    return isinstance(value, hint)

@@ -19,7 +19,7 @@ from pathlib import Path
 from rlm_tui.paths import cache_dir, package_data
 from rlm_tui.sandbox.image import WASM_SHA256, sha256
 
-_NAMES = ("prelude", "typed")
+_NAMES = ("prelude", "typed", "state")
 _DIGEST = 32
 
 BOOTSTRAP = """\
@@ -33,11 +33,11 @@ if data:
     except Exception:
         code = None
 if code is None:
-    code = (compile(_host.call(b'\\0source prelude').decode(), '<rlm-prelude>', 'exec'),
-            compile(_host.call(b'\\0source typed').decode(), '<rlm-typed>', 'exec'))
+    code = tuple(compile(_host.call(b'\\0source ' + name).decode(), '<rlm-' + name.decode() + '>', 'exec')
+                 for name in (b'prelude', b'typed', b'state'))
     _host.call(b'\\0keep' + marshal.dumps(code))
 exec(code[0], module.__dict__)
-module._TYPED_CODE = code[1]
+module._TYPED_CODE, module._STATE_CODE = code[1], code[2]
 """
 
 

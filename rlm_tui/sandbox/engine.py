@@ -1,5 +1,9 @@
 """One wasmtime engine per process, the compiled interpreter module and its `.cwasm` cache,
-and the epoch ticker that enforces wall-clock limits."""
+and the epoch ticker that enforces wall-clock limits.
+
+The `.cwasm` is native code that wasmtime loads without checking it, so its sha256 is recorded
+when it is written and its file identity checked at every start (`stamps`); a changed file is
+compiled again, never loaded."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 import wasmtime
 
 from rlm_tui.paths import cache_dir
+from rlm_tui.sandbox import stamps
 from rlm_tui.sandbox.image import Image, Progress, ensure_image, sha256
 
 TICK_S = 0.005
@@ -84,21 +89,28 @@ def _load_module(
     engine: wasmtime.Engine, image: Image, cache_file: Path, progress: Progress | None
 ) -> tuple[wasmtime.Module, bool]:
     if cache_file.is_file():
-        try:
-            return wasmtime.Module.deserialize_file(engine, str(cache_file)), False
-        except wasmtime.WasmtimeError:
-            cache_file.unlink(missing_ok=True)  # stale or corrupt: rebuild below
+        # Native code, loaded as it is: only if it is the file this process family wrote.
+        if stamps.still_recorded(cache_file):
+            try:
+                return wasmtime.Module.deserialize_file(engine, str(cache_file)), False
+            except wasmtime.WasmtimeError:
+                pass  # stale or corrupt: rebuild below
+        elif progress is not None:
+            progress(f"The compiled sandbox {cache_file} changed on disk; compiling it again")
+        cache_file.unlink(missing_ok=True)
     module = _compile_with_progress(engine, image, progress)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     import uuid
 
     staged = cache_file.with_name(f".{cache_file.name}.{uuid.uuid4().hex}.tmp")
     try:
+        data = module.serialize()
         with open(staged, "wb") as f:
-            f.write(module.serialize())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(staged, cache_file)  # atomic: concurrent first runs cannot leave half a file
+        stamps.record(cache_file, sha256(data).hex())
     finally:
         staged.unlink(missing_ok=True)
     return module, True

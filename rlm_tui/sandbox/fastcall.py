@@ -11,6 +11,7 @@ on two threads could mix up). Types are checked once, when the export is wrapped
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -27,17 +28,25 @@ Context = Any  # ctypes pointer to wasmtime_context_t (a store's, or a caller's)
 
 
 class RawFunc:
-    """A function of i32/i64 parameters and at most one i32 result, called unchecked."""
+    """A function of i32/i64 parameters and at most one i32 result, called unchecked.
 
-    def __init__(self, store: wasmtime.Store, func: wasmtime.Func) -> None:
-        ty = func.type(store)
-        kinds = [t for t in ty.params]
-        if any(t not in (_I32, _I64) for t in kinds) or len(ty.results) > 1 or any(t != _I32 for t in ty.results):
-            raise TypeError("RawFunc needs i32/i64 parameters and an i32 result")
+    `params` ("i32"/"i64" each), when the caller knows the type already, spares reading it
+    from the function (a few hundred microseconds per instance for a dozen functions)."""
+
+    def __init__(self, store: wasmtime.Store, func: wasmtime.Func, params: tuple[str, ...] | None = None) -> None:
+        results = 1
+        if params is None:
+            ty = func.type(store)
+            params = tuple(str(t) for t in ty.params)
+            results = len(ty.results)
+            if results > 1 or any(t != _I32 for t in ty.results):
+                raise TypeError("RawFunc needs an i32 result")
+        if any(k not in ("i32", "i64") for k in params):
+            raise TypeError("RawFunc needs i32/i64 parameters")
         self._func = func  # keeps the wasmtime_func_t alive
         self._ref = ctypes.byref(func._func)
-        self._wide = [t == _I64 for t in kinds]
-        self._size = max(1, len(kinds), len(ty.results))
+        self._wide = [k == "i64" for k in params]
+        self._size = max(1, len(params), results)
 
     def __call__(self, ctx: Context, *args: int) -> int:
         """Call it; a trap raises `wasmtime.Trap`, an error `wasmtime.WasmtimeError`."""
@@ -56,6 +65,14 @@ class RawFunc:
         return vals[0].i32
 
 
+# wasmtime's own entry points with plain-int results: half the cost of wasmtime-py's wrappers
+# (which add a Python frame and a pointer cast), paid on every guest memory access.
+_memory_data = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.POINTER(ffi.wasmtime_context_t),
+                                ctypes.POINTER(ffi.wasmtime_memory_t))(("wasmtime_memory_data", ffi.dll))
+_memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.POINTER(ffi.wasmtime_context_t),
+                                ctypes.POINTER(ffi.wasmtime_memory_t))(("wasmtime_memory_data_size", ffi.dll))
+
+
 class RawMemory:
     """Bounds-checked reads and writes of an exported linear memory (`bind` it once the
     instance exists; imports made before instantiation can hold it already)."""
@@ -71,10 +88,10 @@ class RawMemory:
         self._ref = ctypes.byref(memory._memory)
 
     def _base(self, ctx: Context, start: int, length: int) -> int:
-        size = ffi.wasmtime_memory_data_size(ctx, self._ref)
+        size = _memory_size(ctx, self._ref)
         if start < 0 or length < 0 or start + length > size:
             raise IndexError(f"guest memory access out of bounds ({start}+{length} > {size})")
-        return ctypes.cast(ffi.wasmtime_memory_data(ctx, self._ref), ctypes.c_void_p).value or 0
+        return _memory_data(ctx, self._ref) or 0
 
     def read(self, ctx: Context, start: int, length: int) -> bytes:
         return ctypes.string_at(self._base(ctx, start, length) + start, length)
@@ -84,6 +101,12 @@ class RawMemory:
 
 
 HostImpl = Callable[[Context, "ctypes._Pointer[ffi.wasmtime_val_raw_t]"], int]
+
+
+@functools.lru_cache(maxsize=None)
+def _host_type(params: tuple[str, ...]) -> wasmtime.FuncType:
+    """The type of a host function of `params` returning i32 (engine-independent, kept)."""
+    return wasmtime.FuncType([_I64 if k == "i64" else _I32 for k in params], [_I32])
 
 
 @ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -102,7 +125,7 @@ class RawHostFunc:
     def __init__(
         self,
         store: wasmtime.Store,
-        params: list[wasmtime.ValType],
+        params: tuple[str, ...],
         impl: HostImpl,
         on_error: Callable[[BaseException], None],
     ) -> None:
@@ -116,8 +139,7 @@ class RawHostFunc:
                 return ctypes.cast(trap, ctypes.c_void_p).value or 0
 
         self._callback = ffi.wasmtime_func_unchecked_callback_t(callback)  # must outlive the store
-        ty = wasmtime.FuncType(params, [_I32])
-        self._type = ty
+        ty = _host_type(params)
         func = ffi.wasmtime_func_t()
         ffi.wasmtime_func_new_unchecked(store._context(), ty.ptr(), self._callback, None, _no_finalizer, ctypes.byref(func))
         self.func = wasmtime.Func._from_raw(func)

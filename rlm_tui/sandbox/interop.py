@@ -11,9 +11,14 @@ Mapping of the protocol:
   calls `SUBMIT(...)` returns `FinalOutput(dict)`.
 - A guest exception raises `CodeExecutionError` (the traceback, with any output printed
   before it), a syntax error raises `SyntaxError`; both leave the session usable.
-- A trap that kills the instance (time limit, stack overflow, hard cancel) ends the session
-  with `CodeInterpreterError`, as the protocol asks, unless `survive_restarts=True`, which
-  reports it as a `CodeExecutionError` and carries on in the fresh instance.
+- `variables` (DSPy passes them on every call) cross over the sandbox's door as JSON, never
+  inside source code, so inputs of any size the memory cap allows get in; one sent before is
+  sent again only when the guest no longer holds it unchanged.
+- A trap that kills the instance (time limit, stack overflow, hard cancel), in a cell or
+  while loading variables, ends the session with `CodeInterpreterError`, as the protocol
+  asks, unless `survive_restarts=True`, which reports it as a `CodeExecutionError` (saying
+  which variables were restored and which lost) and carries on in the fresh instance. A
+  restart is never silent.
 """
 
 from __future__ import annotations
@@ -21,8 +26,6 @@ from __future__ import annotations
 import inspect
 import json
 import keyword
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,8 @@ from typing import Any
 from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError, FinalOutput
 from dspy.primitives.python_interpreter import _await_in_sync, _make_jsonable
 
-from rlm_tui.sandbox.results import SandboxError
+from rlm_tui.sandbox.folders import make_private, remove_tree
+from rlm_tui.sandbox.results import SandboxError, SandboxRestarted
 from rlm_tui.sandbox.sandbox import Sandbox
 
 EXECUTION_INSTRUCTIONS = (
@@ -94,7 +98,7 @@ class WasmInterpreter:
             return
         project = self.project
         if project is None:
-            self._empty_project = Path(tempfile.mkdtemp(prefix="rlm-dspy-project-"))
+            self._empty_project = make_private("dspy-project")
             project = self._empty_project
         try:
             self.sandbox = Sandbox(
@@ -114,13 +118,12 @@ class WasmInterpreter:
             if variables:
                 self._inject(sandbox, variables)
             result = sandbox.run(code)
+        except SandboxRestarted as e:
+            self._restarted(str(e))
         except SandboxError as e:
             raise CodeInterpreterError(str(e)) from e
         if result.restarted:
-            if not self.survive_restarts:
-                self.shutdown()
-                raise CodeInterpreterError(result.error or "the sandbox was restarted")
-            raise CodeExecutionError(result.error or "the sandbox was restarted")
+            self._restarted(result.error or "the sandbox was restarted")
         if result.submitted is not None:
             return FinalOutput(result.submitted)
         if result.error is not None:
@@ -129,6 +132,14 @@ class WasmInterpreter:
             printed = f"\n(output before the error:)\n{result.stdout}" if result.stdout else ""
             raise CodeExecutionError(f"{result.error_type}: {result.error}{printed}")
         return result.stdout + (f"\n[stderr]\n{result.stderr}" if result.stderr else "")
+
+    def _restarted(self, message: str) -> None:
+        """Say that the instance was restarted: the end of the session, or (surviving) an error
+        the model sees."""
+        if not self.survive_restarts:
+            self.shutdown()
+            raise CodeInterpreterError(message)
+        raise CodeExecutionError(message)
 
     def shutdown(self) -> None:
         self._ended = True
@@ -150,8 +161,8 @@ class WasmInterpreter:
 
     def _cleanup(self) -> None:
         if self._empty_project is not None:
-            shutil.rmtree(self._empty_project, ignore_errors=True)
-            self._empty_project = None
+            folder, self._empty_project = self._empty_project, None
+            remove_tree(folder)
 
     def _sync(self, sandbox: Sandbox) -> None:
         """Bind tools added since the last call, and send changed output fields."""
@@ -186,12 +197,13 @@ class WasmInterpreter:
             if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
                 raise CodeInterpreterError(f"Invalid variable name: {name!r}")
         try:
-            payload = json.dumps(_make_jsonable(variables), default=_set_to_list)
+            sandbox.set_variables(variables, _variable_json)
         except (TypeError, ValueError) as e:
             raise CodeInterpreterError(f"Unsupported variable value: {e}") from e
-        result = sandbox.run(f"globals().update(__import__('json').loads({payload!r}))")
-        if result.error is not None:
-            raise CodeInterpreterError(f"could not inject variables: {result.error}")
+        except SandboxRestarted:
+            raise
+        except SandboxError as e:
+            raise CodeInterpreterError(f"could not inject variables: {e}") from e
 
 
 def _bind_positional(tool: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -210,6 +222,10 @@ def _bind_positional(tool: Callable[..., Any], args: tuple, kwargs: dict[str, An
             raise TypeError(f"{getattr(tool, '__name__', 'tool')}() got multiple values for argument {param.name!r}")
         bound[param.name] = value
     return bound
+
+
+def _variable_json(value: Any) -> bytes:
+    return json.dumps(_make_jsonable(value), default=_set_to_list).encode()
 
 
 def _set_to_list(value: Any) -> Any:

@@ -10,6 +10,11 @@ class SandboxError(RuntimeError):
     """The sandbox cannot be set up or used (bad mount, closed session, broken image)."""
 
 
+class SandboxRestarted(SandboxError):
+    """Host-made code (loading inputs, installing functions) stopped the instance: it was
+    restarted, and the message says which variables were restored and which lost."""
+
+
 @dataclass(frozen=True)
 class VarInfo:
     """One user variable as the UI and prompts see it."""

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import atexit
 import json
-import shutil
-import tempfile
+import keyword
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,19 +27,27 @@ from rlm_tui.sandbox.checks import (
     extra_mounts,
     workspace_dir,
 )
+from rlm_tui.sandbox.checkpoint import GuestState, RestoreReport, input_encoder, json_bytes
+from rlm_tui.sandbox.disk_quota import DiskQuota
 from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
+from rlm_tui.sandbox.folders import make_private, remove_tree, sweep_stale_once, warn
 from rlm_tui.sandbox.image import MPL_DATA_GUEST, Progress
 from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
 from rlm_tui.sandbox.output import OutputBuffer
-from rlm_tui.sandbox.results import CellResult, SandboxError, VarInfo
+from rlm_tui.sandbox.results import CellResult, SandboxError, SandboxRestarted, VarInfo
 from rlm_tui.sandbox.tickets import HostCalls, wait_reply
 
-__all__ = ["CellResult", "HostFunction", "Sandbox", "SandboxError", "VarInfo"]
+__all__ = ["CellResult", "DiskQuota", "HostFunction", "Sandbox", "SandboxError", "SandboxRestarted", "VarInfo"]
 
 CHECK_S = 0.05  # how often a running cell's deadline and a pending hard cancel are looked at
 CANCEL_GRACE_S = 2.0  # a cancelled cell that ignores it is stopped (and the instance restarted) after this
 SOFT_TIMEOUT_GRACE_S = 0.5  # time a cell gets to unwind from the TimeoutError its sleep raised
 BOOT_TIMEOUT_S = 60.0
+RESTORE_MIN_S = 5.0  # a restore gets the cell time limit, and at least this
+KEEP_GRACE_S = 5.0  # time a finished cell gets past its limit to checkpoint what it changed
+# Put back, like host functions, when a cell replaces them. Not `Image`: `from PIL import Image`
+# is a fair thing to write, and predict takes PIL images too.
+GUEST_BUILTINS = ("SUBMIT", "SHOW_VARS")
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
 @dataclass
 class _Cell:
@@ -52,6 +59,7 @@ class _Cell:
     error: dict[str, str] | None = None
     variables: list[VarInfo] | None = None
     submitted: dict[str, Any] | None = None
+    restored: tuple[list[str], dict[str, str]] | None = None  # a restore's report: restored, failed
     hard_stop_at: float | None = None  # set by cancel()
     cancel_grace_s: float = CANCEL_GRACE_S
     grace_until: float | None = None  # set when a sleep raised TimeoutError: time to unwind
@@ -72,11 +80,18 @@ class Sandbox:
     temporary folder when None), `skills` read-only at /skills; /tmp is private scratch.
     `mounts` adds read-only folders at other guest paths (`{"/inputs": host_dir}`).
     `host_functions` become guest builtins that block until the host answers; their time
-    does not count against the cell's `timeout_s`. Called from async code in a cell that
+    does not count against the cell's `timeout_s`; whatever a cell does to them (or to
+    `SUBMIT`, `SHOW_VARS`), they are put back before and after it. Called from async code in a cell that
     uses `await`, they return awaitables instead and run on worker threads, at the same time
     as each other (`await asyncio.gather(*[f(x) for x in xs])`): host functions must be
     thread-safe. `output_fields` orders `SUBMIT`'s
-    positional values and names the fields it requires.
+    positional values and names the fields it requires. `disk_quota` bounds what /workspace
+    and /tmp may hold together (default 1 GiB in 20,000 entries; enforced on the host).
+
+    After each cell that changed them, the user's variables are checkpointed on the host (as
+    the guest serialised them, bounded in size). A trap (time limit, stack overflow, hard
+    cancel) restarts the instance and restores them; the cell's error says which were
+    restored and which were lost.
     """
 
     def __init__(
@@ -91,6 +106,7 @@ class Sandbox:
         output_fields: Sequence[str] = (),
         progress: Progress | None = None,
         mounts: Mapping[str, str | Path] | None = None,
+        disk_quota: DiskQuota | None = None,
     ) -> None:
         self.project = existing_dir(project, "project")
         self.skills = existing_dir(skills, "skills") if skills is not None else None
@@ -103,6 +119,7 @@ class Sandbox:
         self.memory_mb = memory_mb
         self.output_limit = output_limit
         self.output_fields = list(output_fields)
+        self.disk_quota = disk_quota if disk_quota is not None else DiskQuota()
         self.cancel_requested = threading.Event()
         self.restarts = 0
         self._lock = threading.Lock()
@@ -115,9 +132,12 @@ class Sandbox:
         self._calls = HostCalls()
         self._booting = False
         self._runtime: Runtime = runtime(progress)
+        self._state = GuestState()
+        self._checkpoint = self._state.checkpoint
+        sweep_stale_once()
         self._own_workspace = workspace is None
-        self.workspace = Path(tempfile.mkdtemp(prefix="rlm-workspace-")) if workspace is None else workspace_dir(workspace)
-        self._scratch = Path(tempfile.mkdtemp(prefix="rlm-tmp-"))
+        self.workspace = make_private("workspace") if workspace is None else workspace_dir(workspace)
+        self._scratch = make_private("tmp")
         try:
             self._start()
         except BaseException:
@@ -134,7 +154,10 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
-        """Stop the instance and remove the temporary folders this sandbox made."""
+        """Stop the instance and remove the temporary folders this sandbox made.
+
+        Cleanup problems (a folder that cannot be removed) are logged, never raised: closing
+        must not cost the caller the result it is about to return."""
         if self._owner == threading.get_ident() or self._calls.in_worker():
             raise SandboxError("a host function cannot close the sandbox that is calling it")
         self._closing = True
@@ -152,9 +175,13 @@ class Sandbox:
         return self._closed
 
     def _remove_folders(self) -> None:
-        shutil.rmtree(self._scratch, ignore_errors=True)
-        if self._own_workspace:
-            shutil.rmtree(self.workspace, ignore_errors=True)
+        for folder in (self._scratch, self.workspace if self._own_workspace else None):
+            if folder is None:
+                continue
+            try:
+                remove_tree(folder)
+            except OSError as e:
+                warn("could not remove the sandbox folder %s: %s", folder, e)
 
     def _mounts(self) -> list[Mount]:
         mounts = [
@@ -174,8 +201,9 @@ class Sandbox:
         hooks = Hooks(self._door, self._wait, self._overdue, self._stdout.write, self._stderr.write)
         env = [("HOME", "/workspace"), ("TMPDIR", "/tmp"), ("PYTHONHASHSEED", "0"),
                ("MPLCONFIGDIR", "/tmp/matplotlib"), ("MPLBACKEND", "Agg")]
-        self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks)
-        setup = f"__import__('_rlm').setup({self._function_docs()!r}, {self.output_fields!r}, {sorted(self._global_functions)!r})"
+        self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
+        setup = (f"__import__('_rlm').setup({self._function_docs()!r}, {self.output_fields!r}, "
+                 f"{sorted(self._global_functions)!r}, {self._checkpoint.max_value})")
         boot = f"exec({BOOTSTRAP!r}, {{'__builtins__': __builtins__}}) or " + setup
         self._booting = True
         try:
@@ -186,7 +214,7 @@ class Sandbox:
                     raise
                 BootCode.forget()  # bad cached bytecode: compile from source in a fresh instance
                 self._drop_instance()
-                self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks)
+                self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
                 self._guest_setup(boot, "the sandbox prelude failed to start")
         finally:
             self._booting = False
@@ -195,29 +223,89 @@ class Sandbox:
         chosen = self.host_functions if names is None else {n: self.host_functions[n] for n in names}
         return {name: (getattr(fn, "__doc__", None) or "") for name, fn in chosen.items()}
 
-    def _guest_setup(self, source: str, what: str) -> None:
-        """Run host-made code in the guest (no user cell); a failure is a SandboxError."""
-        self._cell = _Cell(timeout_s=BOOT_TIMEOUT_S)
-        try:
-            status = self._instance.turn(source.encode(), ticks(CHECK_S))
-        except Exception as e:
-            raise SandboxError(f"{what}: {e}") from e
-        finally:
-            self._cell = None
+    def _guest_setup(self, source: str, what: str) -> _Cell:
+        """Run host-made code in the guest (no user cell); a failure is a SandboxError, and a
+        trap after the boot restarts the instance and raises SandboxRestarted."""
+        cell = _Cell(timeout_s=BOOT_TIMEOUT_S)
+        status, trap = self._turn(source, cell, CHECK_S)
         stderr = self._stderr.take()
         self._stdout.take()
+        if trap is not None:
+            if self._booting:
+                raise SandboxError(f"{what}: {trap}")
+            report, _ = self._restart()
+            raise SandboxRestarted(f"{what}: {trap}; {report.describe()}")
         if status != 0:
             raise SandboxError(f"{what}:\n{stderr}")
+        return cell
+
+    def _turn(self, source: str, cell: _Cell, first_check_s: float) -> tuple[int, str | None]:
+        """Run host-made source in the guest as `cell`: (status, why the instance is gone or None)."""
+        self._cell = cell
+        Ticker.enter()
+        try:
+            return self._instance.turn(source.encode(), ticks(first_check_s)), None
+        except (GuestStopped, clock.Interrupted) as e:
+            return 1, str(e)
+        except wasmtime.ExitTrap as e:
+            return 1, f"the guest exited the interpreter (exit code {e.code})"
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            return 1, describe_trap(e)
+        except MemoryError as e:
+            return 1, str(e)
+        finally:
+            Ticker.leave()
+            self._calls.abandon()  # tickets never awaited die with their cell
+            self._cell = None
 
     def _drop_instance(self) -> None:
         if self._instance is not None:
             self._instance.close()
             self._instance = None
 
-    def _restart(self) -> None:
-        self._drop_instance()
+    def _restart(self) -> tuple[RestoreReport, list[VarInfo]]:
+        """A fresh instance with the checkpointed variables restored into it. A variable whose
+        restore stops the instance too is dropped, and the rest are restored in another one,
+        all within twice the cell limit (a cancel or close gives up on the rest at once)."""
         self.restarts += 1
-        self._start()
+        lost = dict(self._checkpoint.lost)
+        restored: list[str] = []
+        variables: list[VarInfo] = []
+        limit = max(RESTORE_MIN_S, self.timeout_s)
+        deadline = time.monotonic() + 2 * limit
+        attempts = 0
+        while True:
+            self._drop_instance()
+            self._start()
+            names = self._checkpoint.names()
+            if not names:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0 or self._closing or (attempts and self.cancel_requested.is_set()):
+                lost.update(dict.fromkeys(names, "there was no time left to restore it"))
+                self._checkpoint.forget(names)
+                continue
+            attempts += 1
+            self._state.restoring = None
+            cell = _Cell(timeout_s=min(limit, left))
+            status, trap = self._turn(f"__import__('_rlm')._state().restore({names!r})", cell, CHECK_S)
+            stderr = self._stderr.take()
+            self._stdout.take()
+            if trap is None and status == 0 and cell.restored is not None:
+                restored, failed = cell.restored
+                lost.update(failed)
+                variables = cell.variables or []
+                break
+            bad = self._state.restoring if trap is not None and self._state.restoring in self._checkpoint.entries else None
+            if bad is None:  # not one variable's fault: restore none of them
+                why = trap or (stderr.strip().splitlines() or ["the restore failed"])[-1]
+                lost.update(dict.fromkeys(names, f"the restore failed: {why}"))
+                self._checkpoint.forget(names)
+                continue
+            lost[bad] = f"restoring it stopped the sandbox ({trap})"
+            self._checkpoint.forget([bad])
+        self._checkpoint.forget(list(lost))  # gone from the guest now
+        return RestoreReport(restored, lost), variables
 
     # -- configuration after start ---------------------------------------------------------
 
@@ -232,7 +320,8 @@ class Sandbox:
             self.host_functions.update(functions)
             if as_globals:
                 self._global_functions.update(functions)
-            source = f"__import__('_rlm').setup({self._function_docs(list(functions))!r}, None, {sorted(functions) if as_globals else []!r})"
+            source = (f"__import__('_rlm').setup({self._function_docs(list(functions))!r}, None, "
+                      f"{sorted(functions) if as_globals else []!r})")
             self._guest_setup(source, "could not install host functions")
 
     def set_output_fields(self, fields: Sequence[str]) -> None:
@@ -252,28 +341,14 @@ class Sandbox:
             raise TypeError(f"code must be str, not {type(code).__name__}")
         with self._locked():
             self.cancel_requested.clear()
-            cell = self._cell = _Cell(timeout_s=timeout_s or self.timeout_s)
+            cell = _Cell(timeout_s=timeout_s or self.timeout_s)
             self._stdout.reset()
             self._stderr.reset()
-            trap: str | None = None
-            source = f"__import__('_rlm').run_cell({code!r})".encode()
-            Ticker.enter()
-            try:
-                status = self._instance.turn(source, ticks(min(cell.timeout_s, CHECK_S)))
-                if status != 0 or cell.variables is None:  # the cell broke the runner itself
-                    trap = "the cell damaged the sandbox's own machinery (its result never came back)"
-            except (GuestStopped, clock.Interrupted) as e:
-                trap = str(e)
-            except wasmtime.ExitTrap as e:
-                trap = f"the guest exited the interpreter (exit code {e.code})"
-            except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-                trap = describe_trap(e)
-            except MemoryError as e:
-                trap = str(e)
-            finally:
-                Ticker.leave()
-                self._calls.abandon()  # tickets never awaited die with their cell
-                self._cell = None
+            protect = sorted({*self.host_functions, *GUEST_BUILTINS})
+            source = f"__import__('_rlm').run_cell({code!r}, {protect!r}, {sorted(self._global_functions)!r})"
+            status, trap = self._turn(source, cell, min(cell.timeout_s, CHECK_S))
+            if trap is None and (status != 0 or cell.variables is None):  # the cell broke the runner itself
+                trap = "the cell damaged the sandbox's own machinery (its result never came back)"
             duration = time.monotonic() - cell.started
             stdout, stderr = self._stdout.take(), self._stderr.take()
             if trap is not None and self._closing:
@@ -281,9 +356,10 @@ class Sandbox:
                 return CellResult(stdout, stderr, f"SandboxClosed: the sandbox was closed while the cell ran ({trap})",
                                   duration, [], False, "SandboxClosed")
             if trap is not None:
-                self._restart()
-                message = f"SandboxRestarted: {trap}; the sandbox was restarted and all variables were lost"
-                return CellResult(stdout, stderr, message, duration, [], True, "SandboxRestarted")
+                report, variables = self._restart()
+                message = f"SandboxRestarted: {trap}; {report.describe()}"
+                return CellResult(stdout, stderr, message, duration, variables, True, "SandboxRestarted",
+                                  cell.submitted)
             error = cell.error
             return CellResult(
                 stdout, stderr,
@@ -332,6 +408,37 @@ class Sandbox:
         """A fresh snapshot of the user's variables."""
         return self.run("pass").variables
 
+    def set_variables(self, values: Mapping[str, Any], encode: Callable[[Any], bytes] | None = None) -> list[VarInfo]:
+        """Bind `values` as variables in the guest, of any size its memory allows: each value
+        crosses over the door, never inside source code: a str as UTF-8, anything else as
+        JSON (`encode(value)`, default `json.dumps`). A value sent before (the same object) is
+        sent again only if the guest no longer holds it unchanged. Inputs survive restarts
+        (they are sent again). Returns the variables after; raises SandboxError
+        (SandboxRestarted when it stopped the instance)."""
+        encoder = input_encoder(encode or json_bytes)
+        for name in values:
+            if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+                raise SandboxError(f"variable name {name!r} must be a Python identifier")
+        with self._locked():
+            check = self._state.stage_inputs(dict(values), encoder)
+            self.cancel_requested.clear()
+            self._stdout.reset()
+            self._stderr.reset()
+            cell = _Cell(timeout_s=max(self.timeout_s, BOOT_TIMEOUT_S))
+            try:
+                status, trap = self._turn(f"__import__('_rlm')._state().load_variables({check!r})", cell, CHECK_S)
+            finally:
+                self._state.pending = {}
+            stderr = self._stderr.take()
+            self._stdout.take()
+            if trap is not None:
+                report, _ = self._restart()
+                raise SandboxRestarted(f"the variables could not be loaded: {trap}; {report.describe()}")
+            if status != 0 or cell.variables is None:
+                raise SandboxError(f"the variables could not be loaded:\n{stderr.strip()}")
+            self._state.loaded(dict(values), encoder)
+            return cell.variables
+
     # -- what the instance asks of us while guest code runs --------------------------------
 
     def _overdue(self) -> tuple[str | None, float]:
@@ -379,6 +486,11 @@ class Sandbox:
     def _door(self, raw: bytes) -> bytes:
         if raw[:1] == b"\0":  # boot requests (boot.py): only before any user code has run
             return BootCode.answer(raw) if self._booting else b""
+        if raw[:1] == b"\1":  # checkpoint and inputs (sandbox/state.py): raw bytes both ways
+            try:
+                return self._state.request(raw)
+            except Exception as e:
+                return encode_reply(error_reply(type(e).__name__, f"bad host request: {e}"))
         try:
             request = json.loads(raw)
             if not isinstance(request, dict):
@@ -401,8 +513,19 @@ class Sandbox:
             error = request["error"]
             if error is not None:
                 error = {"type": str(error["type"]), "text": str(error["text"])}
+            first = cell.variables is None
             cell.variables = [VarInfo(**row) for row in request["variables"]]
             cell.error = error
+            if first:  # what follows is the checkpoint: it gets time of its own, once per cell
+                now = time.monotonic()
+                cell.grace_until = max(cell.grace_until or now, now + KEEP_GRACE_S)
+            return {"ok": None}
+        if op == "checkpoint":
+            lost = {str(k): str(v) for k, v in dict(request.get("lost", {})).items()}
+            return {"ok": self._state.checkpointed([str(n) for n in request.get("gone", [])], lost)}
+        if op == "restored" and cell is not None:
+            failed = {str(k): str(v) for k, v in dict(request["failed"]).items()}
+            cell.restored = ([str(n) for n in request["restored"]], failed)
             return {"ok": None}
         if op == "submit" and cell is not None:
             outputs = request["outputs"]

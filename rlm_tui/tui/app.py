@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
+from rlm_tui import redact
 from rlm_tui.config import Settings
 from rlm_tui.paths import data_dir
 from rlm_tui.tui import commands, fuzzy
@@ -48,6 +49,8 @@ class RLMApp(SlashCommands, App[None]):
                  history_file: Path | None = None, theme_dirs: list[Path] | None = None) -> None:
         super().__init__()
         self.settings = settings
+        if settings.api_key is not None:  # scrubbed from /export and everything else written out
+            redact.register(settings.api_key.get_secret_value())
         self.project = Path(project).resolve()
         self.resume_id = resume
         self.replay = Path(replay) if replay else None
@@ -127,6 +130,7 @@ class RLMApp(SlashCommands, App[None]):
                 await self._adopt_project(session)
                 await self._show_history(session)
             else:
+                await self._ask_trust()
                 session = await asyncio.to_thread(self.backend.create, self.settings, self.project,
                                                   self._on_event)
                 status.update_info(detail="starting the sandbox…")
@@ -150,6 +154,21 @@ class RLMApp(SlashCommands, App[None]):
             self.main.files.set_workspace(Path(workspace))
         self.main.variables.show(list(getattr(session, "variables", []) or []))
         status.update_info(state="busy" if self.turn_running else "ready", detail="")
+
+    async def _ask_trust(self) -> None:
+        """A project whose skills carry host code asks first: trust it (recorded), or start
+        without those host tools. Nothing of the project runs before the answer."""
+        from rlm_tui import trust
+
+        code = await asyncio.to_thread(trust.host_code, self.project)
+        if code.too_large or await asyncio.to_thread(trust.is_trusted, code):
+            return
+        from rlm_tui.tui.screens.trust import TrustScreen
+
+        self.main.status.update_info(state="waiting", detail="trust this project?")
+        if await self.push_screen_wait(TrustScreen(code)):
+            await asyncio.to_thread(trust.trust, code)
+        self.main.status.update_info(state="starting", detail="loading the engine…")
 
     async def _adopt_project(self, session: SessionLike) -> None:
         project = getattr(session, "project", None)

@@ -4,12 +4,14 @@ Always skipped: VCS folders, virtualenvs (by name or by their `pyvenv.cfg`), nod
 caches. Plus the patterns of the
 project's top-level `.gitignore` (a practical subset of gitignore: `*`/`?` globs, a leading `/`
 anchors, a trailing `/` means directories only, `!` re-includes, `**/` matches any depth).
+Links are never followed: a link is not a folder here, and `walk` does not list links.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +65,7 @@ class IgnoreFilter:
         name = rel.rsplit("/", 1)[-1]
         if name in self.extra or name.endswith(".egg-info"):
             return True
-        if is_dir and (self.root / rel / "pyvenv.cfg").exists():
+        if is_dir and os.path.lexists(self.root / rel / "pyvenv.cfg"):
             return True
         result = False
         for rule in self.rules:
@@ -82,9 +84,13 @@ class IgnoreFilter:
         except ValueError:
             return False
         parts = rel.parts
+        try:
+            last_is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
+        except OSError:
+            last_is_dir = False
         for i in range(len(parts)):
             sub = "/".join(parts[: i + 1])
-            if self.ignored(sub, is_dir=i < len(parts) - 1 or Path(path).is_dir()):
+            if self.ignored(sub, is_dir=i < len(parts) - 1 or last_is_dir):
                 return True
         return False
 
@@ -106,7 +112,7 @@ class IgnoreFilter:
                     continue
                 if is_dir:
                     subdirs.append(rel)
-                elif entry.is_file():
+                elif entry.is_file(follow_symlinks=False):
                     yield rel
                     count += 1
                     if count >= limit:

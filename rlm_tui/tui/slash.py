@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.markup import escape
 
 from rlm_tui.config import BudgetSettings
+from rlm_tui.redact import scrub
 from rlm_tui.tui import commands
 from rlm_tui.tui.commands import ParsedCommand
 
@@ -101,7 +102,8 @@ class SlashCommands:
         try:
             from rlm_tui import skills as skills_mod
 
-            found = list(skills_mod.discover(self.project).skills.values())
+            # listing them runs no tools.py
+            found = list(skills_mod.discover(self.project, host_tools=False).skills.values())
             problem = ""
         except Exception as e:  # noqa: BLE001 - a malformed user skill must not break the UI
             found, problem = [], f"\n\n**Could not load skills:** {e}"
@@ -193,7 +195,7 @@ class SlashCommands:
         text += "\n\n---\n\n".join(t.export_markdown() for t in turns) + "\n"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            path.write_text(scrub(text), encoding="utf-8")
         except OSError as e:
             self.notify(f"Cannot write {path}: {e.strerror or e}", severity="error")
             return

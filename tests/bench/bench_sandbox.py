@@ -5,6 +5,8 @@ Deno), measured in one run on this machine. Prints figures and ratios, never pas
 
 Measured for both: start in a new process (cache warm), a trivial cell (`x = x + 1`), a host
 tool round trip (guest code calling a host function, as `llm_query` is), and idle memory.
+Ours only: the host-side file filter and disk quota on a cell that opens 1,000 files and one
+that writes 64 MiB to /workspace in 64 KiB writes.
 Child processes run with bytecode caching on (a private PYTHONPYCACHEPREFIX), as after a
 normal install, even where PYTHONDONTWRITEBYTECODE is set.
 
@@ -33,6 +35,9 @@ STARTS = 3 if QUICK else 5
 CELLS = 300 if QUICK else 2000
 PEER_CELLS = 50 if QUICK else 200
 CALLS = 200
+OPENS = 1000
+WRITE_CELL = ("with open('/workspace/big.bin', 'wb') as f:\n    for _ in range(1024):\n        f.write(b'x' * 65536)\n"
+              "os.remove('/workspace/big.bin')")
 BENCH_DIR = Path(tempfile.gettempdir()) / "rlm-tui-bench"
 STD_URL = "https://deno.land/std@0.186.0/io/mod.ts"
 READLINES_JS = """\
@@ -166,6 +171,21 @@ def bench_ours() -> dict:
             sandbox.run("calls()")
             rounds.append((time.perf_counter() - t) * 1e3 / CALLS)
         result["call"] = per_op(rounds)
+    project = BENCH_DIR / "opens"
+    project.mkdir(parents=True, exist_ok=True)
+    for i in range(OPENS):
+        (project / f"f{i}.txt").write_text("x")
+    with Sandbox(project) as sandbox:
+        sandbox.run("import os")
+        opens, writes = [], []
+        for _ in range(5 if QUICK else 15):
+            t = time.perf_counter()
+            assert sandbox.run(f"for i in range({OPENS}):\n    open(f'f{{i}}.txt').close()").ok
+            opens.append((time.perf_counter() - t) * 1e3)
+            t = time.perf_counter()
+            assert sandbox.run(WRITE_CELL).ok
+            writes.append((time.perf_counter() - t) * 1e3)
+        result["opens"], result["writes"] = per_op(opens), per_op(writes)
     _, result["rss"] = run_child(OUR_RSS_CHILD)
     return result
 
@@ -284,10 +304,14 @@ def main() -> None:
          peer and f"{peer['rss']['deno_rss_mb']:.0f} Deno RSS (peak {peer['rss']['deno_peak_mb']:.0f})",
          peer and ratio(peer["rss"]["deno_rss_mb"], ours["rss"]["process_mb"])),
     ]
+    rows += [
+        (f"cell opening {OPENS:,} files (ms)", f"{ours['opens']['median']:.1f} (p95 {ours['opens']['p95']:.1f})", None, None),
+        ("cell writing 64 MiB, 64 KiB writes (ms)", f"{ours['writes']['median']:.1f} (p95 {ours['writes']['p95']:.1f})", None, None),
+    ]
     width = max(len(r[1]) for r in rows)
-    print(f"{'':34} {'ours (wasmtime + CPython/WASI)':{width}}   {'DSPy PythonInterpreter':34} {'theirs/ours'}")
+    print(f"{'':40} {'ours (wasmtime + CPython/WASI)':{width}}   {'DSPy PythonInterpreter':34} {'theirs/ours'}")
     for name, mine, theirs, r in rows:
-        print(f"{name:34} {mine:{width}}   {(theirs or '-'):34} {r or ''}")
+        print(f"{name:40} {mine:{width}}   {(theirs or '-'):34} {r or ''}")
     print(f"\nours: first sandbox in a process adds {ours['rss']['first_mb']:.1f} MB "
           "(mostly pages of the mapped, shared .cwasm code)")
     if peer is None:

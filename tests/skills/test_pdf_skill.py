@@ -120,7 +120,7 @@ def test_render_dimensions_follow_dpi(mounts):
     ("/etc/passwd", "outside /project, /inputs, /workspace"),
     ("/project/../../etc/passwd", "'..' and '.' are not allowed"),
     ("relative.pdf", "not an absolute path"),
-    ("/project/missing.pdf", "does not exist"),
+    ("/project/missing.pdf", "No such file"),
     ("/project/link.pdf", "links are not followed"),
     ("/project/inner/letter.pdf", "links are not followed"),
 ])

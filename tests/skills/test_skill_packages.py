@@ -4,6 +4,7 @@ offline from a lock and a wheel folder, and clear refusals (compiled, missing, c
 from __future__ import annotations
 
 import hashlib
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from rlm_tui.skill_packages import (
     PackageError,
     SkillPackages,
     install,
-    read_lock,
+    lock_file,
+    read_pylock,
 )
 
 IMAGE_ZIP = image_dir() / "lib" / "python315.zip"
@@ -92,7 +94,7 @@ def test_transitive_resolution_with_markers_image_packages_and_a_lock(offline, t
     pins = install([s], target, IMAGE_ZIP)
     assert [(p.name, p.version) for p in pins] == [("alpha", "1.4"), ("beta", "2.0"), ("gamma", "0.3")]
     assert installed(target) == {"alpha": "1.4", "beta": "2.0", "gamma": "0.3"}
-    lock = read_lock(s.folder / LOCK_NAME)
+    lock = read_pylock(s.folder / LOCK_NAME)
     assert lock.requirements == ("alpha>=1.1",) and lock.from_image == {"lxml": "6.1.3"}
     digest = hashlib.sha256((offline / "alpha-1.4-py3-none-any.whl").read_bytes()).hexdigest()
     assert [p.sha256 for p in lock.pins if p.name == "alpha"] == [digest]
@@ -199,7 +201,7 @@ def test_a_file_index_in_pep_503_html(tmp_path, monkeypatch):
     target.mkdir()
     install([s], target, IMAGE_ZIP)
     assert installed(target) == {"alpha": "1.0"}
-    assert read_lock(s.folder / LOCK_NAME).pins[0].url == wheel.as_uri()
+    assert read_pylock(s.folder / LOCK_NAME).pins[0].url == wheel.as_uri()
 
 
 def test_bad_requirement_text_names_the_skill_file(tmp_path):
@@ -210,3 +212,108 @@ def test_bad_requirement_text_names_the_skill_file(tmp_path):
     (folder / "SKILL.md").write_text("---\nname: bad\npackages: ['not a requirement!!']\n---\nbody\n")
     with pytest.raises(SkillError, match=r"SKILL.md: package 'not a requirement!!' is not a requirement"):
         load_skill_dir(folder)
+
+
+# -- hashes: a --hash in the skill must match; without one, the first use is recorded -------------
+
+class FileIndex:
+    """A PEP 503 index on disk serving one wheel `tinypkg` whose module holds `content`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.content, self.serial = root, "VALUE = 1\n", 0
+        self.links: dict[str, str] = {}  # file name -> anchor (a re-published version replaces it)
+
+    def publish(self, version: str = "1.0") -> str:
+        self.serial += 1
+        files = self.root / "files" / str(self.serial)
+        files.mkdir(parents=True)
+        wheel = files / f"tinypkg-{version}-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(zipfile.ZipInfo("tinypkg.py", (2020, 1, 1, 0, 0, 0)), self.content)
+            archive.writestr(f"tinypkg-{version}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: tinypkg\nVersion: {version}\n")
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        page = self.root / "simple" / "tinypkg"
+        page.mkdir(parents=True, exist_ok=True)
+        self.links[wheel.name] = f'<a href="{wheel.as_uri()}#sha256={digest}">{wheel.name}</a>'
+        (page / "index.html").write_text("\n".join(self.links.values()))
+        return digest
+
+
+@pytest.fixture
+def index(tmp_path, monkeypatch) -> FileIndex:
+    monkeypatch.setattr(skill_packages, "cache_dir", lambda: tmp_path / "cache")  # never the shared cache
+    monkeypatch.delenv("RLM_TUI_OFFLINE", raising=False)
+    monkeypatch.setenv("RLM_TUI_SKILL_WHEELS", "")
+    fake = FileIndex(tmp_path / "index")
+    monkeypatch.setenv("RLM_TUI_INDEX_URL", (fake.root / "simple").as_uri())
+    return fake
+
+
+def test_requirements_parse_with_and_without_hashes():
+    from rlm_tui.skill_packages import pinned_hashes, split_hashes
+
+    digest = "ab" * 32
+    assert split_hashes("six==1.16.0") == ("six==1.16.0", ())
+    assert split_hashes(f"six>=1 --hash=sha256:{digest} --hash=sha256:{'CD' * 32}") == ("six>=1", (digest, "cd" * 32))
+    assert pinned_hashes([f"Six==1 --hash=sha256:{digest}", "other"]) == {"six": {digest}}
+    for bad in (f"six==1 --hash=md5:{digest}", "six==1 --hash=sha256:abc", "six >= one two"):
+        with pytest.raises(PackageError):
+            skill_packages.parse_requirements([bad], "SKILL.md")
+
+
+def test_a_pinned_hash_must_match(index, tmp_path):
+    good = index.publish("1.0")
+    target = tmp_path / "site"
+    target.mkdir()
+    install([skill(tmp_path, "a", f"tinypkg==1.0 --hash=sha256:{good}")], target, IMAGE_ZIP)
+    assert (target / "tinypkg.py").read_text() == "VALUE = 1\n"
+    index.content = "VALUE = 'tampered'\n"
+    index.publish("2.0")
+    with pytest.raises(PackageError, match="refusing package tinypkg==2.0: .* not the --hash the skill pins"):
+        install([skill(tmp_path, "b", f"tinypkg==2.0 --hash=sha256:{good}")], tmp_path / "other", IMAGE_ZIP)
+
+
+def test_unhashed_first_use_is_recorded_and_later_resolutions_must_match(index, tmp_path):
+    digest = index.publish("1.0")
+    warnings: list[str] = []
+    s = skill(tmp_path, "a", "tinypkg==1.0")
+    install([s], tmp_path / "one", IMAGE_ZIP, warnings.append)
+    assert len(warnings) == 1 and "has no --hash: recorded sha256" in warnings[0] and str(lock_file()) in warnings[0]
+    assert f"tinypkg==1.0 --hash=sha256:{digest}" in lock_file().read_text()
+    install([s], tmp_path / "two", IMAGE_ZIP, warnings.append)
+    assert len(warnings) == 1  # the lock and the checked wheel are reused, nothing new to report
+    # the lock and the cache are lost, and the index now serves other bytes for tinypkg 1.0
+    (s.folder / LOCK_NAME).unlink()
+    shutil.rmtree(tmp_path / "cache")
+    index.content = "VALUE = 'tampered upload'\n"
+    index.publish("1.0")
+    with pytest.raises(PackageError, match="refusing package tinypkg==1.0: .* recorded sha256"):
+        install([s], tmp_path / "three", IMAGE_ZIP, warnings.append)
+
+
+def test_a_cached_copy_of_another_wheel_is_not_used(index, tmp_path):
+    index.publish("1.0")
+    install([skill(tmp_path, "a", "tinypkg==1.0")], tmp_path / "one", IMAGE_ZIP)
+    index.content = "VALUE = 2\n"
+    new = index.publish("1.0")
+    target = tmp_path / "two"
+    target.mkdir()
+    install([skill(tmp_path, "b", f"tinypkg==1.0 --hash=sha256:{new}")], target, IMAGE_ZIP)  # names another wheel
+    assert (target / "tinypkg.py").read_text() == "VALUE = 2\n"
+
+
+def test_skills_report_first_use_and_refuse_mismatches(index, tmp_path):
+    from rlm_tui.runtime.skill_setup import prepare_skills
+    from rlm_tui.skills import SkillError
+
+    index.publish("1.0")
+    index.publish("3.0")
+    project = tmp_path / "proj"
+    folder = project / ".rlm" / "skills" / "pkg"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: pkg\npackages: ['tinypkg==1.0']\n---\nx\n")
+    prepared = prepare_skills(project, ["pkg"], {})
+    assert any("has no --hash" in note for note in prepared.notes)
+    (folder / "SKILL.md").write_text(f"---\nname: pkg\npackages: ['tinypkg==3.0 --hash=sha256:{'0' * 64}']\n---\nx\n")
+    with pytest.raises(SkillError, match="refusing package tinypkg==3.0"):
+        prepare_skills(project, ["pkg"], {})

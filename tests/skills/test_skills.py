@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rlm_tui import trust
 from rlm_tui.runtime.events import SubCallFinished
 from rlm_tui.runtime.rlm import RLM
 from rlm_tui.skills import Skill, SkillError, discover, select
@@ -145,6 +146,7 @@ async def test_skill_tools_from_tools_py(scripted_server, project):
     write_skill(project / ".rlm" / "skills", "units", tools="def to_celsius(f: float) -> float:\n"
                 "    '''Fahrenheit to Celsius.'''\n    return round((f - 32) * 5 / 9, 1)\n\n"
                 "def _private():\n    pass\n")
+    trust.trust(trust.host_code(project))  # a project's host tools run only once it is trusted
     scripted_server.script("root", code("SUBMIT(answer=str(to_celsius(212)))"))
     rlm, _ = make(scripted_server, project, skills=["units"])
     assert (await rlm.aforward(question="boil")).answer == "100.0"

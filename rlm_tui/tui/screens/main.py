@@ -170,7 +170,7 @@ class MainScreen(Screen):
     def on_files_tree_file_chosen(self, message: FilesTree.FileChosen) -> None:
         from rlm_tui.tui.screens.modals import file_preview
 
-        self.app.push_screen(file_preview(message.path, message.mount, self.chat.syntax_theme))
+        self.app.push_screen(file_preview(message.root, message.path, message.mount, self.chat.syntax_theme))
 
 
 def budget_left(budget: BudgetSettings, turn: CallNode | None, graph: CallGraph) -> str:

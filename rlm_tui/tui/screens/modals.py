@@ -69,16 +69,29 @@ class PreviewScreen(ModalScreen[None]):
         self.dismiss(result)
 
 
-def file_preview(path: Path, mount: str, syntax_theme: str) -> PreviewScreen:
-    """A PreviewScreen for a file: highlighted by its name, truncated when huge, binary refused."""
+def file_preview(root: Path, path: Path, mount: str, syntax_theme: str) -> PreviewScreen:
+    """A PreviewScreen for the file `path` under the mount folder `root`: highlighted by its
+    name, truncated when huge, binary refused. No link is followed on the way (the guest
+    makes links in /workspace): a link, or a folder on the way replaced by one, is refused."""
+    import os
+
+    from rlm_tui.runtime.files import open_regular
+
     try:
-        with path.open("rb") as f:
+        fd = open_regular(root, list(path.relative_to(root).parts))
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return PreviewScreen(mount, f"Cannot show {mount}: {why}", kind="text")
+    try:
+        size = os.fstat(fd).st_size
+        with os.fdopen(fd, "rb", closefd=False) as f:
             raw = f.read(MAX_PREVIEW_BYTES + 1)
     except OSError as e:
         return PreviewScreen(mount, f"Cannot read {mount}: {e.strerror or e}", kind="text")
+    finally:
+        os.close(fd)
     if b"\0" in raw[:8192]:
-        return PreviewScreen(mount, f"{mount} is a binary file ({path.stat().st_size} bytes).",
-                             kind="text")
+        return PreviewScreen(mount, f"{mount} is a binary file ({size} bytes).", kind="text")
     text = raw[:MAX_PREVIEW_BYTES].decode("utf-8", errors="replace")
     if len(raw) > MAX_PREVIEW_BYTES:
         text += f"\n… (truncated at {MAX_PREVIEW_BYTES // 1024} KiB)"

@@ -1,0 +1,195 @@
+"""Engine events → what a protocol client is told while a turn runs.
+
+`EventChannel` carries events from whatever thread emits them (the sandbox's, a worker's, the
+loop's) to one async handler on the server's loop, in order. `TurnMeter` folds them into the
+call tree (`CallGraph`, the same model the TUI draws) and says, per event worth telling, one
+line: what just happened, then where the turn stands — iteration, sub-calls running and done,
+tokens, cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from rlm_tui.runtime.events import (
+    BudgetExhausted,
+    CellOutput,
+    CodeCell,
+    Event,
+    IterationStarted,
+    LMCallFinished,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Status,
+    SubCallFinished,
+    SubCallStarted,
+    SubmitRejected,
+    Submitted,
+)
+from rlm_tui.tui.calls import DONE, FAILED, RUNNING, CallGraph
+
+log = logging.getLogger(__name__)
+
+class EventChannel:
+    """`push` from any thread; `handler` gets every event in order, on the loop that entered.
+
+    Leaving the block normally delivers what is queued first; leaving it by an error or a
+    cancellation drops the rest. A handler that fails (the client went away) is logged once and
+    gets nothing more: progress is best effort and never stops the turn.
+    """
+
+    def __init__(self, handler: Callable[[Event], Awaitable[None]]) -> None:
+        self._handler = handler
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._broken = False
+
+    def push(self, event: Event) -> None:
+        if self._loop is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        except RuntimeError:  # the loop closed while a worker thread was still reporting
+            pass
+
+    async def __aenter__(self) -> Self:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.ensure_future(self._drain())
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        assert self._task is not None
+        if kind is None:
+            self.push_end()
+            await self._task
+        else:
+            self._task.cancel()
+        self._loop = None
+
+    def push_end(self) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+
+    async def _drain(self) -> None:
+        while (event := await self._queue.get()) is not None:
+            if self._broken:
+                continue
+            try:
+                await self._handler(event)
+            except Exception as e:  # noqa: BLE001 - a client that went away must not end the turn
+                self._broken = True
+                log.warning("progress stopped: %s: %s", type(e).__name__, e)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a turn stands."""
+
+    iteration: int
+    max_iterations: int | None
+    running: int
+    done: int
+    failed: int
+    tokens: int
+    cost_usd: float | None
+
+    def line(self) -> str:
+        parts = [f"iteration {self.iteration}" + (f"/{self.max_iterations}" if self.max_iterations else "")]
+        if self.running or self.done or self.failed:
+            counts = [f"{self.running} running", f"{self.done} done"] + ([f"{self.failed} failed"] if self.failed else [])
+            parts.append("sub-calls " + ", ".join(counts))
+        parts.append(f"{self.tokens:,} tokens")
+        if self.cost_usd is not None:
+            parts.append(f"${self.cost_usd:.4f}")
+        return " · ".join(parts)
+
+
+class TurnMeter:
+    """Folds one turn's events; `apply` says what a client should be told, if anything."""
+
+    def __init__(self, max_iterations: int | None) -> None:
+        self.graph = CallGraph()
+        self.max_iterations = max_iterations
+        self.iteration = 0
+        self.usage: dict[str, Any] | None = None  # the top-level run's, once it finishes
+        self.budget_exhausted: str | None = None
+
+    def apply(self, event: Event) -> str | None:
+        self.graph.apply(event)
+        top_level = event.parent_id is None
+        if isinstance(event, IterationStarted) and self.graph.is_root_run_event(event):
+            self.iteration = event.iteration
+        elif isinstance(event, RunFinished) and top_level:
+            self.usage = event.usage
+        elif isinstance(event, BudgetExhausted) and top_level:
+            self.budget_exhausted = event.budget
+        what = happened(event)
+        if what is None:
+            return None
+        standing = self.standing()
+        return what if standing.iteration == 0 and standing.tokens == 0 else f"{what} — {standing.line()}"
+
+    def standing(self) -> Standing:
+        subs = [n for n in self.graph.nodes.values() if n.kind == "sub"]
+        return Standing(
+            iteration=self.iteration, max_iterations=self.max_iterations,
+            running=sum(n.status == RUNNING for n in subs), done=sum(n.status == DONE for n in subs),
+            failed=sum(n.status == FAILED for n in subs),
+            tokens=self.graph.prompt_tokens + self.graph.completion_tokens,
+            cost_usd=self.graph.cost_usd if self.graph.cost_known else None,
+        )
+
+
+def happened(event: Event) -> str | None:
+    """One short phrase for an event a client hears about; None for tokens, variables and LM
+    call starts, which only feed the totals."""
+    match event:
+        case Status(message=message):
+            return message
+        case RunStarted(depth=0):
+            return f"started on {event.model}"
+        case RunStarted():
+            return f"child RLM started (depth {event.depth}): {_short(event.task)}"
+        case IterationStarted(iteration=n):
+            return f"iteration {n}"
+        case CodeCell(code=code):
+            lines = code.strip().splitlines()
+            return f"running a cell: {_short(lines[0] if lines else '')}" + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
+        case CellOutput(error=str() as error):
+            return f"cell failed: {_short(error.strip().splitlines()[-1] if error.strip() else error)}"
+        case CellOutput():
+            return f"cell done in {event.duration_s * 1000:.0f} ms"
+        case SubCallStarted(function=function, model=model):
+            return f"{function} started ({model})"
+        case SubCallFinished(function=function, error=str() as error):
+            return f"{function} failed: {_short(error)}"
+        case SubCallFinished(function=function):
+            return f"{function} done in {event.duration_s:.1f} s"
+        case LMCallFinished(role=role, error=None):
+            return f"{role} LM replied ({event.prompt_tokens}+{event.completion_tokens} tokens)"
+        case SubmitRejected(error=error):
+            return f"SUBMIT rejected: {_short(error)}"
+        case Submitted():
+            return "submitted"
+        case BudgetExhausted(budget=budget):
+            return f"{budget} budget exhausted ({event.used:g} of {event.limit:g}); extracting a partial answer"
+        case RunFinished(partial=partial) if event.parent_id is None:
+            return "finished (partial answer)" if partial else "finished"
+        case RunFailed(cancelled=True) if event.parent_id is None:
+            return "cancelled"
+        case RunFailed() if event.parent_id is None:
+            return f"failed: {event.error_type}: {_short(event.error)}"
+    return None
+
+
+def _short(text: str, width: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
