@@ -87,9 +87,7 @@ def pdf_bytes(pages: list[list[tuple]], title: str | None = None, author: str | 
     outline_ref = b""
     if outline:
         root = add(b"")
-        items = []
-        for title_text, page in outline:
-            items.append(add(b""))
+        items = [add(b"") for _ in outline]
         for i, (title_text, page) in enumerate(outline):
             links = b""
             if i > 0:
