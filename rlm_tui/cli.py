@@ -413,5 +413,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def run() -> None:
+    """The console script: `main`, then an exit that wasmtime's threads cannot turn into an abort."""
+    from rlm_tui.process_exit import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

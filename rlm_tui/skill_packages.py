@@ -53,6 +53,7 @@ from packaging.tags import Tag, compatible_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from rlm_tui.download import sha256_file as _sha256
 from rlm_tui.paths import cache_dir, data_dir
 
 LOCK_NAME = "pylock.toml"
@@ -401,12 +402,6 @@ def _wheel_metadata(path: Path) -> str:
         return archive.read(names[0]).decode("utf-8", "replace")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- resolution ----------------------------------------------------------------------------------

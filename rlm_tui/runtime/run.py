@@ -42,6 +42,7 @@ from rlm_tui.runtime.prompts import (
 from rlm_tui.runtime.reply import parse_reply
 from rlm_tui.runtime.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox, SandboxError
+from rlm_tui.sandbox.sandbox import SOFT_TIMEOUT_GRACE_S
 
 CHILD_MEMORY_SHARE = 4  # a child RLM's sandbox gets memory_mb / this from the tree's pool (or what is left)
 log = logging.getLogger(__name__)
@@ -261,7 +262,10 @@ class Run:
         if left is None:
             return await asyncio.to_thread(self.sandbox.run, code)
         timeout = max(0.05, min(self.ctx.cell_timeout_s, left))
-        watchdog = asyncio.get_running_loop().call_later(max(0.0, left), self.sandbox.cancel)
+        # The cell's own limit stops it softly at the deadline; the watchdog, a moment later, ends
+        # what that limit cannot (waits on host calls) without cutting the cell's unwinding short.
+        watchdog = asyncio.get_running_loop().call_later(max(0.0, left) + SOFT_TIMEOUT_GRACE_S,
+                                                         self.sandbox.cancel)
         try:
             return await asyncio.to_thread(self.sandbox.run, code, timeout)
         finally:
