@@ -42,7 +42,7 @@ from rlm_tui.runtime.prompts import (
 from rlm_tui.runtime.reply import parse_reply
 from rlm_tui.runtime.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox, SandboxError
-from rlm_tui.sandbox.sandbox import SOFT_TIMEOUT_GRACE_S
+from rlm_tui.sandbox.door import SOFT_TIMEOUT_GRACE_S
 
 CHILD_MEMORY_SHARE = 4  # a child RLM's sandbox gets memory_mb / this from the tree's pool (or what is left)
 log = logging.getLogger(__name__)
