@@ -38,6 +38,8 @@ from typing import Any, TypeVar  # noqa: E402
 
 import dspy  # noqa: E402
 
+from rlm_tui.lm_facts import CHARS_PER_TOKEN  # noqa: E402
+
 __all__ = [
     "LM",
     "Completion",
@@ -151,8 +153,8 @@ class ContextWindowError(LMError):
 
 # --- helpers -------------------------------------------------------------------------------------
 def estimate_tokens(text: str) -> int:
-    """A rough token count (4 characters per token) for when a provider reports no usage."""
-    return max(1, math.ceil(len(text) / 4)) if text else 0
+    """A rough token count (`CHARS_PER_TOKEN` characters per token) for when a provider reports no usage."""
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN)) if text else 0
 
 
 def _messages_text(messages: Sequence[dict[str, Any]]) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlm_tui.lm import LM, Completion, Usage, price_usd
+from rlm_tui.lm_facts import CHARS_PER_TOKEN
 from rlm_tui.runtime.budget import Budget, BudgetExceeded, MemoryPool, Reservation
 from rlm_tui.runtime.events import Event, LMCallFinished, LMCallStarted, LMToken, new_id
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[Event], None]
 T = TypeVar("T")
-CHARS_PER_TOKEN = 4
 
 
 class Cancelled(Exception):

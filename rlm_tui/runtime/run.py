@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
@@ -15,7 +14,8 @@ from typing import Any
 import dspy
 
 from rlm_tui.runtime.budget import MIN_SANDBOX_MB, BudgetExceeded
-from rlm_tui.runtime.context import CHARS_PER_TOKEN, Cancelled, RunContext
+from rlm_tui.lm_facts import CHARS_PER_TOKEN, context_window, warm_up
+from rlm_tui.runtime.context import Cancelled, RunContext
 from rlm_tui.runtime.events import (
     BudgetExhausted,
     CellOutput,
@@ -146,8 +146,17 @@ class Run:
                 await asyncio.to_thread(step)
             except Exception as e:
                 log.warning("cleanup after run %s failed: %s", self.call_id, e, exc_info=True)
-                self.ctx.emit(Status(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
-                                     message=f"cleanup after the run failed: {type(e).__name__}: {e}"))
+                self._status(f"cleanup after the run failed: {type(e).__name__}: {e}")
+
+    def _status(self, message: str) -> None:
+        """Progress of a slow step (image download, first compile, model load); any thread."""
+        self.ctx.emit(Status(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
+                             message=message))
+
+    @property
+    def own_messages(self) -> list[dict[str, str]]:
+        """This run's exchange: its task prompt onwards (no system prompt, no earlier turns)."""
+        return self.messages[1 + len(self.prior_messages):]
 
     def _give_memory(self) -> None:
         self.ctx.memory.give(self._memory_mb)
@@ -178,10 +187,14 @@ class Run:
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
                 timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb, disk_quota=ctx.disk_quota,
                 output_fields=list(self.signature.output_fields), mounts=self.files.mounts(),
+                progress=self._status,
             )
-        else:
+        else:  # the caller's sandbox (a chat session's): kept open, its variables kept
             self._memory_mb = ctx.memory.take(self.sandbox.memory_mb, self.sandbox.memory_mb)
             self.sandbox.host_functions.update(self.functions.as_dict())
+            fields = list(self.signature.output_fields)
+            if self.sandbox.output_fields != fields:
+                await asyncio.to_thread(self.sandbox.set_output_fields, fields)
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
@@ -197,7 +210,8 @@ class Run:
 
     async def _loop(self) -> Outcome:
         ctx = self.ctx
-        self._window_tokens = await asyncio.to_thread(context_window, ctx.lm.model)  # imports litellm
+        await asyncio.to_thread(warm_up, ctx.lm.model, self._status)  # imports litellm: seconds, once
+        self._window_tokens = await asyncio.to_thread(context_window, ctx.lm.model)
         system = system_prompt(
             self.signature, output_limit=ctx.output_limit,
             roles={name: lm.model for name, lm in ctx.roles.items()},
@@ -343,18 +357,6 @@ class Run:
     def _fail(self, error: Exception, cancelled: bool = False) -> None:
         self.ctx.emit(RunFailed(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
                                 error=str(error), error_type=type(error).__name__, cancelled=cancelled))
-
-
-@functools.lru_cache(maxsize=64)
-def context_window(model: str) -> int:
-    """The model's input window in tokens, from litellm's map; 128K when unknown."""
-    import litellm
-
-    try:
-        info = litellm.get_model_info(model)
-        return int(info.get("max_input_tokens") or info.get("max_tokens") or 128_000)
-    except Exception:  # unmapped models raise
-        return 128_000
 
 
 def usage_dict(ctx: RunContext) -> dict[str, Any]:
