@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from rlm_tui.lm import Usage
 from rlm_tui.runtime.events import (
     BudgetExhausted,
     CallsRefused,
@@ -71,21 +70,12 @@ class ProgressPrinter:
             plural = "s" if event.count != 1 else ""
             return f"{indent}  ! {event.count} {event.function} call{plural} not sent ({event.budget} budget exhausted)"
         if isinstance(event, RunFinished) and event.parent_id is None:
-            return f"■ {_usage_line(event.usage)}, {event.duration_s:.1f} s"
+            return f"■ {event.usage.summary()}, {event.duration_s:.1f} s"
         if isinstance(event, BudgetExhausted) and event.parent_id is None:  # a child's run ends in its sub-call
             return f"! {event.budget} budget exhausted ({event.used:g} of {event.limit:g}); extracting a partial answer"
         if isinstance(event, RunFailed):
             return f"✗ {'cancelled' if event.cancelled else event.error_type + ': ' + _one_line(event.error)}"
         return None
-
-
-def _usage_line(usage: dict) -> str:
-    """`12 LM calls, 3,456 tokens, $0.0123 + 2 calls of unknown price` from a run's usage dict."""
-    calls = int(usage.get("lm_calls") or 0)
-    tokens = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
-    cost = Usage(cost_usd=usage.get("cost_usd"), calls=calls,
-                 unpriced_calls=int(usage.get("unpriced_calls") or 0)).cost_text()
-    return f"{calls} LM call{'s' * (calls != 1)}, {tokens:,} tokens, {cost}"
 
 
 def _one_line(text: str, width: int = 100) -> str:

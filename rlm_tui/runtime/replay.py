@@ -83,7 +83,7 @@ def summarize(events: list[Event]) -> str:
     for e in events:
         if isinstance(e, RunFinished) and e.parent_id is None:
             lines.append(f"outputs{' (partial)' if e.partial else ''}: {e.outputs}")
-            lines.append(f"usage: {e.usage}, {e.duration_s:.1f} s")
+            lines.append(f"usage: {e.usage.summary()}, {e.duration_s:.1f} s")
         elif isinstance(e, RunFailed) and e.parent_id is None:
             lines.append(f"{'cancelled' if e.cancelled else 'failed'}: {e.error_type}: {e.error}")
     return "\n".join(lines)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -12,15 +11,15 @@ from typing import Any
 
 import dspy
 
-from rlm_tui.config import BudgetSettings, Settings
+from rlm_tui.config import Budget, Settings
 from rlm_tui import redact
 from rlm_tui.lm import LM, _prefix_key_vars
-from rlm_tui.runtime.budget import Budget
+from rlm_tui.runtime.budget import BudgetMeter
 from rlm_tui.runtime.context import RunContext
 from rlm_tui.runtime.events import Event
 from rlm_tui.runtime.fanout import EventFanOut
 from rlm_tui.runtime.outputs import make_signature
-from rlm_tui.runtime.run import Run, usage_dict
+from rlm_tui.runtime.run import Run
 from rlm_tui.runtime.skill_setup import prepare_skills
 from rlm_tui.skills import Skill
 from rlm_tui.sandbox import Sandbox
@@ -33,7 +32,7 @@ class RLM(dspy.Module):
         rlm = RLM("question -> answer", lm="openai/gpt-4o-mini", project=".")
         rlm(question="Where is the config parsed?").answer
 
-    Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` and
+    Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` (a `Usage`) and
     `partial` (True when a budget ran out and the outputs were extracted from the history).
     """
 
@@ -44,7 +43,7 @@ class RLM(dspy.Module):
         lm: str | LM,
         sub_lm: str | LM | None = None,
         project: str | Path = ".",
-        budget: Budget | BudgetSettings | None = None,
+        budget: Budget | None = None,
         roles: dict[str, str | LM] | None = None,
         api_base: str | None = None,
         api_key: str | None = None,
@@ -70,7 +69,7 @@ class RLM(dspy.Module):
         self.project = Path(project)
         if not self.project.is_dir():
             raise ValueError(f"project {str(project)!r} is not a directory")
-        self.budget = budget if budget is not None else Budget()
+        self.budget = budget if budget is not None else Budget()  # the limits of each run
         self.max_depth, self.concurrency = max_depth, concurrency
         self.output_limit, self.cell_timeout_s, self.memory_mb = output_limit, cell_timeout_s, memory_mb
         self.disk_quota = disk_quota
@@ -127,19 +126,17 @@ class RLM(dspy.Module):
         return dspy.Prediction(
             **outcome.outputs,
             trajectory=[step.to_dict() for step in outcome.trajectory],
-            usage=usage_dict(ctx),
+            usage=ctx.used(),
             partial=outcome.partial,
             budget_exhausted=outcome.budget_reason,
             messages=run.own_messages,
         )
 
-    def new_context(self) -> RunContext:
-        budget = self.budget
-        limits = budget.model_dump() if isinstance(budget, BudgetSettings) else {
-            f.name: getattr(budget, f.name) for f in dataclasses.fields(Budget) if f.name.startswith("max_")}
+    def new_context(self, budget: Budget | None = None) -> RunContext:
+        """A fresh call tree: a run under `budget` (default: this RLM's) that `arun` can be given."""
         return RunContext(
             lm=self.lm, sub_lm=self.sub_lm, roles=self.roles, project=self.project.resolve(),
-            budget=Budget(**limits), emit=self.events, max_depth=self.max_depth,
+            meter=BudgetMeter(budget or self.budget), emit=self.events, max_depth=self.max_depth,
             concurrency=self.concurrency, output_limit=self.output_limit,
             cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb, disk_quota=self.disk_quota,
             compact_prompt=self.lm.model.startswith("embedded/"),

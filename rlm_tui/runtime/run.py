@@ -130,7 +130,7 @@ class Run:
             await self._release()
         ctx.emit(RunFinished(
             run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
-            outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=usage_dict(ctx),
+            outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=ctx.used(),
             duration_s=time.monotonic() - started,
         ))
         return outcome
@@ -164,7 +164,7 @@ class Run:
 
     async def spawn_child(self, question: str, signature: str | None, inputs: dict[str, Any],
                           *, parent_id: str) -> tuple[dict[str, Any], bool]:
-        if (exceeded := self.ctx.budget.exhausted()) is not None:
+        if (exceeded := self.ctx.meter.exhausted()) is not None:
             raise exceeded  # before a sandbox is started for a child that could not run
         sig = make_signature(signature or "question -> answer")
         child_inputs = dict(inputs)
@@ -225,10 +225,10 @@ class Run:
         iteration = 0
         while True:
             ctx.check_cancel()
-            if (exceeded := ctx.budget.exhausted()) is not None:
+            if (exceeded := ctx.meter.exhausted()) is not None:
                 return await self._extract(exceeded)
             iteration += 1
-            ctx.budget.add_iteration()
+            ctx.meter.add_iteration()
             self.iteration_id = new_id()
             ctx.emit(IterationStarted(run_id=ctx.run_id, call_id=self.iteration_id,
                                       parent_id=self.call_id, iteration=iteration))
@@ -271,7 +271,7 @@ class Run:
     async def _run_cell(self, code: str) -> CellResult:
         """Run a cell within the turn's deadline: its own time limit is cut to the time left,
         and at the deadline the cell is cancelled, which also ends its waits on host calls."""
-        left = self.ctx.budget.seconds_left()
+        left = self.ctx.meter.seconds_left()
         if left is None:
             return await asyncio.to_thread(self.sandbox.run, code)
         timeout = max(0.05, min(self.ctx.cell_timeout_s, left))
@@ -302,7 +302,7 @@ class Run:
         prompt = EXTRACT.format(reason=str(exceeded), fields=", ".join(names))
         messages = [*self._window(), {"role": "user", "content": prompt}]
         root = self.depth == 0
-        left = ctx.budget.seconds_left(extract=True)
+        left = ctx.meter.seconds_left(extract=True)
         if root and left is not None and left <= 0:
             text = "(no answer: the time budget ran out with no time left for the extract step)"
         else:
@@ -314,7 +314,7 @@ class Run:
                 if not root:
                     raise
                 text = (f"(no answer: the extract step did not finish within the "
-                        f"{ctx.budget.extract_allowance:g} s kept for it: {e})")
+                        f"{ctx.meter.extract_allowance:g} s kept for it: {e})")
             except Exception as e:  # best effort: fall back to an explicit placeholder
                 text = f"(no answer: the budget ran out and the extract step failed: {e})"
         outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False,
@@ -357,13 +357,6 @@ class Run:
     def _fail(self, error: Exception, cancelled: bool = False) -> None:
         self.ctx.emit(RunFailed(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
                                 error=str(error), error_type=type(error).__name__, cancelled=cancelled))
-
-
-def usage_dict(ctx: RunContext) -> dict[str, Any]:
-    u = ctx.usage
-    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-            "cost_usd": u.cost_usd, "unpriced_calls": u.unpriced_calls,
-            "lm_calls": ctx.budget.lm_calls, "iterations": ctx.budget.iterations}
 
 
 def _input_json(value: Any) -> bytes:

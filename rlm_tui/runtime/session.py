@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui import redact
-from rlm_tui.config import BudgetSettings, Settings
+from rlm_tui.config import Budget, Settings
 from rlm_tui.lm import Usage
 from rlm_tui.paths import data_dir
-from rlm_tui.runtime.budget import Budget
 from rlm_tui.runtime.context import Cancelled
 from rlm_tui.runtime.events import CodeCell, Event, RunStarted, Status, SubCallFinished, SubCallStarted
 from rlm_tui.lm_facts import CHARS_PER_TOKEN, context_window
@@ -77,6 +76,7 @@ class ChatSession:
         self.workspace = self.folder / "workspace"
         self.trace_path = self.folder / "trace.jsonl"
         self.variables: list[VarInfo] = []
+        self.budget: Budget = settings.budget.model_copy()  # each turn's limits; /budget changes them
         self.events = EventFanOut(on_event, self.trace_path)  # every event of every turn: traced, then on_event
         self._sandbox: Sandbox | None = None
         self._rlm: Any = None
@@ -136,9 +136,9 @@ class ChatSession:
         return [(t.question, t.answer) for t in self._turns]
 
     async def ask(self, question: str, context_paths: list[str] | None = None, *,
-                  signature: str | None = None, budget: BudgetSettings | None = None) -> TurnResult:
+                  signature: str | None = None, budget: Budget | None = None) -> TurnResult:
         """One turn. `signature` (its one input field gets `question`) and `budget` replace the
-        session's own for this turn only; a bad signature raises ValueError before anything runs."""
+        session's own (`self.budget`) for this turn only; a bad signature raises ValueError before anything runs."""
         if self._sandbox is None or self._rlm is None:
             raise RuntimeError("call start() before ask()")
         from rlm_tui.runtime.outputs import make_signature
@@ -148,9 +148,7 @@ class ChatSession:
             raise ValueError(f"a chat turn's signature takes one input (the question), not "
                              f"{', '.join(turn_signature.input_fields)}")
         self._loop = asyncio.get_running_loop()
-        ctx = self._ctx = self._rlm.new_context()
-        if budget is not None:
-            ctx.budget = Budget(**budget.model_dump())
+        ctx = self._ctx = self._rlm.new_context(budget or self.budget)
         window = await asyncio.to_thread(context_window, self._rlm.lm.model)  # may import litellm
         prior, summary = self._history(window)
         self._task = asyncio.current_task()
@@ -162,9 +160,9 @@ class ChatSession:
         except (Cancelled, asyncio.CancelledError):
             if asyncio.current_task() is not None:
                 asyncio.current_task().uncancel()
-            return TurnResult("", {}, False, ctx.usage, "cancelled", cancelled=True)
+            return TurnResult("", {}, False, ctx.used(), "cancelled", cancelled=True)
         except Exception as e:
-            return TurnResult("", {}, False, ctx.usage, f"{type(e).__name__}: {e}")
+            return TurnResult("", {}, False, ctx.used(), f"{type(e).__name__}: {e}")
         finally:
             self._task = None
             self.variables = self._sandbox.variables() if self._sandbox and not self._sandbox.closed else []
@@ -172,7 +170,7 @@ class ChatSession:
         answer = _answer_text(outputs)
         self._turns.append(_Turn(question, answer, prediction.partial, prediction.messages))
         self._save_meta()
-        return TurnResult(answer, outputs, prediction.partial, ctx.usage)
+        return TurnResult(answer, outputs, prediction.partial, prediction.usage)
 
     def cancel(self) -> None:
         """Stop the running turn from any thread; the sandbox and its variables survive."""

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rlm_tui.usage import Usage
+
 if TYPE_CHECKING:
     from rlm_tui.runtime import events as ev
 
@@ -73,10 +75,7 @@ class CallGraph:
         self._added: list[str] = []
         self._updated: set[str] = set()
         self.turns = 0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.cost_usd = 0.0
-        self.cost_known = True
+        self.usage = Usage()  # of every LM call shown
 
     # ---- queries -------------------------------------------------------------------------
     def get(self, call_id: str | None) -> CallNode | None:
@@ -108,9 +107,6 @@ class CallGraph:
         node = self.get(event.call_id) or self.get(event.parent_id)
         return node is not None and node.depth == 0
 
-    def running(self) -> list[CallNode]:
-        return [n for n in self.nodes.values() if n.status == RUNNING]
-
     def take_changes(self) -> Changes:
         changes = Changes(self._added, self._updated - set(self._added))
         self._added, self._updated = [], set()
@@ -137,14 +133,12 @@ class CallGraph:
         """Add usage to `node` and roll it up through its ancestors."""
         node.prompt_tokens += prompt
         node.completion_tokens += completion
-        self.prompt_tokens += prompt
-        self.completion_tokens += completion
         unknown = usd is None and prompt + completion > 0
+        self.usage = self.usage + Usage(prompt, completion, None if unknown else usd or 0.0, lm_calls=1)
         usd = usd or 0.0
         if unknown:
-            node.cost_known = self.cost_known = False
+            node.cost_known = False
         node.cost_usd += usd
-        self.cost_usd += usd
         chain = [node, *self.ancestors(node.call_id)]
         for n in chain:
             n.total_tokens += prompt + completion

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static, Tab, Tabs
 
-from rlm_tui.config import BudgetSettings
+from rlm_tui.config import Budget
 from rlm_tui.tui import fmt
 from rlm_tui.tui.calls import CallGraph, CallNode
 from rlm_tui.tui.widgets.call_tree import CallTreeView, describe
@@ -133,10 +133,9 @@ class MainScreen(Screen):
             self.status.update_info(detail=statuses[-1].message)
         self.refresh_usage()
 
-    def refresh_usage(self, budget: BudgetSettings | None = None) -> None:
+    def refresh_usage(self, budget: Budget | None = None) -> None:
         g = self.graph
-        changes: dict = dict(prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens,
-                             cost_usd=g.cost_usd, cost_known=g.cost_known)
+        changes: dict = dict(usage=g.usage)
         if budget is not None:
             self._budget = budget
         if getattr(self, "_budget", None) is not None:
@@ -173,7 +172,7 @@ class MainScreen(Screen):
         self.app.push_screen(file_preview(message.root, message.path, message.mount, self.chat.syntax_theme))
 
 
-def budget_left(budget: BudgetSettings, turn: CallNode | None, graph: CallGraph) -> str:
+def budget_left(budget: Budget, turn: CallNode | None, graph: CallGraph) -> str:
     """`3/12 iter · $0.04/$0.50` for the running (or last) turn."""
     iterations = 0
     if turn is not None:

@@ -11,6 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from rlm_tui.tui import fmt
+from rlm_tui.usage import Usage
 from rlm_tui.tui.calls import CallGraph
 from rlm_tui.tui.widgets.blocks import QuietCollapsible, TextBlock
 from rlm_tui.tui.widgets.iteration import IterationBlock
@@ -70,7 +71,7 @@ class AssistantTurn(Vertical):
         self.partial = False
         self.error: str | None = None
         self.cancelled = False
-        self.usage: dict[str, Any] = {}
+        self.usage = Usage()
         self._frame = 0
         self.steps = QuietCollapsible(title="rlm", collapsed=False, id="turn-steps",
                                       classes="-running")
@@ -92,12 +93,12 @@ class AssistantTurn(Vertical):
         elapsed = fmt.duration((self.finished or time.time()) - self.started)
         if self.done:
             self._head_timer.stop()
-            tokens = self.usage.get("prompt_tokens", 0) + self.usage.get("completion_tokens", 0)
+            tokens = self.usage.total_tokens
             bits = [f"{n} iteration{'s' if n != 1 else ''}", elapsed]
             if tokens:
                 bits.append(f"{fmt.tokens(tokens)} tok")
-            if self.usage.get("cost_usd"):
-                bits.append(fmt.cost(self.usage["cost_usd"]))
+            if self.usage.cost_usd:
+                bits.append(fmt.cost(self.usage.cost_usd))
             self.steps.title = "rlm · " + " · ".join(bits)
             self.steps.remove_class("-running")
         else:
@@ -116,11 +117,11 @@ class AssistantTurn(Vertical):
     async def note(self, text: str) -> None:
         await self.mount(Static(Text(text), classes="turn-note"))
 
-    async def finish(self, outputs: dict[str, Any], partial: bool, usage: dict[str, Any],
+    async def finish(self, outputs: dict[str, Any], partial: bool, usage: Usage,
                      ts: float | None = None) -> None:
         if self.done:
             return
-        self.finished, self.partial, self.usage = ts or time.time(), partial, usage or {}
+        self.finished, self.partial, self.usage = ts or time.time(), partial, usage
         self.steps.fold()  # a finished turn is one line, then the answer
         from rlm_tui.tui.widgets.answer import AnswerBlock  # Markdown loads on first use
 
