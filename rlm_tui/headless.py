@@ -1,11 +1,13 @@
 """The headless printer: one short progress line per interesting event, on stderr (keys
-scrubbed and control sequences dropped: the lines quote guest output and LM text)."""
+scrubbed and control sequences dropped: the lines quote guest output and LM text). Lines are
+indented by the rlm_query depth of the run they belong to, from the call tree (`CallGraph`)."""
 
 from __future__ import annotations
 
 import sys
 from typing import TextIO
 
+from rlm_tui.runtime.calls import CallGraph
 from rlm_tui.runtime.events import (
     BudgetExhausted,
     CallsRefused,
@@ -30,7 +32,7 @@ class ProgressPrinter:
     def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stream = stream
         self.quiet = quiet
-        self._depth: dict[str, int] = {}
+        self.graph = CallGraph()
 
     def __call__(self, event: Event) -> None:
         if self.quiet:
@@ -40,12 +42,13 @@ class ProgressPrinter:
             say(line, self.stream or sys.stderr)
 
     def describe(self, event: Event) -> str | None:
+        self.graph.apply(event)
         if isinstance(event, RunStarted):
-            self._depth[event.call_id] = event.depth
             if event.depth:
                 return f"{'  ' * event.depth}↳ child RLM (depth {event.depth}): {_one_line(event.task)}"
             return f"▶ {event.model} over {event.project}"
-        indent = "  " * self._depth.get(event.parent_id or "", 0)
+        node = self.graph.get(event.call_id) or self.graph.get(event.parent_id)
+        indent = "  " * (node.depth if node is not None else 0)
         if isinstance(event, Status):
             return f"· {event.message}"
         if isinstance(event, IterationStarted):

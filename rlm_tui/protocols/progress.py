@@ -32,7 +32,7 @@ from rlm_tui.runtime.events import (
     SubmitRejected,
     Submitted,
 )
-from rlm_tui.tui.calls import DONE, FAILED, RUNNING, CallGraph
+from rlm_tui.runtime.calls import DONE, FAILED, RUNNING, CallGraph
 
 log = logging.getLogger(__name__)
 
