@@ -234,7 +234,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         cited = "\n".join(v if isinstance(v, str) else json.dumps(v, default=str) for v in outputs.values())
         citations = [c.to_dict() for c in extract_citations(cited, project)]
-        say(json.dumps({"outputs": outputs, "usage": prediction.usage, "partial": prediction.partial,
+        say(json.dumps({"outputs": outputs, "usage": prediction.usage.to_dict(), "partial": prediction.partial,
                         "budget_exhausted": prediction.budget_exhausted, "citations": citations},
                        indent=2, default=str))
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
@@ -15,7 +14,8 @@ from typing import Any
 import dspy
 
 from rlm_tui.runtime.budget import MIN_SANDBOX_MB, BudgetExceeded
-from rlm_tui.runtime.context import CHARS_PER_TOKEN, Cancelled, RunContext
+from rlm_tui.lm_facts import CHARS_PER_TOKEN, context_window, warm_up
+from rlm_tui.runtime.context import Cancelled, RunContext
 from rlm_tui.runtime.events import (
     BudgetExhausted,
     CellOutput,
@@ -131,7 +131,7 @@ class Run:
             await self._release()
         ctx.emit(RunFinished(
             run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
-            outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=usage_dict(ctx),
+            outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=ctx.used(),
             duration_s=time.monotonic() - started,
         ))
         return outcome
@@ -147,8 +147,17 @@ class Run:
                 await asyncio.to_thread(step)
             except Exception as e:
                 log.warning("cleanup after run %s failed: %s", self.call_id, e, exc_info=True)
-                self.ctx.emit(Status(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
-                                     message=f"cleanup after the run failed: {type(e).__name__}: {e}"))
+                self._status(f"cleanup after the run failed: {type(e).__name__}: {e}")
+
+    def _status(self, message: str) -> None:
+        """Progress of a slow step (image download, first compile, model load); any thread."""
+        self.ctx.emit(Status(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
+                             message=message))
+
+    @property
+    def own_messages(self) -> list[dict[str, str]]:
+        """This run's exchange: its task prompt onwards (no system prompt, no earlier turns)."""
+        return self.messages[1 + len(self.prior_messages):]
 
     def _give_memory(self) -> None:
         self.ctx.memory.give(self._memory_mb)
@@ -156,7 +165,7 @@ class Run:
 
     async def spawn_child(self, question: str, signature: str | None, inputs: dict[str, Any],
                           *, parent_id: str) -> tuple[dict[str, Any], bool]:
-        if (exceeded := self.ctx.budget.exhausted()) is not None:
+        if (exceeded := self.ctx.meter.exhausted()) is not None:
             raise exceeded  # before a sandbox is started for a child that could not run
         sig = make_signature(signature or "question -> answer")
         child_inputs = dict(inputs)
@@ -179,10 +188,14 @@ class Run:
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
                 timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb, disk_quota=ctx.disk_quota,
                 output_fields=list(self.signature.output_fields), mounts=self.files.mounts(),
+                progress=self._status,
             )
-        else:
+        else:  # the caller's sandbox (a chat session's): kept open, its variables kept
             self._memory_mb = ctx.memory.take(self.sandbox.memory_mb, self.sandbox.memory_mb)
             self.sandbox.host_functions.update(self.functions.as_dict())
+            fields = list(self.signature.output_fields)
+            if self.sandbox.output_fields != fields:
+                await asyncio.to_thread(self.sandbox.set_output_fields, fields)
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
@@ -198,7 +211,8 @@ class Run:
 
     async def _loop(self) -> Outcome:
         ctx = self.ctx
-        self._window_tokens = await asyncio.to_thread(context_window, ctx.lm.model)  # imports litellm
+        await asyncio.to_thread(warm_up, ctx.lm.model, self._status)  # imports litellm: seconds, once
+        self._window_tokens = await asyncio.to_thread(context_window, ctx.lm.model)
         system = system_prompt(
             self.signature, output_limit=ctx.output_limit,
             roles={name: lm.model for name, lm in ctx.roles.items()},
@@ -212,10 +226,10 @@ class Run:
         iteration = 0
         while True:
             ctx.check_cancel()
-            if (exceeded := ctx.budget.exhausted()) is not None:
+            if (exceeded := ctx.meter.exhausted()) is not None:
                 return await self._extract(exceeded)
             iteration += 1
-            ctx.budget.add_iteration()
+            ctx.meter.add_iteration()
             self.iteration_id = new_id()
             ctx.emit(IterationStarted(run_id=ctx.run_id, call_id=self.iteration_id,
                                       parent_id=self.call_id, iteration=iteration))
@@ -258,7 +272,7 @@ class Run:
     async def _run_cell(self, code: str) -> CellResult:
         """Run a cell within the turn's deadline: its own time limit is cut to the time left,
         and at the deadline the cell is cancelled, which also ends its waits on host calls."""
-        left = self.ctx.budget.seconds_left()
+        left = self.ctx.meter.seconds_left()
         if left is None:
             return await asyncio.to_thread(self.sandbox.run, code)
         timeout = max(0.05, min(self.ctx.cell_timeout_s, left))
@@ -292,7 +306,7 @@ class Run:
         prompt = EXTRACT.format(reason=str(exceeded), fields=", ".join(names))
         messages = [*self._window(), {"role": "user", "content": prompt}]
         root = self.depth == 0
-        left = ctx.budget.seconds_left(extract=True)
+        left = ctx.meter.seconds_left(extract=True)
         if root and left is not None and left <= 0:
             text = "(no answer: the time budget ran out with no time left for the extract step)"
         else:
@@ -304,7 +318,7 @@ class Run:
                 if not root:
                     raise
                 text = (f"(no answer: the extract step did not finish within the "
-                        f"{ctx.budget.extract_allowance:g} s kept for it: {e})")
+                        f"{ctx.meter.extract_allowance:g} s kept for it: {e})")
             except Exception as e:  # best effort: fall back to an explicit placeholder
                 text = f"(no answer: the budget ran out and the extract step failed: {e})"
         outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False,
@@ -347,25 +361,6 @@ class Run:
     def _fail(self, error: Exception, cancelled: bool = False) -> None:
         self.ctx.emit(RunFailed(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
                                 error=str(error), error_type=type(error).__name__, cancelled=cancelled))
-
-
-@functools.lru_cache(maxsize=64)
-def context_window(model: str) -> int:
-    """The model's input window in tokens, from litellm's map; 128K when unknown."""
-    import litellm
-
-    try:
-        info = litellm.get_model_info(model)
-        return int(info.get("max_input_tokens") or info.get("max_tokens") or 128_000)
-    except Exception:  # unmapped models raise
-        return 128_000
-
-
-def usage_dict(ctx: RunContext) -> dict[str, Any]:
-    u = ctx.usage
-    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-            "cost_usd": u.cost_usd, "unpriced_calls": u.unpriced_calls,
-            "lm_calls": ctx.budget.lm_calls, "iterations": ctx.budget.iterations}
 
 
 def _input_json(value: Any) -> bytes:

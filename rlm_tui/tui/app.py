@@ -303,9 +303,7 @@ class RLMApp(SlashCommands, App[None]):
             await turn.fail(error or "the turn ended without a result", False)
         else:
             outputs = getattr(result, "outputs", None) or {"answer": getattr(result, "answer", "")}
-            usage = getattr(result, "usage", None)
-            usage_d = usage if isinstance(usage, dict) else getattr(usage, "__dict__", {})
-            await turn.finish(outputs, bool(getattr(result, "partial", False)), usage_d)
+            await turn.finish(outputs, bool(getattr(result, "partial", False)), result.usage)
 
     def action_cancel_turn(self) -> None:
         if not self.turn_running:

@@ -76,7 +76,7 @@ def lm(**kwargs) -> LM:
 def test_register_is_idempotent_and_prices_at_zero():
     import litellm
 
-    from rlm_tui.runtime.run import context_window
+    from rlm_tui.lm_facts import context_window
 
     provider.register()
     provider.register()
