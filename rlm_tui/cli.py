@@ -124,6 +124,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     settings = load(args)
     project = project_dir(args.project)
+    from rlm_tui.local.default import offline_default
+
+    if (chosen := offline_default(settings)) is not None:
+        settings = chosen.settings
+        print(f"rlm-tui: {chosen.notice}", file=sys.stderr)
     try:
         from rlm_tui.lm import LMError
         from rlm_tui.runtime.rlm import RLM
@@ -227,9 +232,13 @@ def cmd_tui(argv: list[str]) -> int:
     args = build_tui_parser().parse_args(argv)
     settings = load(args)
     project = project_dir(args.path)
+    from rlm_tui.local.default import offline_default
     from rlm_tui.tui.app import make_app
 
-    make_app(settings, project, resume=args.resume).run()
+    chosen = offline_default(settings)
+    if chosen is not None:
+        settings = chosen.settings
+    make_app(settings, project, resume=args.resume, offline_default=chosen and chosen.model).run()
     return EXIT_OK
 
 
