@@ -265,10 +265,12 @@ class LocalModel:
         top_p: float | None = None,
         stop: Sequence[str] | str | None = None,
         seed: int | None = None,
+        grammar: str | None = None,
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> Generation:
-        """Generate a chat reply. ``on_text`` gets each text delta; setting ``cancel`` stops early."""
+        """Generate a chat reply. ``grammar`` (GBNF) constrains it; ``on_text`` gets each text
+        delta; setting ``cancel`` stops early."""
         with self.lock:
             return self._generate(
                 messages,
@@ -277,12 +279,13 @@ class LocalModel:
                 top_p=top_p,
                 stop=stop,
                 seed=seed,
+                grammar=grammar,
                 on_text=on_text,
                 cancel=cancel,
             )
 
     def _generate(
-        self, messages, *, max_tokens, temperature, top_p, stop, seed, on_text, cancel
+        self, messages, *, max_tokens, temperature, top_p, stop, seed, grammar, on_text, cancel
     ) -> Generation:
         start = time.monotonic()
         llm = self._load()
@@ -309,6 +312,15 @@ class LocalModel:
         }
         if top_p is not None:
             kwargs["top_p"] = top_p
+        sampler = None
+        if grammar is not None and temperature == 0:
+            # Greedy: our sampler checks the grammar only where the greedy token breaks it.
+            from rlm_tui.local.grammar_sampler import GreedyGrammarSampler
+
+            sampler = GreedyGrammarSampler(import_llama_cpp(), llm._model, grammar)
+            llm._init_sampler = lambda **_options: sampler  # what Llama.generate builds its sampler with
+        elif grammar is not None:
+            kwargs["grammar"] = import_llama_cpp().LlamaGrammar.from_string(grammar, verbose=False)
         pieces: list[str] = []
         first: float | None = None
         finish = "stop"
@@ -330,6 +342,10 @@ class LocalModel:
                     break
         finally:
             stream.close()
+            if sampler is not None:
+                del llm._init_sampler  # back to the class's
+                llm._sampler = None
+                sampler.close()
         text = "".join(pieces)
         completion = (
             len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0

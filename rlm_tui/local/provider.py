@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.local import reply_grammar
 from rlm_tui.local.catalog import PROVIDER, UnknownModelError, get_model, known_models
 from rlm_tui.local.engine import (
     ContextOverflowError,
@@ -183,7 +184,8 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        return _fill(model_response, model, _run(model, messages, optional_params))
+        grammar = reply_grammar.active()
+        return _fill(model_response, model, _run(model, messages, optional_params, grammar=grammar))
 
     async def acompletion(
         self,
@@ -202,9 +204,11 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
     ) -> Any:
         local = self._resolve(model)
         cancel = threading.Event()
+        grammar = reply_grammar.active()  # read here: the executor thread has another context
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            local.executor, lambda: _run(model, messages, optional_params, cancel=cancel)
+            local.executor,
+            lambda: _run(model, messages, optional_params, grammar=grammar, cancel=cancel),
         )
         try:
             generation = await asyncio.shield(future)
@@ -231,11 +235,13 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
         local = self._resolve(model)
         items: queue.Queue[str | _Done] = queue.Queue()
         cancel = threading.Event()
+        grammar = reply_grammar.active()
 
         def work() -> None:
             try:
                 items.put(
-                    _Done(_run(model, messages, optional_params, on_text=items.put, cancel=cancel))
+                    _Done(_run(model, messages, optional_params, grammar=grammar,
+                               on_text=items.put, cancel=cancel))
                 )
             except BaseException as e:  # handed to the consumer
                 items.put(_Done(error=e))
@@ -277,6 +283,7 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[str | _Done] = asyncio.Queue()
         cancel = threading.Event()
+        grammar = reply_grammar.active()
 
         def put(item: str | _Done) -> None:
             try:
@@ -286,7 +293,8 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
 
         def work() -> None:
             try:
-                put(_Done(_run(model, messages, optional_params, on_text=put, cancel=cancel)))
+                put(_Done(_run(model, messages, optional_params, grammar=grammar, on_text=put,
+                               cancel=cancel)))
             except BaseException as e:  # handed to the consumer
                 put(_Done(error=e))
 

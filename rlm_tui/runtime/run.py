@@ -13,6 +13,7 @@ from typing import Any
 
 import dspy
 
+from rlm_tui.local.reply_grammar import root_replies
 from rlm_tui.runtime.budget import MIN_SANDBOX_MB, BudgetExceeded
 from rlm_tui.runtime.context import CHARS_PER_TOKEN, Cancelled, RunContext
 from rlm_tui.runtime.events import (
@@ -204,10 +205,11 @@ class Run:
             ctx.emit(IterationStarted(run_id=ctx.run_id, call_id=self.iteration_id,
                                       parent_id=self.call_id, iteration=iteration))
             try:
-                completion = await ctx.complete(
-                    ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
-                    call_id=new_id(), parent_id=self.iteration_id, stream=True,
-                )
+                with root_replies(ctx.lm.model):  # an offline model's reply: reasoning + one code block
+                    completion = await ctx.complete(
+                        ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
+                        call_id=new_id(), parent_id=self.iteration_id, stream=True,
+                    )
             except BudgetExceeded as exceeded:
                 return await self._extract(exceeded)
             reply = parse_reply(completion.text)
