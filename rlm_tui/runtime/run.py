@@ -32,6 +32,7 @@ from rlm_tui.runtime.events import (
 from rlm_tui.runtime.files import RunFiles
 from rlm_tui.runtime.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
 from rlm_tui.runtime.prompts import (
+    COMPACT_IMPORTS,
     EXTRACT,
     NO_CODE,
     output_message,
@@ -39,6 +40,7 @@ from rlm_tui.runtime.prompts import (
     task_prompt,
 )
 from rlm_tui.runtime.reply import parse_reply
+from rlm_tui.runtime.small_model import cell_feedback
 from rlm_tui.runtime.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox
 
@@ -170,6 +172,10 @@ class Run:
             sys_path = "__import__('sys').path"
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
                                     f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
+        self._compact_helpers = False
+        if ctx.compact_prompt:  # the helpers a small model's prompt names, imported for it
+            imported = await asyncio.to_thread(self.sandbox.run, COMPACT_IMPORTS)
+            self._compact_helpers = imported.error is None
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
         if self.inputs:
             payload = json.dumps(jsonable(self.inputs), default=str)
@@ -188,12 +194,12 @@ class Run:
             self.signature, output_limit=ctx.output_limit,
             roles={name: lm.model for name, lm in ctx.roles.items()},
             skills_text=ctx.skills_text, has_skills_mount=ctx.skills_dir is not None,
-            compact=ctx.compact_prompt,
+            compact=ctx.compact_prompt, compact_helpers=self._compact_helpers,
         )
         self.messages = [{"role": "system", "content": system}, *self.prior_messages,
                          {"role": "user", "content": task_prompt(
                              self.signature, self.inputs, self._variables, self.history_summary,
-                             self.context_paths) + self.files.note()}]
+                             self.context_paths, compact=ctx.compact_prompt) + self.files.note()}]
         iteration = 0
         while True:
             ctx.check_cancel()
@@ -223,7 +229,11 @@ class Run:
             result = await self._run_cell(reply.code)
             ctx.check_cancel()
             self._emit_cell(iteration, result)
-            feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)
+            if ctx.compact_prompt:  # a small model: short errors, a nudge when the answer is in sight
+                feedback = cell_feedback(result.stdout, result.stderr, result.error, ctx.output_limit,
+                                         code=reply.code, question=self._question(), project=ctx.project)
+            else:
+                feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)
             if result.submitted is not None:
                 try:
                     outputs = validate_outputs(self.signature, result.submitted)
@@ -311,6 +321,10 @@ class Run:
             except ValueError:
                 outputs[name] = value
         return outputs
+
+    def _question(self) -> str:
+        """The text inputs, which say what answer is wanted."""
+        return "\n".join(v for v in self.inputs.values() if isinstance(v, str))
 
     def _window(self) -> list[dict[str, str]]:
         """The messages, with old cell outputs elided when nearing the root model's window."""

@@ -27,7 +27,8 @@ class ScriptedLocal:
 
     def generate(self, messages, *, on_text=None, cancel=None, grammar=None, **options) -> Generation:
         root = messages[0]["role"] == "system"
-        self.calls.append({"root": root, "grammar": grammar, "last": messages[-1]["content"]})
+        self.calls.append({"root": root, "grammar": grammar, "system": messages[0]["content"],
+                           "last": messages[-1]["content"]})
         text = self.root_replies.pop(0) if root and self.root_replies else "sub-answer"
         if on_text is not None:
             on_text(text)
