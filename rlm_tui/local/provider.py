@@ -30,6 +30,7 @@ from rlm_tui.local.engine import (
     LocalModel,
     LocalModelError,
     RuntimeMissingError,
+    context_size,
     import_llama_cpp,
     local_model,
 )
@@ -66,7 +67,20 @@ def resolve(model: str) -> LocalModel:
         raise LocalModelError(
             f"offline model {spec.name} is not pulled yet: run rlm-tui models pull {spec.name}"
         )
-    return local_model(spec.path(), name=spec.name)
+    return local_model(spec.path(), name=spec.name, n_ctx=model_context(spec))
+
+
+_contexts: dict[str, int] = {}
+_contexts_lock = threading.Lock()
+
+
+def model_context(spec: Any) -> int:
+    """The context window of a known model, decided once per process (litellm's map and the
+    opened model must agree, whatever the free memory does later)."""
+    with _contexts_lock:
+        if spec.name not in _contexts:
+            _contexts[spec.name] = context_size(spec.trained_context, spec.kv_bytes_per_token)
+        return _contexts[spec.name]
 
 
 def check_ready(model: str) -> str | None:
@@ -347,18 +361,20 @@ def register() -> None:
 
 
 def _register_prices(litellm: Any) -> None:
-    from rlm_tui.local.engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, _env_int
+    from rlm_tui.local.engine import DEFAULT_MAX_TOKENS, _env_int
 
-    n_ctx = _env_int("RLM_TUI_LOCAL_CTX", DEFAULT_N_CTX)
-    entry = {
-        "input_cost_per_token": 0.0,
-        "output_cost_per_token": 0.0,
-        "cache_read_input_token_cost": 0.0,
-        "cache_creation_input_token_cost": 0.0,
-        "litellm_provider": PROVIDER,
-        "mode": "chat",
-        "max_input_tokens": n_ctx,
-        "max_tokens": n_ctx,
-        "max_output_tokens": _env_int("RLM_TUI_LOCAL_MAX_TOKENS", DEFAULT_MAX_TOKENS),
-    }
-    litellm.register_model({spec.model_string: dict(entry) for spec in known_models()})
+    def entry(spec: Any) -> dict[str, Any]:
+        n_ctx = model_context(spec)
+        return {
+            "input_cost_per_token": 0.0,
+            "output_cost_per_token": 0.0,
+            "cache_read_input_token_cost": 0.0,
+            "cache_creation_input_token_cost": 0.0,
+            "litellm_provider": PROVIDER,
+            "mode": "chat",
+            "max_input_tokens": n_ctx,
+            "max_tokens": n_ctx,
+            "max_output_tokens": _env_int("RLM_TUI_LOCAL_MAX_TOKENS", DEFAULT_MAX_TOKENS),
+        }
+
+    litellm.register_model({spec.model_string: entry(spec) for spec in known_models()})
