@@ -2,9 +2,10 @@
 
 A small model left free answers in prose, writes several blocks, or rambles for hundreds of tokens
 before its code. llama.cpp can constrain decoding with a GBNF grammar: `ROOT_REPLY` allows one
-optional line of reasoning (at most ~200 characters; inline `code` allowed, no fence), then a
-```python block whose lines may not start with a backtick, then the closing fence, where the
-grammar ends and so does generation (only end-of-generation tokens remain possible).
+optional line of reasoning (at most 120 characters, no backticks and no parentheses, so no call
+such as ``SUBMIT(...)`` can land outside the code, where it would not run), then a ```python block
+whose lines may not start with a backtick, then the closing fence, where the grammar ends and so
+does generation (only end-of-generation tokens remain possible).
 
 The grammar reaches the model through a context variable, not through the request: the run loop
 wraps its root call in ``with root_replies(model):``; the ``embedded/`` provider reads
@@ -21,8 +22,8 @@ from collections.abc import Iterator
 
 ROOT_REPLY = r"""
 root      ::= reason? "```python\n" code "```"
-reason    ::= rchar rchar{0,199} "\n" "\n"?
-rchar     ::= [^`\n] | "`" [^`\n]
+reason    ::= rchar rchar{0,119} "\n" "\n"?
+rchar     ::= [^`(\n]
 code      ::= line+
 line      ::= ([^`\n] [^\n]*)? "\n"
 """.strip()

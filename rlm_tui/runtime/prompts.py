@@ -51,7 +51,7 @@ short line of reasoning, then one ```python block. You then see what it printed 
 {helpers}- llm_query(prompt) -> str: ask a helper model about text you put in the prompt.
 - SUBMIT({outputs}): your final answer. Call it as soon as an output shows the answer.
 
-Example
+Example, in another project:
 Question: When did the Harwick bridge open? Answer with the year only.
 Find the lines that mention the bridge.
 ```python
@@ -59,7 +59,7 @@ find("Harwick bridge")
 ```
 Output:
 find('Harwick bridge'): 1 line
-notes/towns.txt:12: The Harwick bridge opened in 1887 after ten years of work.
+towns/harwick.txt:12: The Harwick bridge opened in 1887 after ten years of work.
 The line gives the year.
 ```python
 SUBMIT(answer="1887")
@@ -68,7 +68,8 @@ SUBMIT(answer="1887")
 COMPACT_HELPERS = """\
 Helpers, already imported (paths relative to /project):
 - find(*terms): print every line that holds a term, as path:line: text, one group per term in \
-the order given. Start here, with the names and key words of the question.
+the order given, and return those lines as strings. Start here, with the names and key words of \
+the question.
 - print(read(path, start, end)): the numbered lines start..end of a file.
 - definitions(name): where a class or function is defined: [{path, line, kind, qualname, params}].
 - outline(path): every class and def in a file or folder (nested ones too), the same fields.
@@ -137,9 +138,9 @@ def system_prompt(
 
 
 def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,
-                context_paths: list[str], *, compact: bool = False) -> str:
+                context_paths: list[str], *, compact: bool = False, listing: str = "") -> str:
     """The first user message. `compact`: short text inputs are shown whole (a small model will not
-    print a truncated question to read the rest)."""
+    print a truncated question to read the rest); `listing`: the project's top level."""
     parts = []
     if signature.instructions and not signature.instructions.startswith("Given the fields"):
         parts.append(f"Task: {signature.instructions}")
@@ -155,6 +156,8 @@ def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo]
     others = describe_variables(variables, skip=set(inputs))
     if others:
         parts.append(f"Other variables already in the REPL:\n{others}")
+    if listing:
+        parts.append(f"At the top of /project: {listing}")
     if context_paths:
         parts.append("The user points at these paths: " + ", ".join(f"/project/{p.lstrip('/')}" for p in context_paths))
     parts.append("Start by exploring; reply with reasoning and one ```python block.")

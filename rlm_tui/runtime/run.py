@@ -41,7 +41,7 @@ from rlm_tui.runtime.prompts import (
     task_prompt,
 )
 from rlm_tui.runtime.reply import parse_reply
-from rlm_tui.runtime.small_model import cell_feedback
+from rlm_tui.runtime.small_model import cell_feedback, project_listing
 from rlm_tui.runtime.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox
 
@@ -202,7 +202,9 @@ class Run:
         self.messages = [{"role": "system", "content": system}, *self.prior_messages,
                          {"role": "user", "content": task_prompt(
                              self.signature, self.inputs, self._variables, self.history_summary,
-                             self.context_paths, compact=ctx.compact_prompt) + self.files.note()}]
+                             self.context_paths, compact=ctx.compact_prompt,
+                             listing=project_listing(ctx.project) if ctx.compact_prompt else "")
+                         + self.files.note()}]
         iteration = 0
         while True:
             ctx.check_cancel()
@@ -230,7 +232,8 @@ class Run:
             self._emit_cell(iteration, result)
             if ctx.compact_prompt:  # a small model: short errors, a nudge when the answer is in sight
                 feedback = cell_feedback(result.stdout, result.stderr, result.error, ctx.output_limit,
-                                         code=reply.code, question=self._question(), project=ctx.project)
+                                         code=reply.code, question=self._question(), project=ctx.project,
+                                         repeated=any(s.code == reply.code for s in self.steps))
             else:
                 feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)
             if result.submitted is not None:

@@ -3,11 +3,14 @@
 A 1.5B model loses its way in a long traceback and often fails to notice that its output already
 holds the answer. For `compact` runs (``embedded/`` root models) the feedback after a cell is:
 
-- `short_error`: a traceback cut to the failing line of the cell and the exception's last line;
+- `short_error`: a traceback cut to the failing line of the cell and the exception's last line
+  (and the project's top level after a FileNotFoundError);
 - `answer_nudge`: when the output holds something of the shape the question asks for (an N-digit
   number, a bare count, the path of a project file), one line saying so and to SUBMIT it if it
   answers the question. The shapes are read off the question's own wording ("7-digit", "how many",
-  "which file"), never from what the answer is.
+  "which file"), never from what the answer is;
+- a note when a cell repeats an earlier one (greedy decoding, given the same history, repeats
+  itself; the note changes the history).
 """
 
 from __future__ import annotations
@@ -74,8 +77,20 @@ def answer_nudge(question: str, output: str, project: Path | None = None) -> str
     return ""
 
 
-def short_error(error: str, code: str) -> str:
-    """The failing line of the cell and the exception, from a traceback; other errors as they are."""
+def project_listing(project: Path, limit: int = 30) -> str:
+    """The project's top-level entries, folders marked with '/', hidden ones left out."""
+    try:
+        entries = sorted((e for e in project.iterdir() if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError:
+        return ""
+    names = [e.name + ("/" if e.is_dir() else "") for e in entries[:limit]]
+    more = f", … ({len(entries) - limit} more)" if len(entries) > limit else ""
+    return ", ".join(names) + more
+
+
+def short_error(error: str, code: str, project: Path | None = None) -> str:
+    """The failing line of the cell and the exception, from a traceback (with the project's top
+    level when a file was not found); other errors as they are."""
     lines = [line for line in error.strip().splitlines() if line.strip()]
     frames = _CELL_FRAME.findall(error)
     if not lines or not frames:
@@ -83,12 +98,21 @@ def short_error(error: str, code: str) -> str:
     number = int(frames[-1])
     source = code.splitlines()
     where = f"line {number}: {source[number - 1].strip()}" if 0 < number <= len(source) else f"line {number}"
-    return f"{where}\n{lines[-1].strip()}"
+    text = f"{where}\n{lines[-1].strip()}"
+    if project is not None and lines[-1].startswith("FileNotFoundError") and (listing := project_listing(project)):
+        text += f"\nAt the top of /project: {listing}"
+    return text
+
+
+REPEATED = "This cell is the same code as an earlier one, so it did the same thing: try something else."
 
 
 def cell_feedback(stdout: str, stderr: str, error: str | None, limit: int, *, code: str, question: str,
-                  project: Path | None) -> str:
-    """The output message a small model sees: short errors; a nudge when the answer is in sight."""
-    message = output_message(stdout, stderr, short_error(error, code) if error else None, limit)
-    nudge = "" if error else answer_nudge(question, stdout, project)
-    return f"{message}\n\n{nudge}" if nudge else message
+                  project: Path | None, repeated: bool = False) -> str:
+    """The output message a small model sees: short errors; a nudge when the answer is in sight; a
+    note when it ran the same code again (greedy decoding repeats itself)."""
+    message = output_message(stdout, stderr, short_error(error, code, project) if error else None, limit)
+    notes = [REPEATED] if repeated else []
+    if not error and (nudge := answer_nudge(question, stdout, project)):
+        notes.append(nudge)
+    return "\n\n".join([message, *notes])

@@ -5,7 +5,7 @@ Part of the `codebase` skill. It runs inside the sandbox, where the project is t
 plain data (lists of dicts) to slice, count, or hand to `llm_query_batched`.
 
     from codebase import *
-    find("timeout", "retries")           # prints the lines holding each term: path:line: text
+    find("timeout", "retries")           # prints (and returns) the lines holding each term: path:line: text
     index()                              # {'files': 812, 'by_extension': {...}, 'skipped': {...}}
     files("*.py")                        # ['src/app.py', ...]
     hits = search(r"def handle_\\w+", "src", context=2)
@@ -73,13 +73,15 @@ def search(pattern: str, paths: str | list[str] | None = None, *, context: int =
     return hits
 
 
-def find(*terms: str, path: str | list[str] | None = None, limit: int = 20, width: int = 240) -> list[dict]:
+def find(*terms: str, path: str | list[str] | None = None, limit: int = 20, width: int = 240) -> list[str]:
     """Print, and return, the lines that hold each term (literal, case-insensitive), grouped by term
     in the order given, as `path:line: text`; a long line is cut to about `width` characters around
-    the match. A term of several words with no exact hit falls back to the lines holding all its
-    words. Every text file is searched, large ones too (`path`: a folder, file or glob, as in
-    `files`). At most `limit` lines are printed per term. Returns the hits, a list of
-    `{'term', 'path', 'line', 'text'}` (shown as a one-line summary, since they were just printed)."""
+    the match. One string with commas counts as several terms. A term of several words with no exact
+    hit falls back to the lines holding all its words. Every text file is searched, large ones too
+    (`path`: a folder, file or glob, as in `files`). At most `limit` lines are printed per term.
+    Returns the printed `path:line: text` strings, every hit (shown as a count, since they were
+    just printed)."""
+    terms = tuple(part.strip() for term in terms for part in str(term).split(",") if part.strip())
     if not terms:
         raise ValueError("find() needs at least one term, e.g. find('timeout')")
     bodies = []
@@ -89,29 +91,28 @@ def find(*terms: str, path: str | list[str] | None = None, limit: int = 20, widt
             bodies.append((rel, body, body.lower()))
     found = Found()
     for term in terms:
-        key = " ".join(str(term).lower().split())
-        if not key:
-            continue
+        key = " ".join(term.lower().split())
         hits = [h for rel, body, low in bodies for h in _term_lines(rel, body, low, [key], width)]
         words = key.split()
         note = ""
         if not hits and len(words) > 1:
             hits = [h for rel, body, low in bodies for h in _term_lines(rel, body, low, words, width)]
             note = f" (no line holds the exact phrase; these hold all of: {', '.join(words)})"
-        print(f"find({str(term)!r}): {len(hits)} line{'s' * (len(hits) != 1)}{note}")
-        for hit in hits[:limit]:
-            print(f"{hit['path']}:{hit['line']}: {hit['text']}")
-        if len(hits) > limit:
-            print(f"... {len(hits) - limit} more (find(..., limit={len(hits)}) prints them all)")
-        found.extend({"term": str(term), **hit} for hit in hits)
+        print(f"find({term!r}): {len(hits)} line{'s' * (len(hits) != 1)}{note}")
+        rows = [f"{hit['path']}:{hit['line']}: {hit['text']}" for hit in hits]
+        for row in rows[:limit]:
+            print(row)
+        if len(rows) > limit:
+            print(f"... {len(rows) - limit} more (find(..., limit={len(rows)}) prints them all)")
+        found.extend(rows)
     return found
 
 
 class Found(list):
-    """`find`'s hits: a plain list of dicts whose repr is a summary (the lines were printed already)."""
+    """`find`'s lines: a plain list of strings whose repr is a count (they were printed already)."""
 
     def __repr__(self) -> str:
-        return f"[{len(self)} hit{'s' * (len(self) != 1)} of find(): dicts with term, path, line, text]"
+        return f"[{len(self)} line{'s' * (len(self) != 1)} found: path:line: text strings]"
 
 
 def _term_lines(rel: str, body: str, low: str, words: list[str], width: int) -> list[dict]:

@@ -78,18 +78,24 @@ def test_a_compact_run_imports_the_helpers_and_gets_the_protocols_feedback(scrip
     from rlm_tui.runtime.rlm import RLM
 
     (tmp_path / "notes.txt").write_text("intro\nThe code for the north door is 4417302.\nend\n")
+    (tmp_path / "src").mkdir()
     local = scripted([
         "```python\nfind('north door')\n```",
         "```python\nx = undefined_name\n```",
+        "```python\nx = undefined_name\n```",
+        "```python\nopen('doors.txt')\n```",
         "```python\nSUBMIT(answer='4417302')\n```",
     ])
     prediction = RLM("question -> answer", lm=MODEL, project=tmp_path, skills=["codebase"])(
         question="What is the code for the north door? Answer with the 7-digit code only.")
     assert prediction.answer == "4417302"
-    first, second = prediction.trajectory[0]["output"], prediction.trajectory[1]["output"]
-    assert "notes.txt:2: The code for the north door is 4417302." in first
-    assert "Note: the output shows a 7-digit number of the kind the question asks for: 4417302." in first
-    assert second.endswith("line 1: x = undefined_name\nNameError: name 'undefined_name' is not defined")
+    outputs = [step["output"] for step in prediction.trajectory]
+    assert "notes.txt:2: The code for the north door is 4417302." in outputs[0]
+    assert "Note: the output shows a 7-digit number of the kind the question asks for: 4417302." in outputs[0]
+    assert outputs[1].endswith("line 1: x = undefined_name\nNameError: name 'undefined_name' is not defined")
+    assert "same code as an earlier one" not in outputs[1] and "same code as an earlier one" in outputs[2]
+    assert outputs[3].endswith("No such file or directory: 'doors.txt'\nAt the top of /project: notes.txt, src/")
+    assert "At the top of /project: notes.txt, src/" in local.calls[0]["last"]
     assert all(call["grammar"] == ROOT_REPLY for call in local.calls)
 
 

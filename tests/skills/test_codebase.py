@@ -441,9 +441,10 @@ def test_find_prints_lines_per_term_in_order_and_reads_huge_files(cb, tmp_path, 
     assert out[:4] == ["find('timeout'): 1 line", "src/a.py:1: def handler(request, timeout=3):",
                        "find('velmor gate'): 1 line", "context.txt:30001: The key for the Velmor gate is 4471. "
                        + "x" * 203 + "…"]
-    assert [(h["term"], h["path"], h["line"]) for h in hits] == [("timeout", "src/a.py", 1),
-                                                                 ("velmor gate", "context.txt", 30001)]
-    assert repr(hits) == "[2 hits of find(): dicts with term, path, line, text]"
+    assert hits == out[1:2] + out[3:4] and [h.split(":")[0] for h in hits] == ["src/a.py", "context.txt"]
+    assert repr(hits) == "[2 lines found: path:line: text strings]"
+    assert cb.find("timeout, velmor gate") == hits  # one comma-separated string: several terms
+    capsys.readouterr()
     cb.find("gate key Velmor", path="context.txt")  # the words, not the phrase
     out = capsys.readouterr().out
     assert "these hold all of: gate, key, velmor" in out and "context.txt:30001:" in out
