@@ -1,11 +1,12 @@
-"""Constrained root replies for offline models: brief reasoning, then exactly one ```python block.
+"""Constrained root replies for offline models: one ```python block, its reasoning in a comment.
 
 A small model left free answers in prose, writes several blocks, or rambles for hundreds of tokens
-before its code. llama.cpp can constrain decoding with a GBNF grammar: `ROOT_REPLY` allows one
-optional line of reasoning (at most 120 characters, no backticks and no parentheses, so no call
-such as ``SUBMIT(...)`` can land outside the code, where it would not run), then a ```python block
-whose lines may not start with a backtick, then the closing fence, where the grammar ends and so
-does generation (only end-of-generation tokens remain possible).
+before its code; given one free line of reasoning, a 1.5B model wrote ``SUBMIT(...)`` there, where
+it never ran, again and again. llama.cpp can constrain decoding with a GBNF grammar: `ROOT_REPLY`
+makes the reply a ```python block from its first character (brief reasoning goes in a ``#``
+comment, as the compact prompt's example shows), whose lines may not start with a backtick, then
+the closing fence, where the grammar ends and so does generation (only end-of-generation tokens
+remain possible).
 
 The grammar reaches the model through a context variable, not through the request: the run loop
 wraps its root call in ``with root_replies(model):``; the ``embedded/`` provider reads
@@ -21,9 +22,7 @@ import os
 from collections.abc import Iterator
 
 ROOT_REPLY = r"""
-root      ::= reason? "```python\n" code "```"
-reason    ::= rchar rchar{0,119} "\n" "\n"?
-rchar     ::= [^`(\n]
+root      ::= "```python\n" code "```"
 code      ::= line+
 line      ::= ([^`\n] [^\n]*)? "\n"
 """.strip()

@@ -44,24 +44,24 @@ prints (long output is truncated to {output_limit:,} characters, so print summar
 
 COMPACT_SYSTEM = """\
 You answer a question about the files in /project (the current directory, read-only) by writing \
-Python that runs in a persistent REPL; variables persist between replies. Each reply: at most one \
-short line of reasoning, then one ```python block. You then see what it printed (cut at \
-{output_limit:,} characters) and reply again, until you call SUBMIT.
+Python that runs in a persistent REPL; variables persist between replies. Each reply is one \
+```python block that starts with a short # comment saying what it does. You then see what it \
+printed (cut at {output_limit:,} characters) and reply again, until you call SUBMIT.
 
 {helpers}- llm_query(prompt) -> str: ask a helper model about text you put in the prompt.
 - SUBMIT({outputs}): your final answer. Call it as soon as an output shows the answer.
 
 Example, in another project:
 Question: When did the Harwick bridge open? Answer with the year only.
-Find the lines that mention the bridge.
 ```python
+# Find the lines that mention the bridge.
 find("Harwick bridge")
 ```
 Output:
 find('Harwick bridge'): 1 line
 towns/harwick.txt:12: The Harwick bridge opened in 1887 after ten years of work.
-The line gives the year.
 ```python
+# The line gives the year.
 SUBMIT(answer="1887")
 ```"""
 
