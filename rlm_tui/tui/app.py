@@ -46,13 +46,11 @@ class RLMApp(SlashCommands, App[None]):
 
     def __init__(self, settings: Settings, project: Path, resume: str | None = None,
                  replay: Path | None = None, backend: Backend | None = None,
-                 history_file: Path | None = None, theme_dirs: list[Path] | None = None,
-                 offline_default: str | None = None) -> None:
+                 history_file: Path | None = None, theme_dirs: list[Path] | None = None) -> None:
         super().__init__()
         self.settings = settings
         if settings.api_key is not None:  # scrubbed from /export and everything else written out
             redact.register(settings.api_key.get_secret_value())
-        self.offline_default = offline_default or ""  # the offline model picked because none was configured
         self.project = Path(project).resolve()
         self.resume_id = resume
         self.replay = Path(replay) if replay else None
@@ -88,8 +86,7 @@ class RLMApp(SlashCommands, App[None]):
         self.pump = EventPump(asyncio.get_running_loop(), self._queue.put_nowait)
         self._consume()
         self.main.status.update_info(model=self.settings.model or "",
-                                     sub_model=self.settings.effective_sub_model or "",
-                                     offline_default=self.offline_default)
+                                     sub_model=self.settings.effective_sub_model or "")
         self.main.refresh_usage(self.settings.budget)
         self._index_files()
         self.call_after_refresh(self._prewarm)
@@ -306,7 +303,9 @@ class RLMApp(SlashCommands, App[None]):
             await turn.fail(error or "the turn ended without a result", False)
         else:
             outputs = getattr(result, "outputs", None) or {"answer": getattr(result, "answer", "")}
-            await turn.finish(outputs, bool(getattr(result, "partial", False)), result.usage)
+            usage = getattr(result, "usage", None)
+            usage_d = usage if isinstance(usage, dict) else getattr(usage, "__dict__", {})
+            await turn.finish(outputs, bool(getattr(result, "partial", False)), usage_d)
 
     def action_cancel_turn(self) -> None:
         if not self.turn_running:
@@ -383,9 +382,6 @@ class RLMApp(SlashCommands, App[None]):
 
 
 def make_app(settings: Settings, project: Path, resume: str | None = None,
-             replay: Path | None = None, backend: Backend | None = None,
-             offline_default: str | None = None) -> RLMApp:
-    """The one factory the CLI and the tests use. `offline_default`: the offline model the CLI
-    picked because none was configured (the status line says so while it is in use)."""
-    return RLMApp(settings, project, resume=resume, replay=replay, backend=backend,
-                  offline_default=offline_default)
+             replay: Path | None = None, backend: Backend | None = None) -> RLMApp:
+    """The one factory the CLI and the tests use."""
+    return RLMApp(settings, project, resume=resume, replay=replay, backend=backend)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from rich.text import Text
 from textual.markup import escape
 
-from rlm_tui.config import Budget
+from rlm_tui.config import BudgetSettings
 from rlm_tui.redact import scrub
 from rlm_tui.tui import commands
 from rlm_tui.tui.commands import ParsedCommand
@@ -66,7 +66,7 @@ class SlashCommands:
         budget = self.settings.budget
         if not arg:
             rows = "\n".join(f"| `{name}` | {getattr(budget, name)} | {f.description or ''} |"
-                             for name, f in Budget.model_fields.items())
+                             for name, f in BudgetSettings.model_fields.items())
             from rlm_tui.tui.screens.modals import PreviewScreen
 
             self.push_screen(PreviewScreen("Budget", "Limits per turn (`none` = unlimited). Set one "
@@ -76,13 +76,13 @@ class SlashCommands:
         name, _, value = arg.partition(" ")
         name = name.strip().replace("-", "_")
         value = value.strip()
-        if name not in Budget.model_fields or not value:
-            fields = ", ".join(Budget.model_fields)
+        if name not in BudgetSettings.model_fields or not value:
+            fields = ", ".join(BudgetSettings.model_fields)
             self.notify(f"Usage: /budget FIELD VALUE, FIELD one of {fields}", severity="warning")
             return
         parsed: Any = None if value.lower() in ("none", "off", "unlimited") else value
         try:
-            new = Budget.model_validate({**budget.model_dump(), name: parsed})
+            new = BudgetSettings.model_validate({**budget.model_dump(), name: parsed})
         except ValidationError as e:
             self.notify(f"Invalid value for {name}: {e.errors()[0]['msg']}", severity="error")
             return

@@ -56,7 +56,7 @@ async def test_real_session_fills_the_panes(scripted_server, engine_home, projec
         subs = [n for n in app.main.graph.nodes.values() if n.kind == "sub"]
         assert [s.title for s in subs] == ["llm_query"] and subs[0].status == "done"
         assert subs[0].response == "A tiny demo project."
-        assert app.main.status.info.usage.prompt_tokens > 0
+        assert app.main.status.info.prompt_tokens > 0
         files = app.main.files
         await wait_for(pilot, lambda: files.workspace is not None)
         await wait_for(pilot, lambda: any(
