@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlm_tui.runtime.outputs import output_types, type_name
-from rlm_tui.sandbox import VarInfo
+from rlm_tui.chat_api import VarInfo
 
 TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smaller slice to see them]"
 

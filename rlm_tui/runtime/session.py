@@ -16,7 +16,7 @@ from typing import Any
 
 from rlm_tui import redact
 from rlm_tui.config import Budget, Settings
-from rlm_tui.lm import Usage
+from rlm_tui.chat_api import SavedSession, TurnResult, VarInfo
 from rlm_tui.paths import data_dir
 from rlm_tui.runtime.context import Cancelled
 from rlm_tui.runtime.events import CodeCell, Event, RunStarted, Status, SubCallFinished, SubCallStarted
@@ -25,27 +25,9 @@ from rlm_tui.runtime.fanout import EventFanOut
 from rlm_tui.runtime.session_lock import SessionLock
 from rlm_tui.runtime.trace import read_trace
 from rlm_tui.runtime.trace_blobs import text_key
-from rlm_tui.sandbox import Sandbox, VarInfo
+from rlm_tui.sandbox import Sandbox
 
 GUEST_FUNCTIONS = ("llm_query", "llm_query_batched", "predict", "rlm_query")
-
-
-@dataclass(frozen=True)
-class TurnResult:
-    answer: str
-    outputs: dict[str, Any]
-    partial: bool
-    usage: Usage
-    error: str | None = None
-    cancelled: bool = False
-
-
-@dataclass(frozen=True)
-class SavedSession:
-    id: str
-    title: str
-    updated: float
-    path: Path
 
 
 @dataclass
@@ -193,6 +175,10 @@ class ChatSession:
         return [], summary
 
     # -- events and persistence ------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the session's meta.json now (it is also written after every turn)."""
+        self._save_meta()
 
     def _status(self, message: str) -> None:
         self.events(Status(run_id=self.session_id, call_id=self.session_id, message=message))
