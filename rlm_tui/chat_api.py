@@ -3,7 +3,8 @@
 `ChatSessionAPI` declares everything the app uses of a session, `SessionBackend` how it gets
 one; `VarInfo`, `TurnResult` and `SavedSession` are the typed values they hand back (with
 `rlm_tui.usage.Usage` and the limits type `rlm_tui.config.Budget`). Cheap to import: nothing
-here loads the engine (dspy, litellm, wasmtime), so the app paints before the engine loads.
+here loads the engine (dspy, litellm, wasmtime) or even pydantic, so the app paints before the
+engine loads and the sandbox can take `VarInfo` from here.
 `rlm_tui.runtime.session.ChatSession` is the real session, `rlm_tui.tui.backend.EngineBackend`
 the real backend; `tests/tui/fakes.py` implements the same Protocols with these same types.
 """
@@ -15,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from rlm_tui.config import Budget
 from rlm_tui.usage import Usage
 
-if TYPE_CHECKING:
-    from rlm_tui.config import Settings
+if TYPE_CHECKING:  # pydantic stays out of the sandbox, which takes VarInfo from here
+    from rlm_tui.config import Budget, Settings
     from rlm_tui.runtime.events import Event
 
 OnEvent = Callable[["Event"], None]  # called on any thread

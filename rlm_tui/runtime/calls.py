@@ -40,6 +40,7 @@ class CallNode:
     error: str | None = None
     depth: int = 0  # rlm nesting depth of the enclosing run
     iteration: int = 0  # an iteration's number in its run
+    partial: bool = False  # a run that ended with outputs extracted after a budget ran out
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -263,6 +264,7 @@ class CallGraph:
             return
         self._finish_open_iterations(run, e.ts, DONE)
         run.response = _outputs_text(e.outputs)
+        run.partial = e.partial
         self._finish(run, e.ts, DONE)
 
     def _on_run_failed(self, e: ev.RunFailed) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlm_tui.runtime.calls import FAILED, RUNNING, CallGraph, CallNode
+from rlm_tui.runtime.calls import DONE, FAILED, RUNNING, CallGraph, CallNode
 from rlm_tui.runtime.events import (
     CallsRefused,
     CellOutput,
@@ -53,7 +53,8 @@ def summarize(events: list[Event]) -> str:
 def _line(node: CallNode) -> tuple[str, str]:
     """A node's label and what became of it."""
     if node.kind == "run":
-        return f"run (depth {node.depth}): {node.prompt[:80]}", "" if node.status == RUNNING else node.status
+        ended = {RUNNING: "", DONE: "partial" if node.partial else "finished"}.get(node.status, node.status)
+        return f"run (depth {node.depth}): {node.prompt[:80]}", ended
     if node.kind == "iteration":
         code = node.code.strip()
         return f"iteration {node.iteration}", code.splitlines()[0][:80] if code else ""

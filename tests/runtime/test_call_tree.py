@@ -12,12 +12,12 @@ from tests.tui.traces import sample_events
 
 def test_the_replay_summary_is_the_call_graph_as_text():
     lines = summarize(sample_events()).splitlines()
-    assert lines[0].startswith("run (depth 0): What does this project do? — done")
+    assert lines[0].startswith("run (depth 0): What does this project do? — finished")
     assert lines[1] == "  iteration 1 — import os"
     assert "    llm_query_batched [openai/gpt-4o-mini] — done in " in lines[3]
     assert lines[4].startswith("      llm_query [openai/gpt-4o-mini] — done in ")
     rlm_query = next(i for i, line in enumerate(lines) if line.startswith("    rlm_query ["))
-    assert lines[rlm_query + 1] == "      run (depth 1): How is src/ organised? — done"  # the child under its call
+    assert lines[rlm_query + 1] == "      run (depth 1): How is src/ organised? — finished"  # the child under its call
     assert lines[rlm_query + 2] == "        iteration 1 — SUBMIT(answer='one module')"
 
 
