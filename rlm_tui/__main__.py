@@ -1,5 +1,3 @@
-import sys
+from rlm_tui.cli import run
 
-from rlm_tui.cli import main
-
-sys.exit(main())
+run()

@@ -204,6 +204,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     trace = trace_target(args.trace)
     if args.trust:
         trust_project(project, args.quiet)
+    from rlm_tui.local.default import offline_default
+
+    if (chosen := offline_default(settings)) is not None:
+        settings = chosen.settings
+        err(f"rlm-tui: {chosen.notice}")
     try:
         from rlm_tui.lm import LMError
         from rlm_tui.runtime.rlm import RLM
@@ -377,9 +382,13 @@ def cmd_tui(argv: list[str]) -> int:
         check_skills(project, settings.skills)
     if args.trust:
         trust_project(project)
+    from rlm_tui.local.default import offline_default
     from rlm_tui.tui.app import make_app
 
-    make_app(settings, project, resume=args.resume).run()
+    chosen = offline_default(settings)
+    if chosen is not None:
+        settings = chosen.settings
+    make_app(settings, project, resume=args.resume, offline_default=chosen and chosen.model).run()
     return EXIT_OK
 
 
@@ -413,5 +422,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def run() -> None:
+    """The console script: `main`, then an exit that wasmtime's threads cannot turn into an abort."""
+    from rlm_tui.process_exit import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,7 +1,8 @@
 """Skills: instructions, sandbox modules, host tools and packages, bundled under a name.
 
 Defined in Python (`Skill(...)`) or on disk: a folder with `SKILL.md` (YAML front matter with
-`name`, `description`, optional `packages`; the body is the instructions), `*.py` modules beside
+`name`, `description`, optional `packages`: loose requirements that `skill_packages` resolves and
+locks beside the skill; the body is the instructions), `*.py` modules beside
 it, and an optional `tools.py` whose public functions become host tools. Discovery looks in the
 built-in `skills/`, then `~/.config/rlm-tui/skills/`, then the project's `.rlm/skills/`; the
 nearer one wins a name clash.
@@ -19,7 +20,6 @@ import re
 import shutil
 import sys
 import types
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ import yaml
 
 from rlm_tui import trust
 from rlm_tui.paths import config_dir, package_data
-from rlm_tui.skill_packages import PackageError, fetch_package, parse_pin
+from rlm_tui.skill_packages import PackageError, SkillPackages, install, parse_requirements
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.DOTALL)
 
@@ -50,6 +50,7 @@ class Skill:
     packages: Sequence[str] = ()
     source: str = "python"
     untrusted_tools: Path | None = None  # a tools.py left unimported: its project is not trusted
+    folder: Path | None = None  # where SKILL.md is (its packages' lock goes beside it)
 
     def summary(self) -> str:
         return f"`{self.name}`: {self.description or self.instructions.strip().splitlines()[0][:100]}"
@@ -83,7 +84,11 @@ def load_skill_dir(folder: Path, origin: str = "", *, load_tools: bool = True,
     name = str(meta.get("name") or folder.name)
     packages = meta.get("packages") or []
     if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
-        raise SkillError(f"{doc}: `packages` must be a list of 'name==version' strings")
+        raise SkillError(f"{doc}: `packages` must be a list of requirement strings like 'python-docx>=1.1'")
+    try:
+        parse_requirements(packages, str(doc))
+    except PackageError as e:
+        raise SkillError(str(e)) from None
     modules = {p.stem: _inside(p, within) for p in sorted(folder.glob("*.py"))
                if p.name != "tools.py" and not p.name.startswith("_") and p.is_file()}
     tools_file = folder / "tools.py"
@@ -96,7 +101,7 @@ def load_skill_dir(folder: Path, origin: str = "", *, load_tools: bool = True,
         else:
             untrusted = tools_file
     return Skill(name, body.strip(), str(meta.get("description") or ""), modules, tools, tuple(packages),
-                 source=f"{origin}{folder}", untrusted_tools=untrusted)
+                 source=f"{origin}{folder}", untrusted_tools=untrusted, folder=doc.parent)
 
 
 def _inside(path: Path, root: Path | None) -> Path:
@@ -248,23 +253,12 @@ def stage(skills: SkillSet, folder: Path, image_zip: Path | None = None,
             shutil.copytree(path, target, symlinks=False)
         else:
             shutil.copyfile(path, target)
-    in_image = _image_packages(image_zip)
     try:
-        for text in skills.packages:
-            pin = parse_pin(text)
-            if pin.name.lower().replace("-", "_") in in_image:
-                continue  # numpy, pandas, ... are already in the interpreter image
-            shutil.copytree(fetch_package(text, warn), packages_dir, dirs_exist_ok=True)
+        install([SkillPackages(s.name, tuple(s.packages), s.folder) for s in skills.enabled], packages_dir,
+                image_zip, warn)
     except PackageError as e:
         raise SkillError(str(e)) from None
     return ["/skills/modules", "/skills/packages"]
-
-
-def _image_packages(image_zip: Path | None) -> set[str]:
-    if image_zip is None or not image_zip.is_file():
-        return set()
-    with zipfile.ZipFile(image_zip) as archive:
-        return {n.split("/", 1)[0].lower() for n in archive.namelist() if "/" in n}
 
 
 def _signature(fn: Callable[..., Any]) -> str:

@@ -28,6 +28,7 @@ from rlm_tui.paths import data_dir
 
 MAX_BYTES = 64 << 20  # host code bigger than this is never trusted (hashing it would stall the start)
 MAX_FILES = 5_000
+PACKAGE_LOCK = "pylock.toml"  # skill_packages.LOCK_NAME
 TOOLS = "tools.py"
 
 
@@ -77,6 +78,8 @@ def host_code(project: Path) -> HostCode:
     total = 0
     for folder in folders:
         for path in _walk(folder):
+            if path == folder / PACKAGE_LOCK:
+                continue  # rlm-tui writes it; it only decides what runs in the sandbox
             files.append(path)
             kind, link, content = _read(path)
             total += len(content)

@@ -2,15 +2,15 @@
 
 After each cell the prelude hands `checkpoint` the variable rows it just reported. A variable
 whose row or identity changed since it was last kept is serialised and sent to the host
-(raw door request `\\1K`): a module by name, a function or class defined by a top-level
+(`door.keep`): a module by name, a function or class defined by a top-level
 `def`/`class` in a cell by its source, anything else as a pickle, bounded in size while it
 is written. What cannot be kept is reported lost, with why. Unchanged variables cost a
 comparison. Nothing here trusts user objects: every call into them (pickling, `repr`,
 `__name__`) may raise anything, BaseException included, and only loses that variable.
 
 After a restart the host runs `restore(names)` in the fresh instance: each variable is
-fetched (`\\1F`) and rebuilt here, never on the host. Inputs come through `load_variables`
-(`\\1I`): the host sends them over the door (a str as UTF-8, the rest as JSON), never inside
+fetched (`door.fetch`) and rebuilt here, never on the host. Inputs come through `load_variables`
+(`door.inputs`): the host sends them over the door (a str as UTF-8, the rest as JSON), never inside
 source code.
 """
 
@@ -19,13 +19,13 @@ import importlib
 import json
 import linecache
 import pickle
-import sys
 import types
 
-import _host
+import _rlm
+import _rlm_door as door
+import _rlm_variables as variables
 
-_MAIN = sys.modules["__main__"].__dict__
-_rlm = sys.modules["_rlm"]
+_MAIN = variables.MAIN
 _kept = {}  # name -> key of the value as the host has it
 _definitions = {}  # name -> (filename, first line, def line, source) of a top-level def/class in a cell
 _inputs = {}  # name -> (id, type) of the input value the host sent
@@ -111,33 +111,31 @@ def _encode(name, value):
         if isinstance(value, (types.FunctionType, type)):
             raise TypeError("only functions and classes made by a top-level def or class statement can be re-created")
     room = None if _room is None else _room + _sizes.get(name, 0)
-    writer = _Bounded(_rlm._keep_limit if room is None else min(_rlm._keep_limit, room))
+    writer = _Bounded(_rlm.keep_limit if room is None else min(_rlm.keep_limit, room))
     pickle.Pickler(writer, protocol=5).dump(value)
     return "pickle", b"".join(writer.parts)
 
 
 def _reason(exc, doing="cannot be saved"):
     if isinstance(exc, _TooBig):
-        if exc.limit < _rlm._keep_limit:
+        if exc.limit < _rlm.keep_limit:
             return f"the checkpoint is full ({exc.limit / (1 << 20):.1f} MB left)"
-        return f"too big to keep (over {_rlm._keep_limit >> 20} MB)"
+        return f"too big to keep (over {_rlm.keep_limit >> 20} MB)"
     try:
         text = str(exc)
     except BaseException:
         text = ""
     text = text if len(text) <= 120 else text[:119] + "…"
-    return f"{doing}: {_rlm.type_name(type(exc))}" + (f": {text}" if text else "")
+    return f"{doing}: {variables.type_name(type(exc))}" + (f": {text}" if text else "")
 
 
 def _send(name, kind, blob):
     """Keep one variable on the host: None, or why the host refused it."""
     global _room
-    header = json.dumps({"name": name, "kind": kind}).encode()
-    reply = json.loads(_host.call(b"\x01K" + header + b"\n" + blob))
-    error = reply.get("error")
-    if error is not None:
-        return str(error.get("message", "not kept"))
-    _room = int(reply.get("ok") or 0)
+    room, refused = door.keep(name, kind, blob)
+    if refused is not None:
+        return refused
+    _room = room
     _sizes[name] = len(blob)
     return None
 
@@ -171,7 +169,7 @@ def checkpoint(rows):
     for name in gone:
         del _kept[name]
         _sizes.pop(name, None)
-    _room = int(_rlm._door({"op": "checkpoint", "gone": gone, "lost": lost}) or 0)
+    _room = door.checkpointed(gone, lost)
 
 
 def _rebuild(name, kind, blob):
@@ -205,7 +203,7 @@ def restore(names):
     while pending:
         retry = []
         for name in pending:
-            kind, blob = _split(_host.call(b"\x01F" + name.encode()))
+            kind, blob = _split(door.fetch(name))
             try:
                 value = _rebuild(name, kind, blob)
             except (NameError, AttributeError, ImportError) as exc:
@@ -223,14 +221,14 @@ def restore(names):
             restored.append(name)
             failed.pop(name, None)
         pending = retry if len(retry) < len(pending) else []
-    rows = _rlm.snapshot()
+    rows = variables.snapshot()
     keys = _module_keys()
     keys.update({row["name"]: key(_MAIN.get(row["name"]), row) for row in rows})
     for name in restored:
         if name in keys:
             _kept[name] = keys[name]
-    _rlm._door({"op": "restored", "restored": restored, "failed": failed})
-    _rlm._door({"op": "result", "error": None, "variables": rows})
+    door.restored(restored, failed)
+    door.result(None, rows)
 
 
 def _split(data):
@@ -261,12 +259,12 @@ def load_variables(check):
     """Bind the inputs the host sends; of `check` (sent before), only those the guest no
     longer holds unchanged are sent again."""
     stale = [name for name in check if _inputs.get(name) != _input_key(name)]
-    values = _frames(_host.call(b"\x01I" + json.dumps(stale).encode()))
+    values = _frames(door.inputs(stale))
     _MAIN.update(values)
     for name in values:
         _inputs[name] = _input_key(name)
-    rows = _rlm.snapshot()
+    rows = variables.snapshot()
     for row in rows:
         if row["name"] in values:
             _kept[row["name"]] = key(values[row["name"]], row)
-    _rlm._door({"op": "result", "error": None, "variables": rows})
+    door.result(None, rows)

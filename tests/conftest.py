@@ -43,3 +43,21 @@ def _private_user_folders(tmp_path_factory, monkeypatch) -> None:
     monkeypatch.setenv("RLM_TUI_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("RLM_TUI_DATA_DIR", str(base / "data"))
     monkeypatch.delenv("RLM_TUI_MODEL", raising=False)
+
+
+# --- process exit ------------------------------------------------------------------------------
+_exit_status = 0
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config) -> None:
+    """End the test process as the CLI ends (see rlm_tui/process_exit.py): a wasmtime thread
+    exiting during interpreter finalisation must not turn a finished run into an abort."""
+    from rlm_tui.process_exit import exit_process
+
+    exit_process(_exit_status)

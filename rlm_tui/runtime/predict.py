@@ -1,6 +1,6 @@
 """Typed sub-calls: `predict(signature, **inputs)` through `dspy.Predict` on a sub-LM.
 
-The guest's `predict` wrapper (sandbox/prelude.py) sends, besides the signature text and the
+The guest's `predict` wrapper (sandbox/functions.py) sends, besides the signature text and the
 inputs, the field schemas of REPL classes the signature names (under `TYPES_KEY`), and images
 as markers; `guest_types` turns both into what DSPy takes, without eval or imports.
 """

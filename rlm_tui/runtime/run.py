@@ -13,6 +13,8 @@ from typing import Any
 
 import dspy
 
+from rlm_tui.lm import Completion, ContextWindowError
+from rlm_tui.local.reply_grammar import root_replies
 from rlm_tui.runtime.budget import MIN_SANDBOX_MB, BudgetExceeded
 from rlm_tui.lm_facts import CHARS_PER_TOKEN, context_window, warm_up
 from rlm_tui.runtime.context import Cancelled, RunContext
@@ -33,6 +35,7 @@ from rlm_tui.runtime.events import (
 from rlm_tui.runtime.files import RunFiles
 from rlm_tui.runtime.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
 from rlm_tui.runtime.prompts import (
+    COMPACT_IMPORTS,
     EXTRACT,
     NO_CODE,
     output_message,
@@ -40,11 +43,15 @@ from rlm_tui.runtime.prompts import (
     task_prompt,
 )
 from rlm_tui.runtime.reply import parse_reply
+from rlm_tui.runtime.small_model import cell_feedback, project_listing
 from rlm_tui.runtime.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox, SandboxError
+from rlm_tui.sandbox.door import SOFT_TIMEOUT_GRACE_S
 
 CHILD_MEMORY_SHARE = 4  # a child RLM's sandbox gets memory_mb / this from the tree's pool (or what is left)
 log = logging.getLogger(__name__)
+COMPACT_AT, COMPACT_TO = 0.8, 0.5  # past this share of the root window (4 chars a token), compact to that
+ELIDED = "\n… [older output elided to fit the context window]"
 
 
 @dataclass
@@ -199,6 +206,10 @@ class Run:
             sys_path = "__import__('sys').path"
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
                                     f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
+        self._compact_helpers = False
+        if ctx.compact_prompt:  # the helpers a small model's prompt names, imported for it
+            imported = await asyncio.to_thread(self.sandbox.run, COMPACT_IMPORTS)
+            self._compact_helpers = imported.error is None
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
         if self.inputs:  # over the sandbox's door, never pasted into source code: any size fits
             try:
@@ -216,12 +227,14 @@ class Run:
             self.signature, output_limit=ctx.output_limit,
             roles={name: lm.model for name, lm in ctx.roles.items()},
             skills_text=ctx.skills_text, has_skills_mount=ctx.skills_dir is not None,
-            compact=ctx.compact_prompt,
+            compact=ctx.compact_prompt, compact_helpers=self._compact_helpers,
         )
         self.messages = [{"role": "system", "content": system}, *self.prior_messages,
                          {"role": "user", "content": task_prompt(
                              self.signature, self.inputs, self._variables, self.history_summary,
-                             self.context_paths) + self.files.note()}]
+                             self.context_paths, compact=ctx.compact_prompt,
+                             listing=project_listing(ctx.project) if ctx.compact_prompt else "")
+                         + self.files.note()}]
         iteration = 0
         while True:
             ctx.check_cancel()
@@ -233,10 +246,7 @@ class Run:
             ctx.emit(IterationStarted(run_id=ctx.run_id, call_id=self.iteration_id,
                                       parent_id=self.call_id, iteration=iteration))
             try:
-                completion = await ctx.complete(
-                    ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
-                    call_id=new_id(), parent_id=self.iteration_id, stream=True,
-                )
+                completion = await self._root_reply()
             except BudgetExceeded as exceeded:
                 return await self._extract(exceeded)
             reply = parse_reply(completion.text)
@@ -250,7 +260,12 @@ class Run:
             result = await self._run_cell(reply.code)
             ctx.check_cancel()
             self._emit_cell(iteration, result)
-            feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)
+            if ctx.compact_prompt:  # a small model: short errors, a nudge when the answer is in sight
+                feedback = cell_feedback(result.stdout, result.stderr, result.error, ctx.output_limit,
+                                         code=reply.code, question=self._question(), project=ctx.project,
+                                         repeated=any(s.code == reply.code for s in self.steps))
+            else:
+                feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)
             if result.submitted is not None:
                 try:
                     outputs = validate_outputs(self.signature, result.submitted)
@@ -268,6 +283,22 @@ class Run:
             self.steps.append(Step(reply.reasoning, reply.code, feedback))
             self.messages.append({"role": "user", "content": feedback})
 
+    async def _root_reply(self) -> Completion:
+        """The root LM's next reply; when the prompt still overflows the window (the 4-chars-a-token
+        estimate was off), the history is compacted harder and the call made once more."""
+        try:
+            return await self._send_root()
+        except ContextWindowError:
+            if not self._compact(COMPACT_TO / 2):
+                raise
+        return await self._send_root()
+
+    async def _send_root(self) -> Completion:
+        ctx = self.ctx
+        with root_replies(ctx.lm.model):  # an offline model's reply: reasoning + one code block
+            return await ctx.complete(ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
+                                      call_id=new_id(), parent_id=self.iteration_id, stream=True)
+
     async def _run_cell(self, code: str) -> CellResult:
         """Run a cell within the turn's deadline: its own time limit is cut to the time left,
         and at the deadline the cell is cancelled, which also ends its waits on host calls."""
@@ -275,7 +306,10 @@ class Run:
         if left is None:
             return await asyncio.to_thread(self.sandbox.run, code)
         timeout = max(0.05, min(self.ctx.cell_timeout_s, left))
-        watchdog = asyncio.get_running_loop().call_later(max(0.0, left), self.sandbox.cancel)
+        # The cell's own limit stops it softly at the deadline; the watchdog, a moment later, ends
+        # what that limit cannot (waits on host calls) without cutting the cell's unwinding short.
+        watchdog = asyncio.get_running_loop().call_later(max(0.0, left) + SOFT_TIMEOUT_GRACE_S,
+                                                         self.sandbox.cancel)
         try:
             return await asyncio.to_thread(self.sandbox.run, code, timeout)
         finally:
@@ -339,20 +373,35 @@ class Run:
                 outputs[name] = value
         return outputs
 
+    def _question(self) -> str:
+        """The text inputs, which say what answer is wanted."""
+        return "\n".join(v for v in self.inputs.values() if isinstance(v, str))
+
     def _window(self) -> list[dict[str, str]]:
-        """The messages, with old cell outputs elided when nearing the root model's window."""
-        budget_chars = int(self._window_tokens * 0.8 * CHARS_PER_TOKEN)
-        total = sum(len(m["content"]) for m in self.messages)
-        if total <= budget_chars:
-            return self.messages
-        messages = [dict(m) for m in self.messages]
-        for m in messages[2:-4]:  # keep the system prompt, the task and the latest exchanges
-            if total <= budget_chars:
+        """The messages, compacted when they near the root model's window (see `_compact`)."""
+        if self._history_chars() > COMPACT_AT * self._window_tokens * CHARS_PER_TOKEN:
+            self._compact(COMPACT_TO)
+        return self.messages
+
+    def _history_chars(self) -> int:
+        return sum(len(m["content"]) for m in self.messages)
+
+    def _compact(self, fraction: float) -> bool:
+        """Elide the oldest cell outputs, in place, until the history is `fraction` of the window;
+        whether anything was elided. Compacting seldom and by a lot keeps the prompt's prefix the
+        same from one iteration to the next, so a prefix cache (llama.cpp's, a provider's) keeps
+        working; the trajectory keeps every output whole."""
+        target = fraction * self._window_tokens * CHARS_PER_TOKEN
+        total = self._history_chars()
+        elided = False
+        for m in self.messages[2:-4]:  # keep the system prompt, the task and the latest exchanges
+            if total <= target:
                 break
-            if m["role"] == "user" and len(m["content"]) > 300:
-                total -= len(m["content"]) - 60
-                m["content"] = m["content"][:40] + "\n… [older output elided to fit the context window]"
-        return messages
+            if m["role"] == "user" and len(m["content"]) > 300 and not m["content"].endswith(ELIDED):
+                total -= len(m["content"]) - 40 - len(ELIDED)
+                m["content"] = m["content"][:40] + ELIDED
+                elided = True
+        return elided
 
     def _fail(self, error: Exception, cancelled: bool = False) -> None:
         self.ctx.emit(RunFailed(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,

@@ -23,6 +23,7 @@ from rlm_tui.runtime.events import CodeCell, Event, RunStarted, Status, SubCallF
 from rlm_tui.lm_facts import CHARS_PER_TOKEN, context_window
 from rlm_tui.runtime.fanout import EventFanOut
 from rlm_tui.runtime.session_lock import SessionLock
+from rlm_tui.runtime.session_meta import SavedTurn, SessionMeta
 from rlm_tui.runtime.trace import read_trace
 from rlm_tui.runtime.trace_blobs import text_key
 from rlm_tui.sandbox import Sandbox
@@ -184,23 +185,23 @@ class ChatSession:
         self.events(Status(run_id=self.session_id, call_id=self.session_id, message=message))
 
     def _save_meta(self) -> None:
-        meta = {
-            "id": self.session_id, "project": str(self.project), "updated": time.time(),
-            "title": self._turns[0].question[:80] if self._turns else "(new session)",
-            "turns": [{"question": t.question, "answer": t.answer, "partial": t.partial, "messages": t.messages}
-                      for t in self._turns],
-        }
+        meta = SessionMeta(
+            id=self.session_id, project=str(self.project), updated=time.time(),
+            title=self._turns[0].question[:80] if self._turns else "(new session)",
+            turns=[SavedTurn(question=t.question, answer=t.answer, partial=t.partial, messages=t.messages)
+                   for t in self._turns],
+        )
         with self._lock:
-            _write_atomically(self.folder / "meta.json", json.dumps(redact.scrub_data(meta)))
+            _write_atomically(self.folder / "meta.json", json.dumps(redact.scrub_data(meta.model_dump())))
 
     @staticmethod
     def list_saved() -> list[SavedSession]:
         found = []
         for meta_file in sessions_dir().glob("*/meta.json"):
             try:
-                meta = json.loads(meta_file.read_text())
-                found.append(SavedSession(meta["id"], meta["title"], meta["updated"], meta_file.parent))
-            except (OSError, ValueError, KeyError):
+                meta = SessionMeta.read(meta_file)
+                found.append(SavedSession(meta.id, meta.title, meta.updated, meta_file.parent))
+            except (OSError, ValueError):
                 continue
         return sorted(found, key=lambda s: s.updated, reverse=True)
 
@@ -218,15 +219,14 @@ class ChatSession:
         lock = SessionLock(match.path)
         lock.acquire()  # before reading: nobody else writes the session while it is open here
         try:
-            meta = json.loads((match.path / "meta.json").read_text())
-            session = cls(settings, project or Path(meta["project"]), on_event, session_id=match.id)
+            meta = SessionMeta.read(match.path / "meta.json")
+            session = cls(settings, project or Path(meta.project), on_event, session_id=match.id)
         except BaseException:
             lock.release()
             raise
         session._folder_lock = lock
         try:
-            session._turns = [_Turn(t["question"], t["answer"], t["partial"], t.get("messages", []))
-                              for t in meta.get("turns", [])]
+            session._turns = [_Turn(t.question, t.answer, t.partial, t.messages) for t in meta.turns]
             events = read_trace(session.trace_path) if session.trace_path.exists() else []
             await session.start()
             await session._replay_cells(events)

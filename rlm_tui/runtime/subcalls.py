@@ -22,6 +22,7 @@ from rlm_tui.lm import Usage
 from rlm_tui.runtime.budget import BudgetExceeded, CallRefused
 from rlm_tui.runtime.context import Cancelled, RunContext
 from rlm_tui.runtime.events import CallsRefused, SubCallFinished, SubCallStarted, new_id
+from rlm_tui.runtime.guest_paths import mounted, sandbox_mounts
 
 if TYPE_CHECKING:
     from rlm_tui.runtime.run import Run
@@ -129,8 +130,12 @@ class GuestFunctions:
                 raise TimeoutError(f"tool {name!r} did not finish within {timeout:g} s") from None
             return value
 
+        async def in_mounts() -> Any:
+            with mounted(sandbox_mounts(self.run.sandbox)):  # the tool's guest paths resolve here
+                return await call()
+
         async def work(call_id: str) -> tuple[str, Any, Usage]:
-            value = await self.ctx.within_deadline(call())  # the turn's deadline cuts it too
+            value = await self.ctx.within_deadline(in_mounts())  # the turn's deadline cuts it too
             return repr(value)[:2000], value, Usage()
 
         return await self._tracked("tool", name, f"{name}{args!r} {kwargs!r}"[:2000], self.run.iteration_id, work)

@@ -1,13 +1,16 @@
-"""Booting the guest prelude from cached bytecode.
+"""Booting the guest modules from cached bytecode.
 
-Compiling `sandbox/prelude.py` inside the guest costs ~10 ms of every sandbox start, most of
-it. The first boot compiles it (and `typed.py`) in the guest and hands the marshalled code
-objects back; they are kept in memory and in the user cache, keyed by the interpreter image
-and both sources, and later boots load them with `marshal.loads` instead.
+The guest half of the sandbox is a handful of modules in the top-level `sandbox/` folder
+(`GUEST_MODULES`, in load order: each imports only those before it, or lazy ones). Compiling
+them inside the guest costs ~10 ms of every sandbox start, most of it. The first boot compiles
+them in the guest and hands the marshalled code objects back; they are kept in memory and in
+the user cache, keyed by the interpreter image and every source, and later boots load them
+with `marshal.loads` instead. A lazy module is registered at boot and runs on the first use
+of one of its names (`_rlm_typed`, `_rlm_state`: most cells never need them).
 
-The exchange uses raw door requests that start with a NUL byte (a JSON request never does),
-answered only while a sandbox is booting: no user code has run yet, so nothing a cell does
-can reach the cache that other sandboxes boot from.
+The exchange uses the boot requests of `rlm_tui.sandbox.protocol` (they start with a NUL
+byte, which a JSON request never does), answered only while a sandbox is booting: no user
+code has run yet, so nothing a cell does can reach the cache that other sandboxes boot from.
 """
 
 from __future__ import annotations
@@ -17,27 +20,50 @@ import threading
 from pathlib import Path
 
 from rlm_tui.paths import cache_dir, package_data
+from rlm_tui.sandbox import protocol as p
 from rlm_tui.sandbox.image import WASM_SHA256, sha256
 
-_NAMES = ("prelude", "typed", "state")
+# source file -> (module name, lazy); in load order
+GUEST_MODULES: dict[str, tuple[str, bool]] = {
+    "door": ("_rlm_door", False),
+    "variables": ("_rlm_variables", False),
+    "loop": ("_rlm_loop", False),
+    "images": ("_rlm_images", False),
+    "typed": (p.GUEST_TYPED, True),
+    "state": (p.GUEST_STATE, True),
+    "functions": ("_rlm_functions", False),
+    "prelude": (p.GUEST_ENTRY, False),
+}
+_NAMES = tuple(GUEST_MODULES)
 _DIGEST = 32
 
-BOOTSTRAP = """\
+BOOTSTRAP = f"""\
 import marshal, sys, types, _host
-module = sys.modules['_rlm'] = types.ModuleType('_rlm')
 code = None
-data = _host.call(b'\\0code')
+data = _host.call({p.BOOT_CODE!r})
 if data:
     try:
         code = marshal.loads(data)
     except Exception:
         code = None
 if code is None:
-    code = tuple(compile(_host.call(b'\\0source ' + name).decode(), '<rlm-' + name.decode() + '>', 'exec')
-                 for name in (b'prelude', b'typed', b'state'))
-    _host.call(b'\\0keep' + marshal.dumps(code))
-exec(code[0], module.__dict__)
-module._TYPED_CODE, module._STATE_CODE = code[1], code[2]
+    code = tuple(compile(_host.call({p.BOOT_SOURCE!r} + name.encode()).decode(), '<rlm-' + name + '>', 'exec')
+                 for name in {_NAMES!r})
+    _host.call({p.BOOT_KEEP!r} + marshal.dumps(code))
+def lazy(module, code):
+    def __getattr__(name):
+        del module.__getattr__
+        try:
+            exec(code, module.__dict__)
+        except BaseException:
+            module.__getattr__ = __getattr__
+            raise
+        return getattr(module, name)
+    module.__getattr__ = __getattr__
+modules = [(types.ModuleType(name), is_lazy) for name, is_lazy in {tuple(GUEST_MODULES.values())!r}]
+sys.modules.update((module.__name__, module) for module, _ in modules)
+for (module, is_lazy), one in zip(modules, code, strict=True):
+    lazy(module, one) if is_lazy else exec(one, module.__dict__)
 """
 
 
@@ -62,15 +88,15 @@ class BootCode:
             cls._sources = sources
 
     @classmethod
-    def answer(cls, request: bytes) -> bytes:
-        """The reply to a boot request (`\\0code`, `\\0source NAME`, `\\0keep DATA`)."""
+    def answer(cls, request: p.BootRequest) -> bytes:
+        """The reply to a boot request (`BOOT_CODE`, `BOOT_SOURCE` NAME, `BOOT_KEEP` DATA)."""
         cls.load()
-        if request == b"\0code":
+        if request.what == p.BOOT_CODE and not request.data:
             return cls._code or b""
-        if request.startswith(b"\0source "):
-            return cls._sources.get(request[8:].decode(), b"")  # type: ignore[union-attr]
-        if request.startswith(b"\0keep"):
-            data = request[5:]
+        if request.what == p.BOOT_SOURCE:
+            return cls._sources.get(request.data.decode("utf-8", "replace"), b"")  # type: ignore[union-attr]
+        if request.what == p.BOOT_KEEP:
+            data = request.data
             with cls._lock:
                 cls._code = data
             _write(cls._file, data)  # type: ignore[arg-type]

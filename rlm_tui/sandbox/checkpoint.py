@@ -1,6 +1,6 @@
 """What survives a restart, host side: the user variables as the guest serialised them after
 the last cell that changed them, and the inputs the host sent in (`GuestState` answers the
-guest's raw `\\1` door requests for both).
+guest's checkpoint and input door requests for both: `rlm_tui.sandbox.door`).
 
 The host never deserialises any of it: a pickle is opaque bytes here and is only ever loaded
 by the guest, in the fresh instance. Sizes are bounded on the host (a guest can lie about
@@ -14,6 +14,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from rlm_tui.sandbox.protocol import fetched, frames
 
 MAX_VALUE_BYTES = 16 << 20
 MAX_TOTAL_BYTES = 64 << 20
@@ -113,8 +115,7 @@ class Checkpoint:
         kept = self.entries.get(name)
         if kept is None:
             return b""
-        kind, blob = kept.data()
-        return kind.encode() + b"\n" + blob
+        return fetched(*kept.data())
 
     # -- inside ----------------------------------------------------------------------------
 
@@ -184,30 +185,19 @@ class GuestState:
             self.inputs[name] = (value, encoder)
             self.checkpoint.keep_input(name, value, encoder)
 
-    def request(self, raw: bytes) -> bytes:
-        """`\\1K{header}\\n<bytes>` keeps a variable (the reply says the room left),
-        `\\1F<name>` fetches one for a restore, `\\1I[names]` sends the inputs being loaded
-        and those named (sent before) as frames: `[name, kind, size]\\n` + bytes each."""
-        op, body = raw[1:2], raw[2:]
-        if op == b"K":
-            header, _, blob = body.partition(b"\n")
-            meta = json.loads(header)
-            why = self.checkpoint.keep(str(meta["name"]), str(meta["kind"]), blob)
-            if why is not None:
-                return json.dumps({"error": {"type": "ValueError", "message": why}}).encode()
-            return json.dumps({"ok": self.checkpoint.room}).encode()
-        if op == b"F":
-            self.restoring = body.decode("utf-8", "replace")
-            return self.checkpoint.fetch(self.restoring)
-        if op == b"I":
-            parts = dict(self.pending)
-            for name in json.loads(body):
-                if name in self.inputs and name not in parts:
-                    value, encoder = self.inputs[name]
-                    parts[name] = encoder(value)
-            return b"".join(json.dumps([n, kind, len(blob)]).encode() + b"\n" + blob
-                            for n, (kind, blob) in parts.items())
-        return b""
+    def fetch(self, name: str) -> bytes:
+        """The reply to a restore's `Fetch` of `name` (noted: a trap now is that variable's fault)."""
+        self.restoring = name
+        return self.checkpoint.fetch(name)
+
+    def inputs_frames(self, names: list[str]) -> bytes:
+        """The reply to `Inputs`: the inputs being loaded, and those named (sent before)."""
+        parts = dict(self.pending)
+        for name in names:
+            if name in self.inputs and name not in parts:
+                value, encoder = self.inputs[name]
+                parts[name] = encoder(value)
+        return frames((n, kind, blob) for n, (kind, blob) in parts.items())
 
     def checkpointed(self, gone: list[str], lost: dict[str, str]) -> int:
         """The guest's report after a checkpoint; the room left."""

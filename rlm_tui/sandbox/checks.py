@@ -1,9 +1,8 @@
-"""Checks and small helpers of `Sandbox`: mount paths, host function names, JSON replies, traps."""
+"""Checks and small helpers of `Sandbox`: mount paths, host function names, traps."""
 
 from __future__ import annotations
 
 import builtins
-import json
 import keyword
 import posixpath
 from collections.abc import Callable, Mapping
@@ -13,10 +12,6 @@ from typing import Any
 from rlm_tui.sandbox.results import SandboxError
 
 HostFunction = Callable[..., Any]
-
-
-def error_reply(kind: str, message: str) -> dict[str, Any]:
-    return {"error": {"type": kind, "message": message}}
 
 
 _RESERVED = frozenset(dir(builtins)) | {"SUBMIT", "SHOW_VARS", "Image"}
@@ -30,26 +25,6 @@ def check_names(functions: Mapping[str, HostFunction]) -> None:
             raise SandboxError(f"host function name {name!r} would hide a Python or sandbox builtin")
         if not callable(fn):
             raise SandboxError(f"host function {name!r} is not callable")
-
-
-def unjsonable(value: object) -> object:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    raise TypeError(f"host function returned {type(value).__name__}, which cannot cross into the sandbox")
-
-
-def encode_reply(reply: dict[str, Any]) -> bytes:
-    """A door reply as JSON bytes; a value that cannot cross becomes the guest's TypeError."""
-    try:
-        text = json.dumps(reply, ensure_ascii=False, default=unjsonable)
-    except (TypeError, ValueError) as e:
-        text = json.dumps(error_reply("TypeError", str(e)))
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # lone surrogates: let JSON escape them
-        return json.dumps(json.loads(text)).encode()
 
 
 def describe_trap(error: Exception) -> str:

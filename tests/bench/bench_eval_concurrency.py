@@ -74,7 +74,7 @@ def run(url: str, concurrency: int, tasks: int) -> tuple[float, float]:
         config = EvalConfig(model="openai/root", sub_model="openai/sub", families=["needle"], sizes=["1k"],
                             n=tasks // 2, modes=["rlm"], out=Path(out), concurrency=concurrency, traces=False,
                             context_window=50_000)
-        runner = Runner(config, settings, progress_stream=open(os.devnull, "w"))
+        runner = Runner(config, settings)
         base = rss_mb()
         started = time.monotonic()
         with Peak() as peak:

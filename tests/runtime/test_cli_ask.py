@@ -81,7 +81,10 @@ def test_usage_errors(argv, message, capsys, tmp_path):
 
 
 def test_no_model_says_how_to_set_one(capsys, monkeypatch, project):
+    from rlm_tui.local import default
+
     monkeypatch.delenv("RLM_TUI_MODEL", raising=False)
+    monkeypatch.setattr(default, "installed_default", lambda: None)  # no offline model to fall back on
     assert main(["ask", "q", "--project", str(project)]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "No model is configured" in err and "RLM_TUI_MODEL" in err and "--model" in err

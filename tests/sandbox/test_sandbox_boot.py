@@ -56,7 +56,7 @@ def test_guest_code_cannot_reach_the_boot_cache(project: Path) -> None:
 
 def test_typed_helpers_load_from_the_cached_code(project: Path) -> None:
     with Sandbox(project) as sandbox:
-        result = sandbox.run("import sys\nprint(sys.modules['_rlm']._typed().type_text(list[int]))")
+        result = sandbox.run("import sys\nprint(sys.modules['_rlm_typed'].type_text(list[int]))")
         assert result.stdout == "list[int]\n", result.error
 
 

@@ -39,7 +39,7 @@ def test_inputs_are_sent_again_from_the_host_value() -> None:
     state.loaded({"doc": doc, "rows": rows}, encoder)
     state.pending = {}
     assert state.stage_inputs({"doc": doc, "rows": [1, 2]}, encoder) == ["doc"]  # rows: a new object
-    frames = state.request(b"\x01I" + json.dumps(["doc"]).encode())
+    frames = state.inputs_frames(["doc"])
     head, _, rest = frames.partition(b"\n")
     assert json.loads(head) == ["rows", "json", 6]
     assert rest.startswith(b"[1, 2]")

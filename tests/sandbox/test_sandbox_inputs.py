@@ -47,15 +47,14 @@ def test_an_input_sent_again_crosses_only_when_the_guest_changed_it(project: Pat
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     with Sandbox(project) as sandbox:
         sent: list[int] = []
-        real = sandbox._state.request
+        real = sandbox._state.inputs_frames
 
-        def spy(raw: bytes) -> bytes:
-            reply = real(raw)
-            if raw[:2] == b"\x01I":
-                sent.append(len(reply))
+        def spy(names: list[str]) -> bytes:
+            reply = real(names)
+            sent.append(len(reply))
             return reply
 
-        monkeypatch.setattr(sandbox._state, "request", spy)
+        monkeypatch.setattr(sandbox._state, "inputs_frames", spy)
         sandbox.set_variables({"doc": big_text, "n": 1})
         sandbox.set_variables({"doc": big_text, "n": 1})  # the same objects, unchanged in the guest
         assert sent[0] > BIG and sent[1] == 0  # nothing crossed again

@@ -157,5 +157,5 @@ def test_a_cell_that_breaks_the_prelude_gets_a_fresh_instance(limited: Sandbox) 
     assert limited.run("import sys\nsys.modules['_rlm'] = None").ok  # takes effect at the next cell
     result = limited.run("x = 1")
     assert result.restarted and "machinery" in result.error
-    assert limited.run("import _rlm\n_rlm._door = None").restarted
+    assert limited.run("import _rlm_door\n_rlm_door.send = None").restarted
     assert limited.run("2 + 2").stdout == "4\n"

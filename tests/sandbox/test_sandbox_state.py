@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rlm_tui.sandbox import Sandbox
+from rlm_tui.sandbox import Sandbox, protocol
 
 SETUP = """\
 import json, collections
@@ -120,13 +120,13 @@ def test_a_value_whose_restore_traps_is_dropped_and_the_rest_restored(sandbox: S
 def test_a_trivial_cell_sends_no_checkpoint(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox.run("import numpy as np\ndata = list(range(1000))\nname = 'x'")
     kept: list[bytes] = []
-    real = sandbox._state.request
+    real = sandbox._state.checkpoint.keep
 
-    def spy(raw: bytes) -> bytes:
-        kept.append(raw[:2])
-        return real(raw)
+    def spy(name: str, kind: str, blob: bytes) -> str | None:
+        kept.append(protocol.STATE_KEEP)
+        return real(name, kind, blob)
 
-    monkeypatch.setattr(sandbox._state, "request", spy)
+    monkeypatch.setattr(sandbox._state.checkpoint, "keep", spy)
     for _ in range(3):
         assert sandbox.run("1 + 1").ok
     assert kept == []

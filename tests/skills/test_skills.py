@@ -168,12 +168,15 @@ def test_compiled_package_is_refused_with_a_clear_message(project):
         prepare_skills(project, ["fast-json"], {})
 
 
-def test_unpinned_package_is_refused(project):
+def test_loose_requirement_is_resolved_from_the_index_and_locked(project):
     from rlm_tui.runtime.skill_setup import prepare_skills
 
-    write_skill(project / ".rlm" / "skills", "loose", extra="packages: ['requests']\n")
-    with pytest.raises(SkillError, match="pinned exactly"):
-        prepare_skills(project, ["loose"], {})
+    folder = write_skill(project / ".rlm" / "skills", "loose", extra="packages: ['python-docx>=1.1']\n")
+    prepared = prepare_skills(project, ["loose"], {})
+    assert (prepared.folder / "packages" / "docx" / "__init__.py").is_file()
+    lock = (folder / "pylock.toml").read_text()
+    assert 'name = "python-docx"' in lock and "sha256" in lock
+    assert '"lxml" = "6.1.3"' in lock and '"typing-extensions" = "4.16.0"' in lock  # from the image
 
 
 async def test_long_text_skill_maps_and_reduces(scripted_server, project):

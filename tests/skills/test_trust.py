@@ -177,3 +177,12 @@ def test_a_project_skill_cannot_read_files_outside_the_project(tmp_path, monkeyp
     (project / "src.py").write_text("X = 1\n")
     (folder / "key.py").symlink_to(project / "src.py")  # a link inside the project is fine
     assert "key" in discover(project).skills["leak"].modules
+
+
+def test_the_package_lock_rlm_tui_writes_beside_a_skill_keeps_the_trust(hostile):
+    folder = hostile / ".rlm" / "skills" / "loud"
+    trust.trust(trust.host_code(hostile))
+    (folder / "pylock.toml").write_text('lock-version = "1.0"\n')  # written when the skill's packages resolve
+    assert trust.is_trusted(trust.host_code(hostile))
+    (folder / "pylock.py").write_text("")  # any other new file still asks again
+    assert not trust.is_trusted(trust.host_code(hostile))

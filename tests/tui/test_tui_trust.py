@@ -42,6 +42,12 @@ def hostile(project: Path, marker: Path) -> Path:
     return project
 
 
+def _asking(app) -> bool:
+    """The trust modal is up and composed (it is the screen before its widgets are mounted)."""
+    return isinstance(app.screen, TrustScreen) and bool(app.screen.query("#trust-files")) \
+        and bool(app.screen.query("#trust"))
+
+
 def settings_for(server) -> Settings:
     return Settings(model="openai/root", sub_model="openai/sub", api_base=server.url, skills=["loud"])
 
@@ -50,7 +56,7 @@ def settings_for(server) -> Settings:
 async def test_not_now_starts_without_running_anything(scripted_server, engine_home, hostile, marker, key):
     app = make_app(settings_for(scripted_server), hostile)
     async with app.run_test(size=(120, 35)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TrustScreen), timeout=30)
+        await wait_for(pilot, lambda: _asking(app), timeout=30)
         assert not marker.exists(), "nothing may run before the answer"
         shown = str(app.screen.query_one("#trust-files").render())
         assert ".rlm/skills/loud/tools.py" in shown
@@ -65,7 +71,7 @@ async def test_not_now_starts_without_running_anything(scripted_server, engine_h
 async def test_trust_records_and_loads_the_tools(scripted_server, engine_home, hostile, marker):
     app = make_app(settings_for(scripted_server), hostile)
     async with app.run_test(size=(120, 35)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TrustScreen), timeout=30)
+        await wait_for(pilot, lambda: _asking(app), timeout=30)
         await wait_for(pilot, lambda: app.screen.query_one("#trust").region.width > 0)
         assert await pilot.click("#trust")
         await wait_for(pilot, lambda: app.session is not None or app.session_error is not None, timeout=120)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import subprocess
 import sys
 import threading
@@ -117,6 +118,48 @@ def test_ignore_filter(tmp_path: Path):
     flt = IgnoreFilter(tmp_path)
     assert flt.ignored_path(tmp_path / "node_modules" / "m" / "index.js")
     assert not flt.ignored_path(tmp_path / "a.py")
+
+
+def test_nested_gitignores_agree_with_the_codebase_index(tmp_path: Path):
+    """The Files pane, `@` completion and the model's index read the same rules, nested
+    `.gitignore` files and `.git/info/exclude` included."""
+    tree = {
+        ".gitignore": "*.log\n/out/\n", "a.py": "x", "x.log": "x", "out/o.txt": "x",
+        "pkg/.gitignore": "secret.txt\n!keep.log\n/local/\n*.tmp\n", "pkg/secret.txt": "x", "pkg/keep.log": "x",
+        "pkg/local/l.txt": "x", "pkg/sub/local/ok.txt": "x", "pkg/sub/t.tmp": "x", "pkg/sub/m.py": "x",
+        "pkg/sub/.gitignore": "!t.tmp\n", "secret.txt": "x", "docs/[abc].md": "x", ".git/info/exclude": "docs/\n",
+    }
+    for rel, text in tree.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    shown = set(IgnoreFilter(tmp_path).walk())
+    assert shown == {".gitignore", "a.py", "pkg/.gitignore", "pkg/keep.log", "pkg/sub/local/ok.txt", "pkg/sub/t.tmp",
+                     "pkg/sub/m.py", "pkg/sub/.gitignore", "secret.txt"}
+    skill = str(Path(__file__).resolve().parents[2] / "skills" / "codebase")
+    sys.path.insert(0, skill)
+    try:
+        index = importlib.import_module("codebase_index")
+        index.index(str(tmp_path), refresh=True)
+        assert set(index.files()) == shown
+    finally:
+        sys.path.remove(skill)
+        sys.modules.pop("codebase_index", None)
+        sys.modules.pop("codebase_ignore", None)
+    flt = IgnoreFilter(tmp_path)
+    assert flt.ignored_path(tmp_path / "pkg" / "local" / "l.txt") and flt.ignored_path(tmp_path / "docs" / "[abc].md")
+    assert not flt.ignored_path(tmp_path / "pkg" / "sub" / "t.tmp")
+
+
+def test_a_linked_gitignore_is_not_read(tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "rules").write_text("*.py\n")
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.py").write_text("x")
+    (root / "sub" / ".gitignore").symlink_to(outside / "rules")
+    assert "sub/a.py" in set(IgnoreFilter(root).walk())
 
 
 def test_commands_parse_and_complete():

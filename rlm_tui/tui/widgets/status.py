@@ -29,6 +29,10 @@ class StatusInfo:
     sub_model: str = ""
     usage: Usage = Usage()
     budget: str = ""  # e.g. "3/12 iter · $0.41 left"
+    offline_default: str = ""  # the offline model used because none was configured
+
+
+OFFLINE_DEFAULT_TAG = "offline default, no key · /model for a hosted one"
 
 
 class StatusLine(Horizontal):
@@ -98,6 +102,8 @@ class StatusLine(Horizontal):
             models = escape(i.model)
             if i.sub_model and i.sub_model != i.model:
                 models += f" [$text-muted]sub[/] {escape(i.sub_model)}"
+            if i.offline_default and i.model == i.offline_default:
+                models += f" [$text-muted]({OFFLINE_DEFAULT_TAG})[/]"
             parts.append(f"[$primary]{models}[/]")
         u = i.usage
         if u.total_tokens:
