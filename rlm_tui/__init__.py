@@ -11,7 +11,7 @@ def __getattr__(name: str) -> Any:  # keep `import rlm_tui` cheap: the engine pu
 
         return RLM
     if name == "Budget":
-        from rlm_tui.runtime.budget import Budget
+        from rlm_tui.config import Budget
 
         return Budget
     if name == "File":

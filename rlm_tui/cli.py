@@ -204,6 +204,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     trace = trace_target(args.trace)
     if args.trust:
         trust_project(project, args.quiet)
+    from rlm_tui.local.default import offline_default
+
+    if (chosen := offline_default(settings)) is not None:
+        settings = chosen.settings
+        err(f"rlm-tui: {chosen.notice}")
     try:
         from rlm_tui.lm import LMError
         from rlm_tui.runtime.rlm import RLM
@@ -234,7 +239,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         cited = "\n".join(v if isinstance(v, str) else json.dumps(v, default=str) for v in outputs.values())
         citations = [c.to_dict() for c in extract_citations(cited, project)]
-        say(json.dumps({"outputs": outputs, "usage": prediction.usage, "partial": prediction.partial,
+        say(json.dumps({"outputs": outputs, "usage": prediction.usage.to_dict(), "partial": prediction.partial,
                         "budget_exhausted": prediction.budget_exhausted, "citations": citations},
                        indent=2, default=str))
     else:
@@ -377,9 +382,13 @@ def cmd_tui(argv: list[str]) -> int:
         check_skills(project, settings.skills)
     if args.trust:
         trust_project(project)
+    from rlm_tui.local.default import offline_default
     from rlm_tui.tui.app import make_app
 
-    make_app(settings, project, resume=args.resume).run()
+    chosen = offline_default(settings)
+    if chosen is not None:
+        settings = chosen.settings
+    make_app(settings, project, resume=args.resume, offline_default=chosen and chosen.model).run()
     return EXIT_OK
 
 

@@ -44,7 +44,7 @@ class ConfigError(ValueError):
     """The config file or an override is invalid; the message says where and why."""
 
 
-class BudgetSettings(BaseModel):
+class Budget(BaseModel):
     """Limits shared by the whole call tree of one turn. `None` means unlimited."""
 
     model_config = ConfigDict(extra="forbid")
@@ -116,7 +116,7 @@ class Settings(BaseModel):
     workspace_files: int = Field(20_000, ge=1, description="Files, folders and links /workspace and /tmp may hold.")
     theme: str = "rlm-dark"
     skills: list[str] = Field(default_factory=lambda: ["codebase"], description="Skills enabled by default.")
-    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    budget: Budget = Field(default_factory=Budget)
     roles: dict[str, RoleSettings] = Field(default_factory=dict)
     keys: dict[str, str] = Field(default_factory=dict, description="Binding id -> key.")
     router: RouterSettings | None = Field(None, description="Route every LM call through a LiteLLM Router.")
@@ -136,7 +136,7 @@ class Settings(BaseModel):
         """A copy with non-None overrides applied (budget fields may be given flat)."""
         data = self.model_dump()
         data["api_key"] = self.api_key.get_secret_value() if self.api_key else None
-        budget_fields = set(BudgetSettings.model_fields)
+        budget_fields = set(Budget.model_fields)
         for key, value in overrides.items():
             if value is None:
                 continue
@@ -171,7 +171,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None, *
 
 
 def _env_overrides(env: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
-    names = [*Settings.model_fields, *BudgetSettings.model_fields]
+    names = [*Settings.model_fields, *Budget.model_fields]
     skip = {"budget", "roles", "keys", "skills", "router"}
     return {name: env[f"RLM_TUI_{name.upper()}"] for name in names
             if name not in skip and f"RLM_TUI_{name.upper()}" in env}

@@ -1,12 +1,13 @@
 """The headless printer: one short progress line per interesting event, on stderr (keys
-scrubbed and control sequences dropped: the lines quote guest output and LM text)."""
+scrubbed and control sequences dropped: the lines quote guest output and LM text). Lines are
+indented by the rlm_query depth of the run they belong to, from the call tree (`CallGraph`)."""
 
 from __future__ import annotations
 
 import sys
 from typing import TextIO
 
-from rlm_tui.lm import Usage
+from rlm_tui.runtime.calls import CallGraph
 from rlm_tui.runtime.events import (
     BudgetExhausted,
     CallsRefused,
@@ -31,7 +32,7 @@ class ProgressPrinter:
     def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stream = stream
         self.quiet = quiet
-        self._depth: dict[str, int] = {}
+        self.graph = CallGraph()
 
     def __call__(self, event: Event) -> None:
         if self.quiet:
@@ -41,12 +42,13 @@ class ProgressPrinter:
             say(line, self.stream or sys.stderr)
 
     def describe(self, event: Event) -> str | None:
+        self.graph.apply(event)
         if isinstance(event, RunStarted):
-            self._depth[event.call_id] = event.depth
             if event.depth:
                 return f"{'  ' * event.depth}↳ child RLM (depth {event.depth}): {_one_line(event.task)}"
             return f"▶ {event.model} over {event.project}"
-        indent = "  " * self._depth.get(event.parent_id or "", 0)
+        node = self.graph.get(event.call_id) or self.graph.get(event.parent_id)
+        indent = "  " * (node.depth if node is not None else 0)
         if isinstance(event, Status):
             return f"· {event.message}"
         if isinstance(event, IterationStarted):
@@ -71,21 +73,12 @@ class ProgressPrinter:
             plural = "s" if event.count != 1 else ""
             return f"{indent}  ! {event.count} {event.function} call{plural} not sent ({event.budget} budget exhausted)"
         if isinstance(event, RunFinished) and event.parent_id is None:
-            return f"■ {_usage_line(event.usage)}, {event.duration_s:.1f} s"
+            return f"■ {event.usage.summary()}, {event.duration_s:.1f} s"
         if isinstance(event, BudgetExhausted) and event.parent_id is None:  # a child's run ends in its sub-call
             return f"! {event.budget} budget exhausted ({event.used:g} of {event.limit:g}); extracting a partial answer"
         if isinstance(event, RunFailed):
             return f"✗ {'cancelled' if event.cancelled else event.error_type + ': ' + _one_line(event.error)}"
         return None
-
-
-def _usage_line(usage: dict) -> str:
-    """`12 LM calls, 3,456 tokens, $0.0123 + 2 calls of unknown price` from a run's usage dict."""
-    calls = int(usage.get("lm_calls") or 0)
-    tokens = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
-    cost = Usage(cost_usd=usage.get("cost_usd"), calls=calls,
-                 unpriced_calls=int(usage.get("unpriced_calls") or 0)).cost_text()
-    return f"{calls} LM call{'s' * (calls != 1)}, {tokens:,} tokens, {cost}"
 
 
 def _one_line(text: str, width: int = 100) -> str:

@@ -38,6 +38,9 @@ from typing import Any, TypeVar  # noqa: E402
 
 import dspy  # noqa: E402
 
+from rlm_tui.lm_facts import CHARS_PER_TOKEN  # noqa: E402
+from rlm_tui.usage import Usage  # noqa: E402
+
 __all__ = [
     "LM",
     "Completion",
@@ -56,62 +59,6 @@ _T = TypeVar("_T")
 
 
 # --- data at the border ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Usage:
-    """What LM calls used. Additive.
-
-    ``cost_usd`` is what the calls of known price cost; ``unpriced_calls`` counts the calls whose
-    price is unknown (not in ``cost_usd``, never silently 0). ``cost_usd`` is ``None`` only when
-    there were calls and none had a known price. A one-call ``Usage(..., cost_usd=None, ...,
-    calls=1)`` counts itself as unpriced.
-    """
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = 0.0
-    latency_s: float = 0.0
-    calls: int = 0
-    unpriced_calls: int = 0
-
-    def __post_init__(self) -> None:
-        if self.cost_usd is None and self.calls and not self.unpriced_calls:
-            object.__setattr__(self, "unpriced_calls", self.calls)
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @property
-    def cost_known(self) -> bool:
-        """Every call's price is known, so ``cost_usd`` is the whole cost."""
-        return self.unpriced_calls == 0 and self.cost_usd is not None
-
-    def cost_text(self) -> str:
-        """``$0.0123``, ``$0.0123 + 2 calls of unknown price``, or ``unknown price (3 calls)``."""
-        if self.cost_usd is None:
-            return f"unknown price ({self.unpriced_calls} call{'s' * (self.unpriced_calls != 1)})"
-        text = f"${self.cost_usd:.4f}"
-        if self.unpriced_calls:
-            text += f" + {self.unpriced_calls} call{'s' * (self.unpriced_calls != 1)} of unknown price"
-        return text
-
-    def __add__(self, other: Usage) -> Usage:
-        if not isinstance(other, Usage):
-            return NotImplemented
-        calls = self.calls + other.calls
-        unpriced = self.unpriced_calls + other.unpriced_calls
-        known = [u.cost_usd for u in (self, other) if u.cost_usd is not None]
-        cost = sum(known) if known and (unpriced < calls or calls == 0) else (None if calls else 0.0)
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            cost_usd=cost,
-            latency_s=self.latency_s + other.latency_s,
-            calls=calls,
-            unpriced_calls=unpriced,
-        )
-
-
 @dataclass(frozen=True)
 class Completion:
     """One finished LM call: the full text, the model string asked for, and its usage."""
@@ -151,8 +98,8 @@ class ContextWindowError(LMError):
 
 # --- helpers -------------------------------------------------------------------------------------
 def estimate_tokens(text: str) -> int:
-    """A rough token count (4 characters per token) for when a provider reports no usage."""
-    return max(1, math.ceil(len(text) / 4)) if text else 0
+    """A rough token count (`CHARS_PER_TOKEN` characters per token) for when a provider reports no usage."""
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN)) if text else 0
 
 
 def _messages_text(messages: Sequence[dict[str, Any]]) -> str:

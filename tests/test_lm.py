@@ -54,7 +54,7 @@ async def test_plain_completion_and_usage(scripted_server):
     usage = completion.usage
     assert usage.prompt_tokens == estimate_tokens("S" * 40 + "\n" + "U" * 80)  # what the server counted
     assert usage.completion_tokens == 5
-    assert usage.calls == 1 and 0.05 <= usage.latency_s < 5
+    assert usage.lm_calls == 1 and 0.05 <= usage.latency_s < 5
     assert usage.cost_usd is None  # "root" has no price
     [request] = scripted_server.chat_requests()
     assert [m["role"] for m in request.messages] == ["system", "user"]
@@ -280,7 +280,7 @@ async def test_cost_is_none_for_unknown_model_and_priced_for_known(scripted_serv
 def test_usage_from_response_shapes():
     litellm_shape = {"usage": {"prompt_tokens": 1000, "completion_tokens": 10}}
     usage = usage_from_response(litellm_shape, "openai/gpt-4o-mini", 0.5)
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.calls, usage.latency_s) == (1000, 10, 1, 0.5)
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.lm_calls, usage.latency_s) == (1000, 10, 1, 0.5)
     assert usage.cost_usd == pytest.approx(price_usd("openai/gpt-4o-mini", 1000, 10))
     assert usage_from_response(litellm_shape, "openai/no-such-model-xyz", 0.1).cost_usd is None
     assert usage_from_response({}, "openai/gpt-4o-mini", 0.1).cost_usd is None  # no usage: unknown
@@ -290,9 +290,9 @@ def test_usage_addition():
     a = Usage(10, 5, 0.01, 1.0, 1)
     b = Usage(1, 2, 0.02, 0.5, 2)
     total = a + b
-    assert (total.prompt_tokens, total.completion_tokens, total.latency_s, total.calls) == (11, 7, 1.5, 3)
+    assert (total.prompt_tokens, total.completion_tokens, total.latency_s, total.lm_calls) == (11, 7, 1.5, 3)
     assert total.cost_usd == pytest.approx(0.03) and total.total_tokens == 18
-    assert sum([a, b], Usage()).calls == 3
+    assert sum([a, b], Usage()).lm_calls == 3
     assert Usage().cost_usd == 0.0
 
 
@@ -302,7 +302,7 @@ def test_one_unknown_price_leaves_the_known_cost_and_counts_the_unpriced_calls()
     assert unknown.unpriced_calls == 1 and not unknown.cost_known
     total = sum([priced, unknown, unknown, priced], Usage())
     assert total.cost_usd == pytest.approx(0.02)  # not None: the known part stays a number
-    assert (total.calls, total.unpriced_calls, total.cost_known) == (4, 2, False)
+    assert (total.lm_calls, total.unpriced_calls, total.cost_known) == (4, 2, False)
     assert total.cost_text() == "$0.0200 + 2 calls of unknown price"
     assert (priced + priced).cost_known and (priced + priced).cost_text() == "$0.0200"
     only_unknown = Usage() + unknown + unknown

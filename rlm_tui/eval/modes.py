@@ -74,8 +74,8 @@ async def answer_rlm(instance: Instance, record: dict[str, Any], models: Models,
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
     usage = prediction.usage
-    record.update(prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
-                  cost_usd=usage["cost_usd"], lm_calls=usage["lm_calls"], iterations=usage["iterations"],
+    record.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                  cost_usd=usage.cost_usd, lm_calls=usage.lm_calls, iterations=usage.iterations,
                   partial=bool(prediction.partial))
     value = jsonable(prediction[next(iter(rlm.signature.output_fields))])
     return value if isinstance(value, list) else str(value)
@@ -133,8 +133,7 @@ def write_direct_trace(path: Path, instance: Instance, lm: LM, messages: list[di
                            completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd,
                            latency_s=usage.latency_s),
             RunFinished(run_id=run_id, call_id=call_id, outputs={"answer": completion.text}, partial=False,
-                        usage={"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-                               "cost_usd": usage.cost_usd, "lm_calls": 1, "iterations": 0},
+                        usage=usage,
                         duration_s=duration_s),
         ):
             writer(event)

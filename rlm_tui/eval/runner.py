@@ -265,7 +265,7 @@ class Runner:
                     cleanup()
 
     def direct_window(self) -> int:
-        from rlm_tui.runtime.run import context_window
+        from rlm_tui.lm_facts import context_window
 
         return self.config.context_window or context_window(self.lm.model)
 

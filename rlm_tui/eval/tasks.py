@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-CHARS_PER_TOKEN = 4
+from rlm_tui.lm_facts import CHARS_PER_TOKEN
 
 
 @dataclass(frozen=True)

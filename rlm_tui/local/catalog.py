@@ -62,6 +62,8 @@ class ModelSpec:
     chunks: tuple[ChunkPin, ...]
     description: str = ""
     upstream: str = ""
+    trained_context: int = 32_768  # tokens the model was trained for (GGUF context_length)
+    kv_bytes_per_token: int = 0  # f16 KV cache: layers x KV heads x head dim x 2 (K, V) x 2 bytes
 
     @property
     def model_string(self) -> str:
@@ -120,6 +122,7 @@ _MODELS: dict[str, dict] = {
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M: the default offline model",
         upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+        kv_bytes_per_token=28 * 2 * 128 * 2 * 2,
     ),
     "qwen2.5-coder-0.5b": dict(
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
@@ -127,6 +130,7 @@ _MODELS: dict[str, dict] = {
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M: small and fast, for tests",
         upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+        kv_bytes_per_token=24 * 2 * 64 * 2 * 2,
     ),
 }
 

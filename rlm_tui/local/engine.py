@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_N_CTX = 8192
+DEFAULT_N_CTX = 8192  # the window when a model's KV size is unknown (a GGUF given by path)
+CONTEXT_SIZES = (32_768, 16_384, 8_192)  # tried largest first
+KV_MEMORY_SHARE = 4  # the KV cache and its stashes take at most 1/4 of the available memory
 DEFAULT_MAX_TOKENS = 1024  # a root reply is one code cell; caps a small model's runaway output
 
 
@@ -57,6 +59,38 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 2
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable on Linux; 8 GiB when it cannot be read)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def context_size(trained: int, kv_bytes_per_token: int, *, stash_slots: int = 2,
+                 memory: int | None = None) -> int:
+    """The context window to open a model with: RLM_TUI_LOCAL_CTX if set, else the largest of
+    `CONTEXT_SIZES` (up to what the model was trained for) whose KV cache, with a copy per prefix
+    stash, fits in 1/`KV_MEMORY_SHARE` of the available memory. Qwen2.5-Coder: 32K when ~4 GB
+    (1.5B) or ~1.6 GB (0.5B) are free. Unknown KV size: `DEFAULT_N_CTX`."""
+    if os.environ.get("RLM_TUI_LOCAL_CTX", "").strip():
+        return _env_int("RLM_TUI_LOCAL_CTX", DEFAULT_N_CTX)
+    if kv_bytes_per_token <= 0:
+        return min(DEFAULT_N_CTX, trained)
+    budget = (available_memory() if memory is None else memory) // KV_MEMORY_SHARE
+    for size in CONTEXT_SIZES:
+        if size <= trained and size * kv_bytes_per_token * (1 + stash_slots) <= budget:
+            return size
+    return min(CONTEXT_SIZES[-1], trained)
 
 
 def default_threads() -> tuple[int, int]:
@@ -265,10 +299,12 @@ class LocalModel:
         top_p: float | None = None,
         stop: Sequence[str] | str | None = None,
         seed: int | None = None,
+        grammar: str | None = None,
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> Generation:
-        """Generate a chat reply. ``on_text`` gets each text delta; setting ``cancel`` stops early."""
+        """Generate a chat reply. ``grammar`` (GBNF) constrains it; ``on_text`` gets each text
+        delta; setting ``cancel`` stops early."""
         with self.lock:
             return self._generate(
                 messages,
@@ -277,12 +313,13 @@ class LocalModel:
                 top_p=top_p,
                 stop=stop,
                 seed=seed,
+                grammar=grammar,
                 on_text=on_text,
                 cancel=cancel,
             )
 
     def _generate(
-        self, messages, *, max_tokens, temperature, top_p, stop, seed, on_text, cancel
+        self, messages, *, max_tokens, temperature, top_p, stop, seed, grammar, on_text, cancel
     ) -> Generation:
         start = time.monotonic()
         llm = self._load()
@@ -309,6 +346,15 @@ class LocalModel:
         }
         if top_p is not None:
             kwargs["top_p"] = top_p
+        sampler = None
+        if grammar is not None and temperature == 0:
+            # Greedy: our sampler checks the grammar only where the greedy token breaks it.
+            from rlm_tui.local.grammar_sampler import GreedyGrammarSampler
+
+            sampler = GreedyGrammarSampler(import_llama_cpp(), llm._model, grammar)
+            llm._init_sampler = lambda **_options: sampler  # what Llama.generate builds its sampler with
+        elif grammar is not None:
+            kwargs["grammar"] = import_llama_cpp().LlamaGrammar.from_string(grammar, verbose=False)
         pieces: list[str] = []
         first: float | None = None
         finish = "stop"
@@ -330,6 +376,10 @@ class LocalModel:
                     break
         finally:
             stream.close()
+            if sampler is not None:
+                del llm._init_sampler  # back to the class's
+                llm._sampler = None
+                sampler.close()
         text = "".join(pieces)
         completion = (
             len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
@@ -431,7 +481,7 @@ _registry: dict[str, LocalModel] = {}
 _registry_lock = threading.Lock()
 
 
-def local_model(path: Path | str, *, name: str | None = None) -> LocalModel:
+def local_model(path: Path | str, *, name: str | None = None, n_ctx: int | None = None) -> LocalModel:
     """The shared `LocalModel` for ``path`` (created on first use; loaded on its first call)."""
     key = str(Path(path).resolve())
     with _registry_lock:
@@ -439,7 +489,7 @@ def local_model(path: Path | str, *, name: str | None = None) -> LocalModel:
         if model is None or model._closed:
             if not _registry:
                 atexit.register(close_all)
-            model = _registry[key] = LocalModel(path, name=name)
+            model = _registry[key] = LocalModel(path, name=name, n_ctx=n_ctx)
         return model
 
 

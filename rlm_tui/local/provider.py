@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from rlm_tui.local import reply_grammar
 from rlm_tui.local.catalog import PROVIDER, UnknownModelError, get_model, known_models
 from rlm_tui.local.engine import (
     ContextOverflowError,
@@ -29,6 +30,7 @@ from rlm_tui.local.engine import (
     LocalModel,
     LocalModelError,
     RuntimeMissingError,
+    context_size,
     import_llama_cpp,
     local_model,
 )
@@ -65,7 +67,20 @@ def resolve(model: str) -> LocalModel:
         raise LocalModelError(
             f"offline model {spec.name} is not pulled yet: run rlm-tui models pull {spec.name}"
         )
-    return local_model(spec.path(), name=spec.name)
+    return local_model(spec.path(), name=spec.name, n_ctx=model_context(spec))
+
+
+_contexts: dict[str, int] = {}
+_contexts_lock = threading.Lock()
+
+
+def model_context(spec: Any) -> int:
+    """The context window of a known model, decided once per process (litellm's map and the
+    opened model must agree, whatever the free memory does later)."""
+    with _contexts_lock:
+        if spec.name not in _contexts:
+            _contexts[spec.name] = context_size(spec.trained_context, spec.kv_bytes_per_token)
+        return _contexts[spec.name]
 
 
 def check_ready(model: str) -> str | None:
@@ -183,7 +198,8 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        return _fill(model_response, model, _run(model, messages, optional_params))
+        grammar = reply_grammar.active()
+        return _fill(model_response, model, _run(model, messages, optional_params, grammar=grammar))
 
     async def acompletion(
         self,
@@ -202,9 +218,11 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
     ) -> Any:
         local = self._resolve(model)
         cancel = threading.Event()
+        grammar = reply_grammar.active()  # read here: the executor thread has another context
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            local.executor, lambda: _run(model, messages, optional_params, cancel=cancel)
+            local.executor,
+            lambda: _run(model, messages, optional_params, grammar=grammar, cancel=cancel),
         )
         try:
             generation = await asyncio.shield(future)
@@ -231,11 +249,13 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
         local = self._resolve(model)
         items: queue.Queue[str | _Done] = queue.Queue()
         cancel = threading.Event()
+        grammar = reply_grammar.active()
 
         def work() -> None:
             try:
                 items.put(
-                    _Done(_run(model, messages, optional_params, on_text=items.put, cancel=cancel))
+                    _Done(_run(model, messages, optional_params, grammar=grammar,
+                               on_text=items.put, cancel=cancel))
                 )
             except BaseException as e:  # handed to the consumer
                 items.put(_Done(error=e))
@@ -277,6 +297,7 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[str | _Done] = asyncio.Queue()
         cancel = threading.Event()
+        grammar = reply_grammar.active()
 
         def put(item: str | _Done) -> None:
             try:
@@ -286,7 +307,8 @@ class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
 
         def work() -> None:
             try:
-                put(_Done(_run(model, messages, optional_params, on_text=put, cancel=cancel)))
+                put(_Done(_run(model, messages, optional_params, grammar=grammar, on_text=put,
+                               cancel=cancel)))
             except BaseException as e:  # handed to the consumer
                 put(_Done(error=e))
 
@@ -339,18 +361,20 @@ def register() -> None:
 
 
 def _register_prices(litellm: Any) -> None:
-    from rlm_tui.local.engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, _env_int
+    from rlm_tui.local.engine import DEFAULT_MAX_TOKENS, _env_int
 
-    n_ctx = _env_int("RLM_TUI_LOCAL_CTX", DEFAULT_N_CTX)
-    entry = {
-        "input_cost_per_token": 0.0,
-        "output_cost_per_token": 0.0,
-        "cache_read_input_token_cost": 0.0,
-        "cache_creation_input_token_cost": 0.0,
-        "litellm_provider": PROVIDER,
-        "mode": "chat",
-        "max_input_tokens": n_ctx,
-        "max_tokens": n_ctx,
-        "max_output_tokens": _env_int("RLM_TUI_LOCAL_MAX_TOKENS", DEFAULT_MAX_TOKENS),
-    }
-    litellm.register_model({spec.model_string: dict(entry) for spec in known_models()})
+    def entry(spec: Any) -> dict[str, Any]:
+        n_ctx = model_context(spec)
+        return {
+            "input_cost_per_token": 0.0,
+            "output_cost_per_token": 0.0,
+            "cache_read_input_token_cost": 0.0,
+            "cache_creation_input_token_cost": 0.0,
+            "litellm_provider": PROVIDER,
+            "mode": "chat",
+            "max_input_tokens": n_ctx,
+            "max_tokens": n_ctx,
+            "max_output_tokens": _env_int("RLM_TUI_LOCAL_MAX_TOKENS", DEFAULT_MAX_TOKENS),
+        }
+
+    litellm.register_model({spec.model_string: entry(spec) for spec in known_models()})

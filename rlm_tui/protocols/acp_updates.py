@@ -43,7 +43,7 @@ from rlm_tui.runtime.events import (
     SubCallStarted,
     SubmitRejected,
 )
-from rlm_tui.tui.calls import RUNNING, CallGraph, CallNode
+from rlm_tui.runtime.calls import RUNNING, CallGraph, CallNode
 
 Send = Callable[[Any], Awaitable[None]]
 

@@ -36,7 +36,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, Tool
 from pydantic import BaseModel, Field
 
-from rlm_tui.config import BudgetSettings, Settings
+from rlm_tui.config import Budget, Settings
 from rlm_tui.protocols.pool import Listener, SessionPool
 from rlm_tui.protocols.progress import EventChannel, TurnMeter
 from rlm_tui.protocols.requests import (
@@ -52,7 +52,7 @@ from rlm_tui.runtime.session import TurnResult
 
 DEFAULT_SIGNATURE = "question -> answer"
 
-Turn = Callable[[Listener, BudgetSettings], Awaitable[tuple[str, TurnResult]]]
+Turn = Callable[[Listener, Budget], Awaitable[tuple[str, TurnResult]]]
 """Runs one turn with a progress listener under the given limits; the session id and result."""
 
 Question = Annotated[str, Field(min_length=1, description="What to find out about the project, in plain words.")]
@@ -168,7 +168,7 @@ def build_server(project: Path, pool: SessionPool) -> MCPServer:
                  "is partial.")
     async def ask(question: Question, ctx: Context, signature: Signature = DEFAULT_SIGNATURE,
                   budget: Limits = None) -> Answer:
-        async def turn(listener: Listener, limits: BudgetSettings) -> tuple[str, TurnResult]:
+        async def turn(listener: Listener, limits: Budget) -> tuple[str, TurnResult]:
             session_id = await pool.open(project, listener)
             try:
                 return session_id, await pool.ask(session_id, question, listener=listener,
@@ -183,7 +183,7 @@ def build_server(project: Path, pool: SessionPool) -> MCPServer:
                  "pass the returned session_id to follow up.")
     async def session_ask(question: Question, ctx: Context, session_id: str | None = None,
                           signature: Signature = DEFAULT_SIGNATURE, budget: Limits = None) -> Answer:
-        async def turn(listener: Listener, limits: BudgetSettings) -> tuple[str, TurnResult]:
+        async def turn(listener: Listener, limits: Budget) -> tuple[str, TurnResult]:
             if session_id is not None:
                 return session_id, await pool.ask(session_id, question, listener=listener,
                                                   signature=signature, budget=limits)
@@ -214,7 +214,6 @@ def _answer(result: TurnResult, meter: TurnMeter, session_id: str, project: Path
         raise ToolError("the run was cancelled")
     if result.error is not None:
         raise ToolError(f"the run failed: {result.error}")
-    usage = meter.usage or {}
     outputs = jsonable(result.outputs)
     text = "\n".join(v if isinstance(v, str) else json.dumps(v, default=str) for v in outputs.values())
     return Answer(
@@ -222,8 +221,8 @@ def _answer(result: TurnResult, meter: TurnMeter, session_id: str, project: Path
         outputs=outputs,
         citations=[CitationOut(**c.to_dict()) for c in extract_citations(text, project)],
         usage=UsageOut(prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens,
-                       cost_usd=result.usage.cost_usd, lm_calls=usage.get("lm_calls"),
-                       iterations=usage.get("iterations")),
+                       cost_usd=result.usage.cost_usd, lm_calls=result.usage.lm_calls,
+                       iterations=result.usage.iterations),
         partial=result.partial,
         budget_exhausted=meter.budget_exhausted,
         session_id=session_id,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlm_tui.config import BudgetSettings, Settings
+from rlm_tui.config import Budget, Settings
 from rlm_tui.lm import Usage
 from rlm_tui.protocols.requests import BadRequest
 from rlm_tui.runtime.events import Event
@@ -96,7 +96,7 @@ class SessionPool:
             self._track(asyncio.ensure_future(task.result().close()))
 
     async def ask(self, session_id: str, question: str, *, listener: Listener | None = None,
-                  signature: str | None = None, budget: BudgetSettings | None = None,
+                  signature: str | None = None, budget: Budget | None = None,
                   context_paths: list[str] | None = None) -> TurnResult:
         """One turn on the session; cancelling the caller cancels the turn (see the module doc)."""
         entry = self._entry(session_id)

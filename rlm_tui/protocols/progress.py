@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from rlm_tui.runtime.events import (
     BudgetExhausted,
@@ -32,7 +32,7 @@ from rlm_tui.runtime.events import (
     SubmitRejected,
     Submitted,
 )
-from rlm_tui.tui.calls import DONE, FAILED, RUNNING, CallGraph
+from rlm_tui.runtime.calls import DONE, FAILED, RUNNING, CallGraph
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,6 @@ class TurnMeter:
         self.graph = CallGraph()
         self.max_iterations = max_iterations
         self.iteration = 0
-        self.usage: dict[str, Any] | None = None  # the top-level run's, once it finishes
         self.budget_exhausted: str | None = None
 
     def apply(self, event: Event) -> str | None:
@@ -127,8 +126,6 @@ class TurnMeter:
         top_level = event.parent_id is None
         if isinstance(event, IterationStarted) and self.graph.is_root_run_event(event):
             self.iteration = event.iteration
-        elif isinstance(event, RunFinished) and top_level:
-            self.usage = event.usage
         elif isinstance(event, BudgetExhausted) and top_level:
             self.budget_exhausted = event.budget
         what = happened(event)
@@ -143,8 +140,8 @@ class TurnMeter:
             iteration=self.iteration, max_iterations=self.max_iterations,
             running=sum(n.status == RUNNING for n in subs), done=sum(n.status == DONE for n in subs),
             failed=sum(n.status == FAILED for n in subs),
-            tokens=self.graph.prompt_tokens + self.graph.completion_tokens,
-            cost_usd=self.graph.cost_usd if self.graph.cost_known else None,
+            tokens=self.graph.usage.total_tokens,
+            cost_usd=self.graph.usage.cost_usd if self.graph.usage.cost_known else None,
         )
 
 

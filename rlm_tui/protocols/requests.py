@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rlm_tui.config import BudgetSettings
+from rlm_tui.config import Budget
 
 
 class BadRequest(ValueError):
@@ -29,7 +29,7 @@ class BudgetRequest(BaseModel):
     max_seconds: float | None = Field(None, gt=0, description="Wall-clock seconds for the call.")
 
 
-def effective_budget(configured: BudgetSettings, requested: BudgetRequest | None) -> BudgetSettings:
+def effective_budget(configured: Budget, requested: BudgetRequest | None) -> Budget:
     """The configured limits, lowered where the request asks; BadRequest for any raise."""
     if requested is None:
         return configured
@@ -43,7 +43,7 @@ def effective_budget(configured: BudgetSettings, requested: BudgetRequest | None
             limits[name] = value
     if too_high:
         raise BadRequest("budget: " + "; ".join(too_high) + " (a call may lower the server's limits, not raise them)")
-    return BudgetSettings(**limits)
+    return Budget(**limits)
 
 
 def checked_signature(signature: str) -> str:

@@ -1,4 +1,5 @@
-"""Budgets shared by a whole call tree: iterations, LM calls, tokens, USD, wall time, memory.
+"""The budget meter of a whole call tree: what is used of the limits (`config.Budget`: iterations,
+LM calls, tokens, USD, wall time, memory) while the tree runs.
 
 Every LM call reserves before it is sent: one call, plus its estimated tokens and cost
 (`reserve`), refused with `BudgetExceeded` when that would pass a limit, so concurrent calls
@@ -19,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from rlm_tui.config import BudgetSettings
+from rlm_tui.config import Budget
 
 EXTRACT_SHARE = 0.2  # of max_seconds kept for the extract step ...
 EXTRACT_MAX_S = 30.0  # ... up to this many seconds
@@ -55,15 +56,10 @@ class Reservation:
 
 
 @dataclass
-class Budget:
-    """Limits plus what has been used (or is reserved) so far; thread-safe, shared by child runs."""
+class BudgetMeter:
+    """What has been used (or is reserved) of `limits` so far; thread-safe, shared by child runs."""
 
-    max_iterations: int | None = 12
-    max_lm_calls: int | None = 200
-    max_tokens: int | None = None
-    max_cost_usd: float | None = None
-    max_seconds: float | None = 600.0
-    max_memory_mb: int | None = None  # all sandboxes of the tree together; None: twice memory_mb
+    limits: Budget = field(default_factory=Budget)
     iterations: int = 0
     lm_calls: int = 0
     tokens: int = 0
@@ -73,10 +69,6 @@ class Budget:
     _completion_tokens: int = field(default=0, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    @classmethod
-    def from_settings(cls, settings: BudgetSettings) -> Budget:
-        return cls(**settings.model_dump())
-
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -84,13 +76,13 @@ class Budget:
     @property
     def extract_allowance(self) -> float:
         """Seconds at the end of `max_seconds` kept for the extract step."""
-        return 0.0 if self.max_seconds is None else min(EXTRACT_MAX_S, EXTRACT_SHARE * self.max_seconds)
+        return 0.0 if self.limits.max_seconds is None else min(EXTRACT_MAX_S, EXTRACT_SHARE * self.limits.max_seconds)
 
     def deadline(self, *, extract: bool = False) -> float | None:
         """The `time.monotonic()` by which work must stop (None: no time limit)."""
-        if self.max_seconds is None:
+        if self.limits.max_seconds is None:
             return None
-        return self.started + self.max_seconds - (0.0 if extract else self.extract_allowance)
+        return self.started + self.limits.max_seconds - (0.0 if extract else self.extract_allowance)
 
     def seconds_left(self, *, extract: bool = False) -> float | None:
         deadline = self.deadline(extract=extract)
@@ -120,18 +112,18 @@ class Budget:
         return Reservation(tokens, cost_usd)
 
     def _refuse_if_over(self, tokens: int, cost_usd: float) -> None:
-        if self.max_lm_calls is not None and self.lm_calls + 1 > self.max_lm_calls:
-            raise CallRefused("lm_calls", self.max_lm_calls, self.lm_calls)
-        if self.max_tokens is not None and self.tokens + tokens > self.max_tokens:
-            if self.tokens >= self.max_tokens:
-                raise CallRefused("tokens", self.max_tokens, self.tokens)
-            raise CallRefused("tokens", self.max_tokens, self.tokens, tokens)
-        if self.max_cost_usd is not None and self.cost_usd + cost_usd > self.max_cost_usd:
-            if self.cost_usd >= self.max_cost_usd:
-                raise CallRefused("cost_usd", self.max_cost_usd, self.cost_usd)
-            raise CallRefused("cost_usd", self.max_cost_usd, self.cost_usd, cost_usd)
+        if self.limits.max_lm_calls is not None and self.lm_calls + 1 > self.limits.max_lm_calls:
+            raise CallRefused("lm_calls", self.limits.max_lm_calls, self.lm_calls)
+        if self.limits.max_tokens is not None and self.tokens + tokens > self.limits.max_tokens:
+            if self.tokens >= self.limits.max_tokens:
+                raise CallRefused("tokens", self.limits.max_tokens, self.tokens)
+            raise CallRefused("tokens", self.limits.max_tokens, self.tokens, tokens)
+        if self.limits.max_cost_usd is not None and self.cost_usd + cost_usd > self.limits.max_cost_usd:
+            if self.cost_usd >= self.limits.max_cost_usd:
+                raise CallRefused("cost_usd", self.limits.max_cost_usd, self.cost_usd)
+            raise CallRefused("cost_usd", self.limits.max_cost_usd, self.cost_usd, cost_usd)
         if (left := self.seconds_left()) is not None and left <= 0:
-            raise CallRefused("seconds", self.max_seconds, self.elapsed)
+            raise CallRefused("seconds", self.limits.max_seconds, self.elapsed)
 
     def settle(self, reservation: Reservation, prompt_tokens: int, completion_tokens: int,
                cost_usd: float | None) -> None:
@@ -155,26 +147,17 @@ class Budget:
         """The first budget that has run out, if any (time: the deadline before the extract step)."""
         left = self.seconds_left()
         checks = (
-            ("iterations", self.max_iterations, self.iterations),
-            ("lm_calls", self.max_lm_calls, self.lm_calls),
-            ("tokens", self.max_tokens, self.tokens),
-            ("cost_usd", self.max_cost_usd, self.cost_usd),
+            ("iterations", self.limits.max_iterations, self.iterations),
+            ("lm_calls", self.limits.max_lm_calls, self.lm_calls),
+            ("tokens", self.limits.max_tokens, self.tokens),
+            ("cost_usd", self.limits.max_cost_usd, self.cost_usd),
         )
         for name, limit, used in checks:
             if limit is not None and used >= limit:
                 return BudgetExceeded(name, limit, used)
         if left is not None and left <= 0:
-            return BudgetExceeded("seconds", self.max_seconds, self.elapsed)
+            return BudgetExceeded("seconds", self.limits.max_seconds, self.elapsed)
         return None
-
-    def remaining(self) -> dict[str, float | None]:
-        return {
-            "iterations": None if self.max_iterations is None else self.max_iterations - self.iterations,
-            "lm_calls": None if self.max_lm_calls is None else self.max_lm_calls - self.lm_calls,
-            "tokens": None if self.max_tokens is None else self.max_tokens - self.tokens,
-            "cost_usd": None if self.max_cost_usd is None else self.max_cost_usd - self.cost_usd,
-            "seconds": self.seconds_left(),
-        }
 
 
 MIN_SANDBOX_MB = 64  # the least a child sandbox is started with (the interpreter boots in less)

@@ -1,4 +1,4 @@
-"""What one call tree shares: LMs, budget, memory, usage, event sink, cancellation, concurrency.
+"""What one call tree shares: LMs, budget meter, memory, usage, event sink, cancellation, concurrency.
 
 Every LM call of the tree goes through `reserve` (before anything is emitted or sent) and
 `spend` (send within the deadline, then settle the reservation with the real usage).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import threading
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlm_tui.lm import LM, Completion, Usage, price_usd
-from rlm_tui.runtime.budget import Budget, BudgetExceeded, MemoryPool, Reservation
+from rlm_tui.lm_facts import CHARS_PER_TOKEN
+from rlm_tui.runtime.budget import BudgetExceeded, BudgetMeter, MemoryPool, Reservation
 from rlm_tui.runtime.events import Event, LMCallFinished, LMCallStarted, LMToken, new_id
 
 if TYPE_CHECKING:
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[Event], None]
 T = TypeVar("T")
-CHARS_PER_TOKEN = 4
 
 
 class Cancelled(Exception):
@@ -38,7 +39,7 @@ class RunContext:
     lm: LM
     sub_lm: LM
     project: Path
-    budget: Budget
+    meter: BudgetMeter
     emit: EventSink
     roles: dict[str, LM] = field(default_factory=dict)
     max_depth: int = 2
@@ -58,13 +59,13 @@ class RunContext:
     usage: Usage = field(default_factory=Usage)
     cancel_event: threading.Event = field(default_factory=threading.Event)
     loop: asyncio.AbstractEventLoop | None = None
-    memory: MemoryPool | None = None  # built from the budget's max_memory_mb when not given
+    memory: MemoryPool | None = None  # built from the limits' max_memory_mb when not given
     _semaphore: asyncio.Semaphore | None = None
     _usage_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.memory is None:
-            self.memory = MemoryPool(self.budget.max_memory_mb or 2 * self.memory_mb)
+            self.memory = MemoryPool(self.meter.limits.max_memory_mb or 2 * self.memory_mb)
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -83,6 +84,13 @@ class RunContext:
         known = ", ".join(self.roles) or "none configured"
         raise ValueError(f"unknown model role {role!r} (roles: {known}); omit model= to use the default sub-LM")
 
+    def used(self) -> Usage:
+        """What the tree has used: its LM usage, with the meter's counts of LM calls (a call
+        that failed after it was sent counts too) and of iterations."""
+        with self._usage_lock:
+            usage = self.usage
+        return dataclasses.replace(usage, lm_calls=self.meter.lm_calls, iterations=self.meter.iterations)
+
     def check_cancel(self) -> None:
         if self.cancel_event.is_set():
             raise Cancelled("the turn was cancelled")
@@ -92,9 +100,9 @@ class RunContext:
         `BudgetExceeded`. `extract`: the root run's extract step, allowed past the limits."""
         self.check_cancel()
         prompt = math.ceil(prompt_chars / CHARS_PER_TOKEN)
-        completion = self.budget.expected_completion(lm.max_tokens)
-        cost = price_usd(lm.model, prompt, completion) if self.budget.max_cost_usd is not None else 0.0
-        return self.budget.reserve(prompt + completion, cost or 0.0, past_limits=extract)
+        completion = self.meter.expected_completion(lm.max_tokens)
+        cost = price_usd(lm.model, prompt, completion) if self.meter.limits.max_cost_usd is not None else 0.0
+        return self.meter.reserve(prompt + completion, cost or 0.0, past_limits=extract)
 
     async def spend(self, reservation: Reservation, send: Callable[[], Awaitable[tuple[T, Usage]]], *,
                     queue: bool = False, extract: bool = False) -> tuple[T, Usage]:
@@ -113,18 +121,18 @@ class RunContext:
             value, usage = await self.within_deadline(go(), extract=extract)
         except BaseException:
             if sent:
-                self.budget.settle(reservation, 0, 0, 0.0)
+                self.meter.settle(reservation, 0, 0, 0.0)
             else:
-                self.budget.release(reservation)
+                self.meter.release(reservation)
             raise
-        self.budget.settle(reservation, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
+        self.meter.settle(reservation, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
         with self._usage_lock:
             self.usage = self.usage + usage
         return value, usage
 
     async def within_deadline(self, work: Awaitable[T], *, extract: bool = False) -> T:
         """Await `work`, cancelled at the budget's deadline with `BudgetExceeded('seconds')`."""
-        left = self.budget.seconds_left(extract=extract)
+        left = self.meter.seconds_left(extract=extract)
         if left is None:
             return await work
         try:
@@ -133,8 +141,7 @@ class RunContext:
         except TimeoutError:
             if not scope.expired():
                 raise
-            budget = self.budget
-            raise BudgetExceeded("seconds", budget.max_seconds, budget.elapsed) from None
+            raise BudgetExceeded("seconds", self.meter.limits.max_seconds, self.meter.elapsed) from None
 
     async def complete(
         self,

@@ -18,7 +18,9 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any
+
+from rlm_tui.usage import Usage
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -33,8 +35,6 @@ class Event:
     call_id: str
     parent_id: str | None = None
     ts: float = field(default_factory=time.time)
-
-    kind: ClassVar[str] = "event"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -168,8 +168,12 @@ class BudgetExhausted(Event):
 class RunFinished(Event):
     outputs: dict[str, Any]
     partial: bool
-    usage: dict[str, Any]
+    usage: Usage
     duration_s: float
+
+    def __post_init__(self) -> None:
+        if isinstance(self.usage, dict):  # read back from a trace
+            object.__setattr__(self, "usage", Usage.from_dict(self.usage))
 
 
 @dataclass(frozen=True, kw_only=True)

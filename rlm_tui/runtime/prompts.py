@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlm_tui.runtime.outputs import output_types, type_name
-from rlm_tui.sandbox import VarInfo
+from rlm_tui.chat_api import VarInfo
 
 TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smaller slice to see them]"
 
@@ -43,23 +43,47 @@ prints (long output is truncated to {output_limit:,} characters, so print summar
 {skills}"""
 
 COMPACT_SYSTEM = """\
-You answer by writing Python code that runs in a persistent REPL. The project is in /project \
-(read-only, current dir). /workspace is writable.
-Functions: llm_query(prompt) -> str; llm_query_batched(prompts) -> list[str]; \
-SUBMIT({outputs}) to finish. Print what you need to see (output is cut at {output_limit:,} chars).
-Reply with one ```python code block each time.
+You answer a question about the files in /project (the current directory, read-only) by writing \
+Python that runs in a persistent REPL; variables persist between replies. Each reply is one \
+```python block that starts with a short # comment saying what it does. You then see what it \
+printed (cut at {output_limit:,} characters) and reply again, until you call SUBMIT.
 
-Example:
-Question: how many .txt files are in the project?
+{helpers}- llm_query(prompt) -> str: ask a helper model about text you put in the prompt.
+- SUBMIT({outputs}): your final answer. Call it as soon as an output shows the answer.
+
+Example, in another project:
+Question: When did the Harwick bridge open? Answer with the year only.
 ```python
-import os
-n = sum(1 for r, d, fs in os.walk('.') for f in fs if f.endswith('.txt'))
-print(n)
+# Find the lines that mention the bridge.
+find("Harwick bridge")
 ```
-(output: 3)
+Output:
+find('Harwick bridge'): 1 line
+towns/harwick.txt:12: The Harwick bridge opened in 1887 after ten years of work.
 ```python
-SUBMIT(answer="3")
+# The line gives the year.
+SUBMIT(answer="1887")
 ```"""
+
+COMPACT_HELPERS = """\
+Helpers, already imported (paths relative to /project):
+- find(*terms): print every line that holds a term, as path:line: text, one group per term in \
+the order given, and return those lines as strings. Start here, with the names and key words of \
+the question.
+- print(read(path, start, end)): the numbered lines start..end of a file.
+- definitions(name): where a class or function is defined: [{path, line, kind, qualname, params}].
+- outline(path): every class and def in a file or folder (nested ones too), the same fields.
+- callers(name): every call of name(...): [{path, line, caller, text}]; caller is the qualname \
+of the def the call is in.
+"""
+
+COMPACT_NO_HELPERS = """\
+Use plain Python to explore (os.listdir, open, re).
+"""
+
+# Run once in the sandbox of a compact run: the helpers the compact prompt names (the codebase skill's).
+COMPACT_IMPORTS = "from codebase import find, read, definitions, outline, callers"
+COMPACT_QUESTION_CHARS = 2000  # a str input up to this long is shown whole, not as a preview
 
 
 def truncate(text: str, limit: int) -> str:
@@ -94,10 +118,12 @@ def system_prompt(
     skills_text: str = "",
     has_skills_mount: bool = False,
     compact: bool = False,
+    compact_helpers: bool = False,
 ) -> str:
     outputs = ", ".join(f"{n}={type_name(t)}" for n, t in output_types(signature).items())
     if compact:
-        return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit)
+        helpers = COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS
+        return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit, helpers=helpers)
     role_text = ""
     if roles:
         role_text = "Named sub-LM roles for `model=`: " + ", ".join(f"`{r}` ({m})" for r, m in roles.items()) + "\n"
@@ -112,16 +138,26 @@ def system_prompt(
 
 
 def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,
-                context_paths: list[str]) -> str:
+                context_paths: list[str], *, compact: bool = False, listing: str = "") -> str:
+    """The first user message. `compact`: short text inputs are shown whole (a small model will not
+    print a truncated question to read the rest); `listing`: the project's top level."""
     parts = []
     if signature.instructions and not signature.instructions.startswith("Given the fields"):
         parts.append(f"Task: {signature.instructions}")
     if history_summary:
         parts.append(f"Earlier turns in this session:\n{history_summary}")
-    parts.append(f"Inputs (bound as REPL variables):\n{describe_inputs(inputs)}")
+    shown = {name: value for name, value in inputs.items()
+             if compact and isinstance(value, str) and len(value) <= COMPACT_QUESTION_CHARS}
+    for name, value in shown.items():
+        parts.append(f"{name.capitalize()}: {value}")
+    rest = {name: value for name, value in inputs.items() if name not in shown}
+    if rest or not shown:
+        parts.append(f"Inputs (bound as REPL variables):\n{describe_inputs(rest)}")
     others = describe_variables(variables, skip=set(inputs))
     if others:
         parts.append(f"Other variables already in the REPL:\n{others}")
+    if listing:
+        parts.append(f"At the top of /project: {listing}")
     if context_paths:
         parts.append("The user points at these paths: " + ", ".join(f"/project/{p.lstrip('/')}" for p in context_paths))
     parts.append("Start by exploring; reply with reasoning and one ```python block.")

@@ -1,79 +1,40 @@
-"""Rebuild a run from its trace: the call tree, and a readable summary."""
+"""A readable account of a run from its trace: the call tree (`CallGraph`), outputs, usage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from rlm_tui.runtime.calls import DONE, FAILED, RUNNING, CallGraph, CallNode
 from rlm_tui.runtime.events import (
     CallsRefused,
     CellOutput,
-    CodeCell,
     Event,
-    IterationStarted,
     LMCallFinished,
     RunFailed,
     RunFinished,
-    RunStarted,
     SubCallFinished,
-    SubCallStarted,
     TraceCapped,
 )
 
 
-@dataclass
-class Node:
-    """One node of the call tree, as rebuilt from `parent_id` links."""
-
-    call_id: str
-    label: str
-    children: list[Node] = field(default_factory=list)
-    detail: str = ""
-
-
-def build_tree(events: list[Event]) -> list[Node]:
-    """Roots of the call tree (one per run started at depth 0)."""
-    nodes: dict[str, Node] = {}
-    roots: list[Node] = []
-
-    def attach(node: Node, parent_id: str | None) -> None:
-        nodes[node.call_id] = node
-        parent = nodes.get(parent_id or "")
-        (parent.children if parent else roots).append(node)
-
-    for e in events:
-        if isinstance(e, RunStarted):
-            attach(Node(e.call_id, f"run (depth {e.depth}): {e.task[:80]}"), e.parent_id)
-        elif isinstance(e, IterationStarted):
-            attach(Node(e.call_id, f"iteration {e.iteration}"), e.parent_id)
-        elif isinstance(e, SubCallStarted):
-            attach(Node(e.call_id, f"{e.function} [{e.model}]"), e.parent_id)
-        elif isinstance(e, SubCallFinished) and e.call_id in nodes:
-            node = nodes[e.call_id]
-            node.detail = f"{'failed' if e.error else 'done'} in {e.duration_s:.2f} s"
-        elif isinstance(e, CodeCell) and e.call_id in nodes:
-            nodes[e.call_id].detail = e.code.strip().splitlines()[0][:80] if e.code.strip() else ""
-        elif isinstance(e, (RunFinished, RunFailed)) and e.call_id in nodes:
-            nodes[e.call_id].detail = "failed" if isinstance(e, RunFailed) else (
-                "partial" if e.partial else "finished")
-    return roots
-
-
 def summarize(events: list[Event]) -> str:
-    """A readable account of a trace: tree, outputs and usage."""
+    """The tree, one line per run, iteration, sub-call and unfolded LM call; then the totals."""
+    graph = CallGraph()
+    for e in events:
+        graph.apply(e)
     lines: list[str] = []
 
-    def walk(node: Node, depth: int) -> None:
-        detail = f" — {node.detail}" if node.detail else ""
-        lines.append(f"{'  ' * depth}{node.label}{detail}")
+    def walk(node: CallNode, depth: int) -> None:
+        label, detail = _line(node)
+        lines.append(f"{'  ' * depth}{label}{f' — {detail}' if detail else ''}")
         for child in node.children:
-            walk(child, depth + 1)
+            walk(graph.nodes[child], depth + 1)
 
-    for root in build_tree(events):
-        walk(root, 0)
+    for node in graph.nodes.values():
+        if node.parent_id is None:
+            walk(node, 0)
     cells = sum(isinstance(e, CellOutput) for e in events)
-    lm_calls = [e for e in events if isinstance(e, LMCallFinished)]
+    lm_calls = sum(isinstance(e, LMCallFinished) for e in events)
     subs = sum(isinstance(e, SubCallFinished) and e.function != "llm_query_batched" for e in events)
-    lines.append(f"\n{cells} cells, {len(lm_calls)} root LM calls, {subs} sub-calls")
+    lines.append(f"\n{cells} cells, {lm_calls} root LM calls, {subs} sub-calls")
     refused = sum(e.count for e in events if isinstance(e, CallsRefused))
     if refused:
         lines.append(f"{refused} sub-calls not sent: the budget refused them")
@@ -83,7 +44,21 @@ def summarize(events: list[Event]) -> str:
     for e in events:
         if isinstance(e, RunFinished) and e.parent_id is None:
             lines.append(f"outputs{' (partial)' if e.partial else ''}: {e.outputs}")
-            lines.append(f"usage: {e.usage}, {e.duration_s:.1f} s")
+            lines.append(f"usage: {e.usage.summary()}, {e.duration_s:.1f} s")
         elif isinstance(e, RunFailed) and e.parent_id is None:
             lines.append(f"{'cancelled' if e.cancelled else 'failed'}: {e.error_type}: {e.error}")
     return "\n".join(lines)
+
+
+def _line(node: CallNode) -> tuple[str, str]:
+    """A node's label and what became of it."""
+    if node.kind == "run":
+        ended = {RUNNING: "", DONE: "partial" if node.partial else "finished"}.get(node.status, node.status)
+        return f"run (depth {node.depth}): {node.prompt[:80]}", ended
+    if node.kind == "iteration":
+        code = node.code.strip()
+        return f"iteration {node.iteration}", code.splitlines()[0][:80] if code else ""
+    if node.kind == "sub":
+        done = "" if node.status == RUNNING else f"{node.status} in {node.elapsed():.2f} s"
+        return f"{node.title} [{node.model}]", done
+    return f"{node.title} [{node.model}]", node.status if node.status == FAILED else ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -12,17 +11,17 @@ from typing import Any
 
 import dspy
 
-from rlm_tui.config import BudgetSettings, Settings
+from rlm_tui.config import Budget, Settings
 from rlm_tui import redact
 from rlm_tui.lm import LM, _prefix_key_vars
-from rlm_tui.runtime.budget import Budget
+from rlm_tui.runtime.budget import BudgetMeter
 from rlm_tui.runtime.context import RunContext
 from rlm_tui.runtime.events import Event
+from rlm_tui.runtime.fanout import EventFanOut
 from rlm_tui.runtime.outputs import make_signature
-from rlm_tui.runtime.run import Run, usage_dict
+from rlm_tui.runtime.run import Run
 from rlm_tui.runtime.skill_setup import prepare_skills
 from rlm_tui.skills import Skill
-from rlm_tui.runtime.trace import TraceWriter
 from rlm_tui.sandbox import Sandbox
 from rlm_tui.sandbox.disk_quota import DiskQuota
 
@@ -33,7 +32,7 @@ class RLM(dspy.Module):
         rlm = RLM("question -> answer", lm="openai/gpt-4o-mini", project=".")
         rlm(question="Where is the config parsed?").answer
 
-    Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` and
+    Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` (a `Usage`) and
     `partial` (True when a budget ran out and the outputs were extracted from the history).
     """
 
@@ -44,7 +43,7 @@ class RLM(dspy.Module):
         lm: str | LM,
         sub_lm: str | LM | None = None,
         project: str | Path = ".",
-        budget: Budget | BudgetSettings | None = None,
+        budget: Budget | None = None,
         roles: dict[str, str | LM] | None = None,
         api_base: str | None = None,
         api_key: str | None = None,
@@ -70,12 +69,14 @@ class RLM(dspy.Module):
         self.project = Path(project)
         if not self.project.is_dir():
             raise ValueError(f"project {str(project)!r} is not a directory")
-        self.budget = budget if budget is not None else Budget()
+        self.budget = budget if budget is not None else Budget()  # the limits of each run
         self.max_depth, self.concurrency = max_depth, concurrency
         self.output_limit, self.cell_timeout_s, self.memory_mb = output_limit, cell_timeout_s, memory_mb
         self.disk_quota = disk_quota
-        self.on_event = on_event
-        self.trace = Path(trace) if trace else None
+        if isinstance(on_event, EventFanOut) and trace is None:
+            self.events = on_event  # a chat session's: its trace stays open across turns
+        else:
+            self.events = EventFanOut(on_event, Path(trace) if trace else None, _keys(self.lm, self.sub_lm))
         self.skills = prepare_skills(self.project, skills, tools or {})
         self.tool_timeout_s = tool_timeout_s
         self.files_dir = Path(files_dir) if files_dir else None  # where File outputs are copied to
@@ -99,36 +100,43 @@ class RLM(dspy.Module):
         return await self.arun(inputs)
 
     async def arun(self, inputs: dict[str, Any], *, sandbox: Sandbox | None = None,
-                   ctx: RunContext | None = None, **run_kwargs: Any) -> dspy.Prediction:
-        """Run once; `sandbox` and `ctx` let a chat session keep state across turns."""
-        missing = [name for name in self.signature.input_fields if name not in inputs]
+                   ctx: RunContext | None = None, signature: str | type[dspy.Signature] | None = None,
+                   prior_messages: list[dict[str, str]] | None = None, history_summary: str = "",
+                   context_paths: list[str] | None = None) -> dspy.Prediction:
+        """Run once: the one entry every caller takes (`forward`, a chat session, the eval).
+
+        A caller that keeps state across runs passes its own `sandbox` (left open, its variables
+        kept: DSPy's caller-owned interpreter), a `ctx` from `new_context` (to cancel the run or
+        give it its own limits), a `signature` for this run only, and the conversation so far
+        (`prior_messages`, or a `history_summary` when it no longer fits). The prediction's
+        `messages` are this run's own exchange, for the caller's next `prior_messages`.
+        """
+        signature = self.signature if signature is None else make_signature(signature)
+        missing = [name for name in signature.input_fields if name not in inputs]
         if missing:
-            raise TypeError(f"missing input(s) for {self.signature.signature!r}: {', '.join(missing)}")
+            raise TypeError(f"missing input(s) for {signature.signature!r}: {', '.join(missing)}")
         ctx = ctx or self.new_context()
-        writer = TraceWriter(self.trace, _keys(self.lm, self.sub_lm)) if self.trace else None
-        sinks = [s for s in (self.on_event, writer) if s is not None]
-        ctx.emit = _fan_out(sinks)
+        run = Run(ctx, signature, inputs, sandbox, prior_messages=prior_messages,
+                  history_summary=history_summary, context_paths=context_paths, files_dir=self.files_dir)
+        self.events.open()
         try:
-            run_kwargs.setdefault("files_dir", self.files_dir)
-            outcome = await Run(ctx, self.signature, inputs, sandbox, **run_kwargs).execute()
+            outcome = await run.execute()
         finally:
-            if writer is not None:
-                writer.close()
+            self.events.close()
         return dspy.Prediction(
             **outcome.outputs,
             trajectory=[step.to_dict() for step in outcome.trajectory],
-            usage=usage_dict(ctx),
+            usage=ctx.used(),
             partial=outcome.partial,
             budget_exhausted=outcome.budget_reason,
+            messages=run.own_messages,
         )
 
-    def new_context(self) -> RunContext:
-        budget = self.budget
-        limits = budget.model_dump() if isinstance(budget, BudgetSettings) else {
-            f.name: getattr(budget, f.name) for f in dataclasses.fields(Budget) if f.name.startswith("max_")}
+    def new_context(self, budget: Budget | None = None) -> RunContext:
+        """A fresh call tree: a run under `budget` (default: this RLM's) that `arun` can be given."""
         return RunContext(
             lm=self.lm, sub_lm=self.sub_lm, roles=self.roles, project=self.project.resolve(),
-            budget=Budget(**limits), emit=lambda e: None, max_depth=self.max_depth,
+            meter=BudgetMeter(budget or self.budget), emit=self.events, max_depth=self.max_depth,
             concurrency=self.concurrency, output_limit=self.output_limit,
             cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb, disk_quota=self.disk_quota,
             compact_prompt=self.lm.model.startswith("embedded/"),
@@ -146,14 +154,6 @@ def _keys(*lms: LM) -> list[str]:
     keys = [getattr(lm, "_api_key", None) for lm in lms]
     keys += [os.environ.get(name) for lm in lms for name in _prefix_key_vars(lm.model)]
     return [key for key in keys if key]
-
-
-def _fan_out(sinks: list[Callable[[Event], None]]) -> Callable[[Event], None]:
-    def emit(event: Event) -> None:
-        for sink in sinks:
-            sink(event)
-
-    return emit
 
 
 def run_sync(coro: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
@@ -14,8 +13,11 @@ from typing import Any
 
 import dspy
 
+from rlm_tui.lm import Completion, ContextWindowError
+from rlm_tui.local.reply_grammar import root_replies
 from rlm_tui.runtime.budget import MIN_SANDBOX_MB, BudgetExceeded
-from rlm_tui.runtime.context import CHARS_PER_TOKEN, Cancelled, RunContext
+from rlm_tui.lm_facts import CHARS_PER_TOKEN, context_window, warm_up
+from rlm_tui.runtime.context import Cancelled, RunContext
 from rlm_tui.runtime.events import (
     BudgetExhausted,
     CellOutput,
@@ -33,6 +35,7 @@ from rlm_tui.runtime.events import (
 from rlm_tui.runtime.files import RunFiles
 from rlm_tui.runtime.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
 from rlm_tui.runtime.prompts import (
+    COMPACT_IMPORTS,
     EXTRACT,
     NO_CODE,
     output_message,
@@ -40,12 +43,15 @@ from rlm_tui.runtime.prompts import (
     task_prompt,
 )
 from rlm_tui.runtime.reply import parse_reply
+from rlm_tui.runtime.small_model import cell_feedback, project_listing
 from rlm_tui.runtime.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox, SandboxError
 from rlm_tui.sandbox.door import SOFT_TIMEOUT_GRACE_S
 
 CHILD_MEMORY_SHARE = 4  # a child RLM's sandbox gets memory_mb / this from the tree's pool (or what is left)
 log = logging.getLogger(__name__)
+COMPACT_AT, COMPACT_TO = 0.8, 0.5  # past this share of the root window (4 chars a token), compact to that
+ELIDED = "\n… [older output elided to fit the context window]"
 
 
 @dataclass
@@ -131,7 +137,7 @@ class Run:
             await self._release()
         ctx.emit(RunFinished(
             run_id=ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
-            outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=usage_dict(ctx),
+            outputs=jsonable(outcome.outputs), partial=outcome.partial, usage=ctx.used(),
             duration_s=time.monotonic() - started,
         ))
         return outcome
@@ -147,8 +153,17 @@ class Run:
                 await asyncio.to_thread(step)
             except Exception as e:
                 log.warning("cleanup after run %s failed: %s", self.call_id, e, exc_info=True)
-                self.ctx.emit(Status(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
-                                     message=f"cleanup after the run failed: {type(e).__name__}: {e}"))
+                self._status(f"cleanup after the run failed: {type(e).__name__}: {e}")
+
+    def _status(self, message: str) -> None:
+        """Progress of a slow step (image download, first compile, model load); any thread."""
+        self.ctx.emit(Status(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
+                             message=message))
+
+    @property
+    def own_messages(self) -> list[dict[str, str]]:
+        """This run's exchange: its task prompt onwards (no system prompt, no earlier turns)."""
+        return self.messages[1 + len(self.prior_messages):]
 
     def _give_memory(self) -> None:
         self.ctx.memory.give(self._memory_mb)
@@ -156,7 +171,7 @@ class Run:
 
     async def spawn_child(self, question: str, signature: str | None, inputs: dict[str, Any],
                           *, parent_id: str) -> tuple[dict[str, Any], bool]:
-        if (exceeded := self.ctx.budget.exhausted()) is not None:
+        if (exceeded := self.ctx.meter.exhausted()) is not None:
             raise exceeded  # before a sandbox is started for a child that could not run
         sig = make_signature(signature or "question -> answer")
         child_inputs = dict(inputs)
@@ -179,14 +194,22 @@ class Run:
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
                 timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb, disk_quota=ctx.disk_quota,
                 output_fields=list(self.signature.output_fields), mounts=self.files.mounts(),
+                progress=self._status,
             )
-        else:
+        else:  # the caller's sandbox (a chat session's): kept open, its variables kept
             self._memory_mb = ctx.memory.take(self.sandbox.memory_mb, self.sandbox.memory_mb)
             self.sandbox.host_functions.update(self.functions.as_dict())
+            fields = list(self.signature.output_fields)
+            if self.sandbox.output_fields != fields:
+                await asyncio.to_thread(self.sandbox.set_output_fields, fields)
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
                                     f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
+        self._compact_helpers = False
+        if ctx.compact_prompt:  # the helpers a small model's prompt names, imported for it
+            imported = await asyncio.to_thread(self.sandbox.run, COMPACT_IMPORTS)
+            self._compact_helpers = imported.error is None
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
         if self.inputs:  # over the sandbox's door, never pasted into source code: any size fits
             try:
@@ -198,32 +221,32 @@ class Run:
 
     async def _loop(self) -> Outcome:
         ctx = self.ctx
-        self._window_tokens = await asyncio.to_thread(context_window, ctx.lm.model)  # imports litellm
+        await asyncio.to_thread(warm_up, ctx.lm.model, self._status)  # imports litellm: seconds, once
+        self._window_tokens = await asyncio.to_thread(context_window, ctx.lm.model)
         system = system_prompt(
             self.signature, output_limit=ctx.output_limit,
             roles={name: lm.model for name, lm in ctx.roles.items()},
             skills_text=ctx.skills_text, has_skills_mount=ctx.skills_dir is not None,
-            compact=ctx.compact_prompt,
+            compact=ctx.compact_prompt, compact_helpers=self._compact_helpers,
         )
         self.messages = [{"role": "system", "content": system}, *self.prior_messages,
                          {"role": "user", "content": task_prompt(
                              self.signature, self.inputs, self._variables, self.history_summary,
-                             self.context_paths) + self.files.note()}]
+                             self.context_paths, compact=ctx.compact_prompt,
+                             listing=project_listing(ctx.project) if ctx.compact_prompt else "")
+                         + self.files.note()}]
         iteration = 0
         while True:
             ctx.check_cancel()
-            if (exceeded := ctx.budget.exhausted()) is not None:
+            if (exceeded := ctx.meter.exhausted()) is not None:
                 return await self._extract(exceeded)
             iteration += 1
-            ctx.budget.add_iteration()
+            ctx.meter.add_iteration()
             self.iteration_id = new_id()
             ctx.emit(IterationStarted(run_id=ctx.run_id, call_id=self.iteration_id,
                                       parent_id=self.call_id, iteration=iteration))
             try:
-                completion = await ctx.complete(
-                    ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
-                    call_id=new_id(), parent_id=self.iteration_id, stream=True,
-                )
+                completion = await self._root_reply()
             except BudgetExceeded as exceeded:
                 return await self._extract(exceeded)
             reply = parse_reply(completion.text)
@@ -237,7 +260,12 @@ class Run:
             result = await self._run_cell(reply.code)
             ctx.check_cancel()
             self._emit_cell(iteration, result)
-            feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)
+            if ctx.compact_prompt:  # a small model: short errors, a nudge when the answer is in sight
+                feedback = cell_feedback(result.stdout, result.stderr, result.error, ctx.output_limit,
+                                         code=reply.code, question=self._question(), project=ctx.project,
+                                         repeated=any(s.code == reply.code for s in self.steps))
+            else:
+                feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)
             if result.submitted is not None:
                 try:
                     outputs = validate_outputs(self.signature, result.submitted)
@@ -255,10 +283,26 @@ class Run:
             self.steps.append(Step(reply.reasoning, reply.code, feedback))
             self.messages.append({"role": "user", "content": feedback})
 
+    async def _root_reply(self) -> Completion:
+        """The root LM's next reply; when the prompt still overflows the window (the 4-chars-a-token
+        estimate was off), the history is compacted harder and the call made once more."""
+        try:
+            return await self._send_root()
+        except ContextWindowError:
+            if not self._compact(COMPACT_TO / 2):
+                raise
+        return await self._send_root()
+
+    async def _send_root(self) -> Completion:
+        ctx = self.ctx
+        with root_replies(ctx.lm.model):  # an offline model's reply: reasoning + one code block
+            return await ctx.complete(ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
+                                      call_id=new_id(), parent_id=self.iteration_id, stream=True)
+
     async def _run_cell(self, code: str) -> CellResult:
         """Run a cell within the turn's deadline: its own time limit is cut to the time left,
         and at the deadline the cell is cancelled, which also ends its waits on host calls."""
-        left = self.ctx.budget.seconds_left()
+        left = self.ctx.meter.seconds_left()
         if left is None:
             return await asyncio.to_thread(self.sandbox.run, code)
         timeout = max(0.05, min(self.ctx.cell_timeout_s, left))
@@ -292,7 +336,7 @@ class Run:
         prompt = EXTRACT.format(reason=str(exceeded), fields=", ".join(names))
         messages = [*self._window(), {"role": "user", "content": prompt}]
         root = self.depth == 0
-        left = ctx.budget.seconds_left(extract=True)
+        left = ctx.meter.seconds_left(extract=True)
         if root and left is not None and left <= 0:
             text = "(no answer: the time budget ran out with no time left for the extract step)"
         else:
@@ -304,7 +348,7 @@ class Run:
                 if not root:
                     raise
                 text = (f"(no answer: the extract step did not finish within the "
-                        f"{ctx.budget.extract_allowance:g} s kept for it: {e})")
+                        f"{ctx.meter.extract_allowance:g} s kept for it: {e})")
             except Exception as e:  # best effort: fall back to an explicit placeholder
                 text = f"(no answer: the budget ran out and the extract step failed: {e})"
         outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False,
@@ -329,43 +373,39 @@ class Run:
                 outputs[name] = value
         return outputs
 
+    def _question(self) -> str:
+        """The text inputs, which say what answer is wanted."""
+        return "\n".join(v for v in self.inputs.values() if isinstance(v, str))
+
     def _window(self) -> list[dict[str, str]]:
-        """The messages, with old cell outputs elided when nearing the root model's window."""
-        budget_chars = int(self._window_tokens * 0.8 * CHARS_PER_TOKEN)
-        total = sum(len(m["content"]) for m in self.messages)
-        if total <= budget_chars:
-            return self.messages
-        messages = [dict(m) for m in self.messages]
-        for m in messages[2:-4]:  # keep the system prompt, the task and the latest exchanges
-            if total <= budget_chars:
+        """The messages, compacted when they near the root model's window (see `_compact`)."""
+        if self._history_chars() > COMPACT_AT * self._window_tokens * CHARS_PER_TOKEN:
+            self._compact(COMPACT_TO)
+        return self.messages
+
+    def _history_chars(self) -> int:
+        return sum(len(m["content"]) for m in self.messages)
+
+    def _compact(self, fraction: float) -> bool:
+        """Elide the oldest cell outputs, in place, until the history is `fraction` of the window;
+        whether anything was elided. Compacting seldom and by a lot keeps the prompt's prefix the
+        same from one iteration to the next, so a prefix cache (llama.cpp's, a provider's) keeps
+        working; the trajectory keeps every output whole."""
+        target = fraction * self._window_tokens * CHARS_PER_TOKEN
+        total = self._history_chars()
+        elided = False
+        for m in self.messages[2:-4]:  # keep the system prompt, the task and the latest exchanges
+            if total <= target:
                 break
-            if m["role"] == "user" and len(m["content"]) > 300:
-                total -= len(m["content"]) - 60
-                m["content"] = m["content"][:40] + "\n… [older output elided to fit the context window]"
-        return messages
+            if m["role"] == "user" and len(m["content"]) > 300 and not m["content"].endswith(ELIDED):
+                total -= len(m["content"]) - 40 - len(ELIDED)
+                m["content"] = m["content"][:40] + ELIDED
+                elided = True
+        return elided
 
     def _fail(self, error: Exception, cancelled: bool = False) -> None:
         self.ctx.emit(RunFailed(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
                                 error=str(error), error_type=type(error).__name__, cancelled=cancelled))
-
-
-@functools.lru_cache(maxsize=64)
-def context_window(model: str) -> int:
-    """The model's input window in tokens, from litellm's map; 128K when unknown."""
-    import litellm
-
-    try:
-        info = litellm.get_model_info(model)
-        return int(info.get("max_input_tokens") or info.get("max_tokens") or 128_000)
-    except Exception:  # unmapped models raise
-        return 128_000
-
-
-def usage_dict(ctx: RunContext) -> dict[str, Any]:
-    u = ctx.usage
-    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-            "cost_usd": u.cost_usd, "unpriced_calls": u.unpriced_calls,
-            "lm_calls": ctx.budget.lm_calls, "iterations": ctx.budget.iterations}
 
 
 def _input_json(value: Any) -> bytes:

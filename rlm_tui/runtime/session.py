@@ -15,38 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui import redact
-from rlm_tui.config import BudgetSettings, Settings
-from rlm_tui.lm import Usage
+from rlm_tui.config import Budget, Settings
+from rlm_tui.chat_api import SavedSession, TurnResult, VarInfo
 from rlm_tui.paths import data_dir
-from rlm_tui.runtime.budget import Budget
 from rlm_tui.runtime.context import Cancelled
 from rlm_tui.runtime.events import CodeCell, Event, RunStarted, Status, SubCallFinished, SubCallStarted
-from rlm_tui.runtime.run import CHARS_PER_TOKEN, context_window
+from rlm_tui.lm_facts import CHARS_PER_TOKEN, context_window
+from rlm_tui.runtime.fanout import EventFanOut
 from rlm_tui.runtime.session_lock import SessionLock
 from rlm_tui.runtime.session_meta import SavedTurn, SessionMeta
-from rlm_tui.runtime.trace import TraceWriter, read_trace
+from rlm_tui.runtime.trace import read_trace
 from rlm_tui.runtime.trace_blobs import text_key
-from rlm_tui.sandbox import Sandbox, VarInfo
+from rlm_tui.sandbox import Sandbox
 
 GUEST_FUNCTIONS = ("llm_query", "llm_query_batched", "predict", "rlm_query")
-
-
-@dataclass(frozen=True)
-class TurnResult:
-    answer: str
-    outputs: dict[str, Any]
-    partial: bool
-    usage: Usage
-    error: str | None = None
-    cancelled: bool = False
-
-
-@dataclass(frozen=True)
-class SavedSession:
-    id: str
-    title: str
-    updated: float
-    path: Path
 
 
 @dataclass
@@ -77,8 +59,8 @@ class ChatSession:
         self.workspace = self.folder / "workspace"
         self.trace_path = self.folder / "trace.jsonl"
         self.variables: list[VarInfo] = []
-        self._on_event = on_event
-        self._trace: TraceWriter | None = None
+        self.budget: Budget = settings.budget.model_copy()  # each turn's limits; /budget changes them
+        self.events = EventFanOut(on_event, self.trace_path)  # every event of every turn: traced, then on_event
         self._sandbox: Sandbox | None = None
         self._rlm: Any = None
         self._turns: list[_Turn] = []
@@ -94,7 +76,7 @@ class ChatSession:
         """Import the LM stack and start the sandbox (compiling it the very first time)."""
         self._folder_lock.acquire()  # SessionLocked when another process has it open
         try:
-            self._trace = TraceWriter(self.trace_path)
+            self.events.open()
             self._status("Starting the sandbox…")
             self._rlm = await asyncio.to_thread(self._build_rlm)
             for note in self._rlm.skills.notes:  # host tools left off, packages trusted on first use
@@ -115,15 +97,13 @@ class ChatSession:
     def _build_rlm(self) -> Any:
         from rlm_tui.runtime.rlm import RLM
 
-        return RLM.from_settings(self.settings, project=self.project, on_event=self._emit)
+        return RLM.from_settings(self.settings, project=self.project, on_event=self.events)
 
     async def close(self) -> None:
         if self._sandbox is not None:
             await asyncio.to_thread(self._sandbox.close)
             self._sandbox = None
-        if self._trace is not None:
-            self._trace.close()
-            self._trace = None
+        self.events.close()
         self._folder_lock.release()
 
     def set_models(self, model: str | None = None, sub_model: str | None = None) -> None:
@@ -139,9 +119,9 @@ class ChatSession:
         return [(t.question, t.answer) for t in self._turns]
 
     async def ask(self, question: str, context_paths: list[str] | None = None, *,
-                  signature: str | None = None, budget: BudgetSettings | None = None) -> TurnResult:
+                  signature: str | None = None, budget: Budget | None = None) -> TurnResult:
         """One turn. `signature` (its one input field gets `question`) and `budget` replace the
-        session's own for this turn only; a bad signature raises ValueError before anything runs."""
+        session's own (`self.budget`) for this turn only; a bad signature raises ValueError before anything runs."""
         if self._sandbox is None or self._rlm is None:
             raise RuntimeError("call start() before ask()")
         from rlm_tui.runtime.outputs import make_signature
@@ -150,36 +130,30 @@ class ChatSession:
         if len(turn_signature.input_fields) != 1:
             raise ValueError(f"a chat turn's signature takes one input (the question), not "
                              f"{', '.join(turn_signature.input_fields)}")
-        fields = list(turn_signature.output_fields)
-        if self._sandbox.output_fields != fields:
-            await asyncio.to_thread(self._sandbox.set_output_fields, fields)
         self._loop = asyncio.get_running_loop()
-        ctx = self._ctx = self._rlm.new_context()
-        if budget is not None:
-            ctx.budget = Budget(**budget.model_dump())
-        ctx.emit = self._emit
+        ctx = self._ctx = self._rlm.new_context(budget or self.budget)
         window = await asyncio.to_thread(context_window, self._rlm.lm.model)  # may import litellm
         prior, summary = self._history(window)
         self._task = asyncio.current_task()
         try:
-            from rlm_tui.runtime.run import Run
-
-            run = Run(ctx, turn_signature, {next(iter(turn_signature.input_fields)): question}, self._sandbox,
-                      prior_messages=prior, history_summary=summary, context_paths=context_paths)
-            outcome = await run.execute()
+            prediction = await self._rlm.arun(
+                {next(iter(turn_signature.input_fields)): question}, sandbox=self._sandbox, ctx=ctx,
+                signature=turn_signature, prior_messages=prior, history_summary=summary,
+                context_paths=context_paths)
         except (Cancelled, asyncio.CancelledError):
             if asyncio.current_task() is not None:
                 asyncio.current_task().uncancel()
-            return TurnResult("", {}, False, ctx.usage, "cancelled", cancelled=True)
+            return TurnResult("", {}, False, ctx.used(), "cancelled", cancelled=True)
         except Exception as e:
-            return TurnResult("", {}, False, ctx.usage, f"{type(e).__name__}: {e}")
+            return TurnResult("", {}, False, ctx.used(), f"{type(e).__name__}: {e}")
         finally:
             self._task = None
             self.variables = self._sandbox.variables() if self._sandbox and not self._sandbox.closed else []
-        answer = _answer_text(outcome.outputs)
-        self._turns.append(_Turn(question, answer, outcome.partial, run.messages[1:]))
+        outputs = {name: prediction[name] for name in turn_signature.output_fields}
+        answer = _answer_text(outputs)
+        self._turns.append(_Turn(question, answer, prediction.partial, prediction.messages))
         self._save_meta()
-        return TurnResult(answer, outcome.outputs, outcome.partial, ctx.usage)
+        return TurnResult(answer, outputs, prediction.partial, prediction.usage)
 
     def cancel(self) -> None:
         """Stop the running turn from any thread; the sandbox and its variables survive."""
@@ -203,13 +177,12 @@ class ChatSession:
 
     # -- events and persistence ------------------------------------------------------------
 
-    def _emit(self, event: Event) -> None:
-        if self._trace is not None:
-            self._trace(event)
-        self._on_event(event)
+    def save(self) -> None:
+        """Write the session's meta.json now (it is also written after every turn)."""
+        self._save_meta()
 
     def _status(self, message: str) -> None:
-        self._emit(Status(run_id=self.session_id, call_id=self.session_id, message=message))
+        self.events(Status(run_id=self.session_id, call_id=self.session_id, message=message))
 
     def _save_meta(self) -> None:
         meta = SessionMeta(

@@ -20,14 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rlm_tui.runtime.events import Event, RunStarted, TraceCapped
+from rlm_tui.runtime.events import CodeCell, Event, RunStarted, SubCallFinished, TraceCapped
 
 INLINE_CHARS = 1024
 MAX_RUN_BYTES = 32 << 20
 BLOB = "TraceBlob"
 REF = "$blob"
 # (event type, field): texts a resume needs, stored even past the cap (bounded by the LM budget)
-KEEP_PAST_CAP = {("CodeCell", "code"), ("SubCallFinished", "response")}
+KEEP_PAST_CAP: set[tuple[type[Event], str]] = {(CodeCell, "code"), (SubCallFinished, "response")}
 _MARKER = re.compile(r"\[not stored in the trace: [\d,]+ characters, sha256:([0-9a-f]{64})\]")
 
 
@@ -53,9 +53,8 @@ class TracePacker:
         if isinstance(event, RunStarted) and event.parent_id is None:
             self.run_bytes, self.capped = 0, False
         out: list[str] = []
-        kind = type(event).__name__
         data = event.to_dict()
-        packed = {name: self._pack(value, (kind, name) in KEEP_PAST_CAP, event, out)
+        packed = {name: self._pack(value, (type(event), name) in KEEP_PAST_CAP, event, out)
                   for name, value in data.items()}
         self._add(out, self.scrub(json.dumps(packed, ensure_ascii=False, default=str)))
         return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rlm_tui.chat_api import VarInfo
+
 
 class SandboxError(RuntimeError):
     """The sandbox cannot be set up or used (bad mount, closed session, broken image)."""
@@ -13,16 +15,6 @@ class SandboxError(RuntimeError):
 class SandboxRestarted(SandboxError):
     """Host-made code (loading inputs, installing functions) stopped the instance: it was
     restarted, and the message says which variables were restored and which lost."""
-
-
-@dataclass(frozen=True)
-class VarInfo:
-    """One user variable as the UI and prompts see it."""
-
-    name: str
-    type: str
-    size: int | None
-    preview: str
 
 
 @dataclass(frozen=True)

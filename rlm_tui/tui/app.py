@@ -17,10 +17,11 @@ from textual.app import App
 from textual.binding import Binding
 
 from rlm_tui import redact
+from rlm_tui.chat_api import ChatSessionAPI, SessionBackend, TurnResult
 from rlm_tui.config import Settings
 from rlm_tui.paths import data_dir
 from rlm_tui.tui import commands, fuzzy
-from rlm_tui.tui.backend import Backend, EngineBackend, SessionLike
+from rlm_tui.tui.backend import EngineBackend
 from rlm_tui.tui.palette import RLMCommands
 from rlm_tui.tui.pump import EventPump
 from rlm_tui.tui.quiet_gc import QuietGC
@@ -45,18 +46,20 @@ class RLMApp(SlashCommands, App[None]):
     ]
 
     def __init__(self, settings: Settings, project: Path, resume: str | None = None,
-                 replay: Path | None = None, backend: Backend | None = None,
-                 history_file: Path | None = None, theme_dirs: list[Path] | None = None) -> None:
+                 replay: Path | None = None, backend: SessionBackend | None = None,
+                 history_file: Path | None = None, theme_dirs: list[Path] | None = None,
+                 offline_default: str | None = None) -> None:
         super().__init__()
         self.settings = settings
         if settings.api_key is not None:  # scrubbed from /export and everything else written out
             redact.register(settings.api_key.get_secret_value())
+        self.offline_default = offline_default or ""  # the offline model picked because none was configured
         self.project = Path(project).resolve()
         self.resume_id = resume
         self.replay = Path(replay) if replay else None
-        self.backend: Backend = backend or EngineBackend()
+        self.backend: SessionBackend = backend or EngineBackend()
         self.history_file = history_file if history_file is not None else data_dir() / "history"
-        self.session: SessionLike | None = None
+        self.session: ChatSessionAPI | None = None
         self.session_error: str | None = None
         self.turn_running = False
         self.project_files: list[str] = []
@@ -86,7 +89,8 @@ class RLMApp(SlashCommands, App[None]):
         self.pump = EventPump(asyncio.get_running_loop(), self._queue.put_nowait)
         self._consume()
         self.main.status.update_info(model=self.settings.model or "",
-                                     sub_model=self.settings.effective_sub_model or "")
+                                     sub_model=self.settings.effective_sub_model or "",
+                                     offline_default=self.offline_default)
         self.main.refresh_usage(self.settings.budget)
         self._index_files()
         self.call_after_refresh(self._prewarm)
@@ -135,10 +139,8 @@ class RLMApp(SlashCommands, App[None]):
                                                   self._on_event)
                 status.update_info(detail="starting the sandbox…")
                 await session.start()
-            warm = getattr(self.backend, "warm", None)
-            if warm is not None:
-                status.update_info(detail="loading the LM client…")
-                await asyncio.to_thread(warm)
+            status.update_info(detail="loading the LM client…")
+            await asyncio.to_thread(self.backend.warm)
             self.session = session
         except Exception as e:  # the UI stays up; the error says what to fix
             self.session_error = f"{type(e).__name__}: {e}"
@@ -149,10 +151,8 @@ class RLMApp(SlashCommands, App[None]):
         finally:
             self._session_ready.set()
         self.quiet_gc.freeze_now()  # the engine's imports (litellm) stay out of every GC pass
-        workspace = getattr(session, "workspace", None)
-        if workspace:
-            self.main.files.set_workspace(Path(workspace))
-        self.main.variables.show(list(getattr(session, "variables", []) or []))
+        self.main.files.set_workspace(session.workspace)
+        self.main.variables.show(list(session.variables))
         status.update_info(state="busy" if self.turn_running else "ready", detail="")
 
     async def _ask_trust(self) -> None:
@@ -170,19 +170,18 @@ class RLMApp(SlashCommands, App[None]):
             await asyncio.to_thread(trust.trust, code)
         self.main.status.update_info(state="starting", detail="loading the engine…")
 
-    async def _adopt_project(self, session: SessionLike) -> None:
-        project = getattr(session, "project", None)
-        if project and Path(project).resolve() != self.project:
-            self.project = Path(project).resolve()
+    async def _adopt_project(self, session: ChatSessionAPI) -> None:
+        project = session.project.resolve()
+        if project != self.project:
+            self.project = project
             self.main.files.set_project(self.project)
             self._index_files()
 
-    async def _show_history(self, session: SessionLike) -> None:
+    async def _show_history(self, session: ChatSessionAPI) -> None:
         from rlm_tui.runtime.trace import read_trace
 
-        path = getattr(session, "trace_path", None)
-        if path and Path(path).is_file():
-            events = await asyncio.to_thread(read_trace, Path(path))
+        if session.trace_path.is_file():
+            events = await asyncio.to_thread(read_trace, session.trace_path)
             await self.main.apply(events)
 
     @work(group="replay")
@@ -279,12 +278,13 @@ class RLMApp(SlashCommands, App[None]):
                 if turn in chat.pending:
                     chat.pending.remove(turn)
                 return
+            result: TurnResult | None
             try:
                 result = await self.session.ask(text, context_paths=context)
             except Exception as e:  # engine bug or transport error: keep the app alive
                 result, error = None, f"{type(e).__name__}: {e}"
             else:
-                error = getattr(result, "error", None)
+                error = result.error
             await self.drain_events()
             if turn in chat.pending:  # no RunStarted came: the engine failed before the run
                 chat.pending.remove(turn)
@@ -296,16 +296,13 @@ class RLMApp(SlashCommands, App[None]):
                                detail="")
             self.main.refresh_usage()
 
-    async def _finish_from_result(self, turn, result: Any, error: str | None) -> None:
-        if result is not None and getattr(result, "cancelled", False):
+    async def _finish_from_result(self, turn, result: TurnResult | None, error: str | None) -> None:
+        if result is not None and result.cancelled:
             await turn.fail("cancelled", True)
         elif error or result is None:
             await turn.fail(error or "the turn ended without a result", False)
         else:
-            outputs = getattr(result, "outputs", None) or {"answer": getattr(result, "answer", "")}
-            usage = getattr(result, "usage", None)
-            usage_d = usage if isinstance(usage, dict) else getattr(usage, "__dict__", {})
-            await turn.finish(outputs, bool(getattr(result, "partial", False)), usage_d)
+            await turn.finish(result.outputs or {"answer": result.answer}, result.partial, result.usage)
 
     def action_cancel_turn(self) -> None:
         if not self.turn_running:
@@ -382,6 +379,9 @@ class RLMApp(SlashCommands, App[None]):
 
 
 def make_app(settings: Settings, project: Path, resume: str | None = None,
-             replay: Path | None = None, backend: Backend | None = None) -> RLMApp:
-    """The one factory the CLI and the tests use."""
-    return RLMApp(settings, project, resume=resume, replay=replay, backend=backend)
+             replay: Path | None = None, backend: SessionBackend | None = None,
+             offline_default: str | None = None) -> RLMApp:
+    """The one factory the CLI and the tests use. `offline_default`: the offline model the CLI
+    picked because none was configured (the status line says so while it is in use)."""
+    return RLMApp(settings, project, resume=resume, replay=replay, backend=backend,
+                  offline_default=offline_default)

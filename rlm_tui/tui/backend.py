@@ -1,41 +1,16 @@
-"""How the app gets chat sessions. The real one imports the engine lazily (after first paint).
+"""How the app gets chat sessions: `EngineBackend`, the real `SessionBackend` (see
+`rlm_tui.chat_api`), imports the engine lazily, after first paint.
 
 Tests pass their own backend with a fake session that emits scripted events from a thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
 from pathlib import Path
-from typing import Any, Protocol
 
+from rlm_tui.chat_api import ChatSessionAPI, OnEvent, SavedSession
 from rlm_tui.config import Settings
-
-OnEvent = Callable[[Any], None]
-
-
-class SessionLike(Protocol):
-    session_id: str
-    trace_path: Path
-    workspace: Path
-    variables: list[Any]
-
-    async def start(self) -> None: ...
-    async def ask(self, question: str, context_paths: list[str] = ...) -> Any: ...
-    def cancel(self) -> None: ...
-    def set_models(self, model: str | None = None, sub_model: str | None = None) -> None: ...
-    async def close(self) -> None: ...
-
-
-class Backend(Protocol):
-    def create(self, settings: Settings, project: Path, on_event: OnEvent) -> SessionLike:
-        """A new session, not started yet (called in a thread: it may import the engine)."""
-
-    async def resume(self, session_id: str | None, settings: Settings,
-                     on_event: OnEvent) -> SessionLike:
-        """A saved session (the newest when `session_id` is None), started, sandbox rebuilt."""
-
-    def list_saved(self) -> list[Any]: ...
 
 
 class EngineBackend:
@@ -47,18 +22,15 @@ class EngineBackend:
 
         return ChatSession
 
-    def create(self, settings: Settings, project: Path, on_event: OnEvent) -> SessionLike:
+    def create(self, settings: Settings, project: Path, on_event: OnEvent) -> ChatSessionAPI:
         return self._cls()(settings, project, on_event)
 
-    async def resume(self, session_id: str | None, settings: Settings,
-                     on_event: OnEvent) -> SessionLike:
-        import asyncio
-
+    async def resume(self, session_id: str | None, settings: Settings, on_event: OnEvent) -> ChatSessionAPI:
         cls = await asyncio.to_thread(self._cls)
         return await cls.resume(session_id, settings, on_event)
 
-    def list_saved(self) -> list[Any]:
-        return list(self._cls().list_saved())
+    def list_saved(self) -> list[SavedSession]:
+        return self._cls().list_saved()
 
     def warm(self) -> None:
         """Called in a thread after the session starts: import what the first turn needs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,8 @@ from pydantic import ValidationError
 from rich.text import Text
 from textual.markup import escape
 
-from rlm_tui.config import BudgetSettings
+from rlm_tui.chat_api import SavedSession
+from rlm_tui.config import Budget
 from rlm_tui.redact import scrub
 from rlm_tui.tui import commands
 from rlm_tui.tui.commands import ParsedCommand
@@ -66,7 +68,7 @@ class SlashCommands:
         budget = self.settings.budget
         if not arg:
             rows = "\n".join(f"| `{name}` | {getattr(budget, name)} | {f.description or ''} |"
-                             for name, f in BudgetSettings.model_fields.items())
+                             for name, f in Budget.model_fields.items())
             from rlm_tui.tui.screens.modals import PreviewScreen
 
             self.push_screen(PreviewScreen("Budget", "Limits per turn (`none` = unlimited). Set one "
@@ -76,23 +78,19 @@ class SlashCommands:
         name, _, value = arg.partition(" ")
         name = name.strip().replace("-", "_")
         value = value.strip()
-        if name not in BudgetSettings.model_fields or not value:
-            fields = ", ".join(BudgetSettings.model_fields)
+        if name not in Budget.model_fields or not value:
+            fields = ", ".join(Budget.model_fields)
             self.notify(f"Usage: /budget FIELD VALUE, FIELD one of {fields}", severity="warning")
             return
         parsed: Any = None if value.lower() in ("none", "off", "unlimited") else value
         try:
-            new = BudgetSettings.model_validate({**budget.model_dump(), name: parsed})
+            new = Budget.model_validate({**budget.model_dump(), name: parsed})
         except ValidationError as e:
             self.notify(f"Invalid value for {name}: {e.errors()[0]['msg']}", severity="error")
             return
         self.settings = self.settings.model_copy(update={"budget": new})
-        session_budget = getattr(self.session, "budget", None)
-        if session_budget is not None:
-            try:
-                setattr(session_budget, name, getattr(new, name))
-            except (AttributeError, TypeError, ValueError):
-                pass
+        if self.session is not None:  # the running session's next turns (a new one starts with it)
+            self.session.budget = new
         self.main.refresh_usage(new)
         self.notify(f"Budget {name} = {getattr(new, name)}")
 
@@ -131,12 +129,16 @@ class SlashCommands:
         self.notify("Chat cleared; the session and its variables are kept.", timeout=3)
 
     def cmd_save(self: RLMApp, arg: str) -> None:
-        if self._replay_only("/save") or self.session is None:
-            self.notify("No session to save yet.", severity="warning") if self.session is None else None
+        if self._replay_only("/save"):
             return
-        save = getattr(self.session, "save", None)
-        if callable(save):
-            save()
+        if self.session is None:
+            self.notify("No session to save yet.", severity="warning")
+            return
+        try:
+            self.session.save()
+        except OSError as e:
+            self.notify(f"Cannot save the session: {e.strerror or e}", severity="error")
+            return
         sid = self.session.session_id
         self.notify(f"Session {sid} is saved (it saves after every turn). "
                     f"Reopen it with `rlm-tui --resume {sid}` or /resume.", timeout=8)
@@ -157,11 +159,7 @@ class SlashCommands:
             return
         from rlm_tui.tui.screens.modals import PickerScreen
 
-        options = []
-        for s in saved:
-            when = getattr(s, "updated", "")
-            when = when.strftime("%Y-%m-%d %H:%M") if hasattr(when, "strftime") else str(when)
-            options.append((s.id, Text.assemble((f"{when}  ", "dim"), (s.title or s.id, "bold"))))
+        options = [(s.id, Text.assemble((f"{saved_when(s)}  ", "dim"), (s.title or s.id, "bold"))) for s in saved]
 
         def chosen(sid: str | None) -> None:
             if sid:
@@ -186,7 +184,7 @@ class SlashCommands:
             self.notify(f"Closing the session: {e}", severity="warning")
 
     def cmd_export(self: RLMApp, arg: str) -> None:
-        sid = getattr(self.session, "session_id", None) or "chat"
+        sid = self.session.session_id if self.session is not None else "chat"
         path = Path(arg).expanduser() if arg else Path.cwd() / f"rlm-tui-{sid}.md"
         from rlm_tui.tui.widgets.chat import AssistantTurn
 
@@ -202,7 +200,7 @@ class SlashCommands:
         self.notify(f"Exported {len(turns)} turn(s) to {path}", timeout=6)
 
     def cmd_trace(self: RLMApp, arg: str) -> None:
-        path = self.replay or getattr(self.session, "trace_path", None)
+        path = self.replay or (self.session.trace_path if self.session is not None else None)
         if path is None:
             self.notify("No trace yet: the session has not started.", severity="warning")
             return
@@ -246,3 +244,8 @@ class SlashCommands:
         from rlm_tui.tui.widgets.variables import describe
 
         self.push_screen(PreviewScreen(f"Variable {row.name}", describe(row), copy_text=row.preview))
+
+
+def saved_when(saved: SavedSession) -> str:
+    """When a saved session was last saved, in local time: ``2026-01-02 14:05``."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(saved.updated))

@@ -5,6 +5,7 @@ Part of the `codebase` skill. It runs inside the sandbox, where the project is t
 plain data (lists of dicts) to slice, count, or hand to `llm_query_batched`.
 
     from codebase import *
+    find("timeout", "retries")           # prints (and returns) the lines holding each term: path:line: text
     index()                              # {'files': 812, 'by_extension': {...}, 'skipped': {...}}
     files("*.py")                        # ['src/app.py', ...]
     hits = search(r"def handle_\\w+", "src", context=2)
@@ -22,10 +23,10 @@ from __future__ import annotations
 import ast
 import re
 
-from codebase_index import _idx, _lines, _rel, files, index, stats, text, tree
+from codebase_index import _idx, _lines, _rel, files, index, stats, text, tree, whole_text
 from codebase_outline import language, outline_text
 
-__all__ = ["index", "files", "stats", "tree", "search", "show", "outline", "definitions", "references",
+__all__ = ["find", "index", "files", "stats", "tree", "search", "show", "outline", "definitions", "references",
            "callers", "read", "text", "cite"]
 
 _DEF_WORDS = r"(?:def|class|function|func|fn|struct|interface|enum|trait|type|impl|record|object|module|mod|macro|const|let|var|val)"
@@ -70,6 +71,73 @@ def search(pattern: str, paths: str | list[str] | None = None, *, context: int =
                 print(f"[search: stopped at max_results={max_results}; narrow the pattern or paths]")
                 return hits
     return hits
+
+
+def find(*terms: str, path: str | list[str] | None = None, limit: int = 20, width: int = 240) -> list[str]:
+    """Print, and return, the lines that hold each term (literal, case-insensitive), grouped by term
+    in the order given, as `path:line: text`; a long line is cut to about `width` characters around
+    the match. One string with commas counts as several terms. A term of several words with no exact
+    hit falls back to the lines holding all its words. Every text file is searched, large ones too
+    (`path`: a folder, file or glob, as in `files`). At most `limit` lines are printed per term.
+    Returns the printed `path:line: text` strings, every hit (shown as a count, since they were
+    just printed)."""
+    terms = tuple(part.strip() for term in terms for part in str(term).split(",") if part.strip())
+    if not terms:
+        raise ValueError("find() needs at least one term, e.g. find('timeout')")
+    bodies = []
+    for rel in files(path, huge=True):
+        body = whole_text(rel)
+        if body:
+            bodies.append((rel, body, body.lower()))
+    found = Found()
+    for term in terms:
+        key = " ".join(term.lower().split())
+        hits = [h for rel, body, low in bodies for h in _term_lines(rel, body, low, [key], width)]
+        words = key.split()
+        note = ""
+        if not hits and len(words) > 1:
+            hits = [h for rel, body, low in bodies for h in _term_lines(rel, body, low, words, width)]
+            note = f" (no line holds the exact phrase; these hold all of: {', '.join(words)})"
+        print(f"find({term!r}): {len(hits)} line{'s' * (len(hits) != 1)}{note}")
+        rows = [f"{hit['path']}:{hit['line']}: {hit['text']}" for hit in hits]
+        for row in rows[:limit]:
+            print(row)
+        if len(rows) > limit:
+            print(f"... {len(rows) - limit} more (find(..., limit={len(rows)}) prints them all)")
+        found.extend(rows)
+    return found
+
+
+class Found(list):
+    """`find`'s lines: a plain list of strings whose repr is a count (they were printed already)."""
+
+    def __repr__(self) -> str:
+        return f"[{len(self)} line{'s' * (len(self) != 1)} found: path:line: text strings]"
+
+
+def _term_lines(rel: str, body: str, low: str, words: list[str], width: int) -> list[dict]:
+    """Lines of `body` holding every word (`low` is `body` lowercased), each clipped around the
+    first match of the longest word."""
+    anchor = max(words, key=len)
+    others = [w for w in words if w != anchor]
+    out: list[dict] = []
+    pos = low.find(anchor)
+    line, counted = 1, 0
+    while pos >= 0:
+        begin = low.rfind("\n", 0, pos) + 1
+        end = low.find("\n", pos)
+        end = len(low) if end < 0 else end
+        if all(w in low[begin:end] for w in others):
+            line += body.count("\n", counted, begin)
+            counted = begin
+            row = body[begin:end].rstrip("\r")
+            col = pos - begin
+            if len(row) > width:
+                start = max(0, col - width // 2)
+                row = ("…" if start else "") + row[start:start + width].strip() + ("…" if start + width < len(row) else "")
+            out.append({"path": rel, "line": line, "text": row})
+        pos = low.find(anchor, end)  # the next line
+    return out
 
 
 def show(hits: list[dict], limit: int = 100) -> None:

@@ -19,6 +19,7 @@ class _Index:
         self.root = root
         self.max_bytes = max_bytes
         self.files: list[str] = []
+        self.huge: list[str] = []  # text files over max_bytes: not indexed, but `find` reads them
         self.sizes: dict[str, int] = {}
         self.dirs: set[str] = {""}
         self.skipped = {"ignored": 0, "vendored": 0, "binary": 0, "huge": 0, "unreadable": 0}
@@ -88,6 +89,7 @@ class _Index:
                     continue
                 if size > self.max_bytes:
                     self._skip("huge", rel)
+                    self.huge.append(rel)
                     continue
                 self.files.append(rel)
                 self.sizes[rel] = size
@@ -95,6 +97,7 @@ class _Index:
                 self.dirs.add(rel)
             stack.extend(reversed(subdirs))
         self.files.sort()
+        self.huge.sort()
 
     def text(self, rel: str) -> str | None:
         """The file's text (cached), or None for a binary or unreadable file."""
@@ -178,17 +181,33 @@ def _rel(path: str) -> str:
     return normalize(path)
 
 
-def files(paths: str | list[str] | None = None) -> list[str]:
+def files(paths: str | list[str] | None = None, *, huge: bool = False) -> list[str]:
     """Indexed file paths (relative to the project root), optionally only those matching `paths`:
-    a folder ('src'), a file, or a glob ('*.py' at any depth, 'src/*.py', 'src/**/test_*.py')."""
+    a folder ('src'), a file, or a glob ('*.py' at any depth, 'src/*.py', 'src/**/test_*.py').
+    `huge=True` adds the text files skipped for their size (sorted in with the others)."""
     ix = _idx()
+    every = sorted([*ix.files, *ix.huge]) if huge else ix.files
     if paths is None:
-        return list(ix.files)
+        return list(every)
     if isinstance(paths, str):
         paths = [paths]
     paths = [_rel(p) for p in paths]
     match = Glob(paths)
-    return [f for f in ix.files if match(f)]
+    return [f for f in every if match(f)]
+
+
+def whole_text(path: str) -> str | None:
+    """A file's whole text, however large (a huge file is read each time, not cached); None for a
+    binary or unreadable file."""
+    ix = _idx()
+    rel = _rel(path)
+    if rel not in ix.huge:
+        return ix.text(rel)
+    try:
+        data = _read_bytes(os.path.join(ix.root, rel), 1 << 40)
+    except OSError:
+        return None
+    return None if b"\0" in data[:8192] else data.decode("utf-8", errors="replace")
 
 
 def tree(path: str = ".", depth: int = 2) -> str:

@@ -26,7 +26,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from rlm_tui.lm import LM, Completion, Usage  # noqa: E402
-from rlm_tui.runtime.budget import Budget  # noqa: E402
+from rlm_tui.config import Budget  # noqa: E402
 from rlm_tui.runtime.events import SubCallFinished  # noqa: E402
 from rlm_tui.runtime.rlm import RLM  # noqa: E402
 

@@ -14,6 +14,7 @@ import pytest
 
 from rlm_tui.lm import LM, ContextWindowError, LMError, price_usd
 from rlm_tui.local import engine, provider
+from rlm_tui.local.catalog import get_model
 from rlm_tui.local.engine import (
     ContextOverflowError,
     Generation,
@@ -76,7 +77,7 @@ def lm(**kwargs) -> LM:
 def test_register_is_idempotent_and_prices_at_zero():
     import litellm
 
-    from rlm_tui.runtime.run import context_window
+    from rlm_tui.lm_facts import context_window
 
     provider.register()
     provider.register()
@@ -85,7 +86,7 @@ def test_register_is_idempotent_and_prices_at_zero():
     assert litellm.get_llm_provider(MODEL)[1] == "embedded"
     assert price_usd(MODEL, 1000, 500) == 0.0
     assert price_usd("embedded/qwen2.5-coder-1.5b", 1, 1) == 0.0
-    assert context_window(MODEL) == engine.DEFAULT_N_CTX
+    assert context_window(MODEL) == provider.model_context(get_model(MODEL))
 
 
 def test_register_does_not_load_llama_cpp():

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from rlm_tui.config import BudgetSettings, Settings
+from rlm_tui.config import Budget, Settings
 from rlm_tui.protocols.acp_updates import SessionUpdates
 from rlm_tui.protocols.pool import SessionPool
 from rlm_tui.protocols.progress import EventChannel, TurnMeter
@@ -22,7 +22,7 @@ from tests.support.scripted_server import Reply
 
 
 def test_a_call_may_lower_the_budget_but_never_raise_it():
-    configured = BudgetSettings(max_iterations=5, max_cost_usd=0.5, max_tokens=None)
+    configured = Budget(max_iterations=5, max_cost_usd=0.5, max_tokens=None)
     lowered = effective_budget(configured, BudgetRequest(max_iterations=2, max_tokens=10_000))
     assert (lowered.max_iterations, lowered.max_cost_usd, lowered.max_tokens) == (2, 0.5, 10_000)
     assert effective_budget(configured, None) is configured
@@ -126,7 +126,7 @@ async def test_a_turn_takes_its_own_signature_and_a_lower_budget(scripted_server
     session_id = await pool.open(project)
     try:
         typed = await pool.ask(session_id, "how many?", signature="question -> count: int, names: list[str]")
-        short = await pool.ask(session_id, "and?", budget=BudgetSettings(max_iterations=1))
+        short = await pool.ask(session_id, "and?", budget=Budget(max_iterations=1))
     finally:
         await pool.close_all()
     assert typed.outputs == {"count": 2, "names": ["main", "helper"]} and not typed.partial

@@ -74,7 +74,7 @@ async def test_gathered_predicts_run_in_parallel(scripted_server, project):
     span = max(r.end for r in subs) - min(r.start for r in subs)
     assert span < 8 * 0.3 / 2, span
     assert [e.function for e in rec.of(SubCallFinished)].count("predict") == 8
-    assert prediction.usage["lm_calls"] == 2 + 8  # every sub-call counts against the budget
+    assert prediction.usage.lm_calls == 2 + 8  # every sub-call counts against the budget
 
 
 async def test_sync_forms_still_work_and_run_one_by_one(scripted_server, project):

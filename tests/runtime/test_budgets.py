@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rlm_tui.runtime.budget import Budget, CallRefused, MemoryExhausted, MemoryPool
+from rlm_tui.config import Budget
+from rlm_tui.runtime.budget import BudgetMeter, CallRefused, MemoryExhausted, MemoryPool
 from rlm_tui.runtime.events import CallsRefused, RunFailed, SubCallStarted
 from tests.runtime.test_engine import code, make_rlm
 from tests.support.scripted_server import Reply, last_user_text
@@ -46,7 +47,7 @@ def extracting(reply):
 
 
 def test_reservations_are_atomic_across_threads():
-    budget = Budget(max_lm_calls=5, max_iterations=None)
+    budget = BudgetMeter(Budget(max_lm_calls=5, max_iterations=None))
     granted, refused = [], []
     lock = threading.Lock()
 
@@ -69,7 +70,7 @@ def test_reservations_are_atomic_across_threads():
 
 
 def test_a_reservation_is_settled_with_the_real_usage_or_given_back():
-    budget = Budget(max_tokens=1000, max_cost_usd=1.0, max_iterations=None)
+    budget = BudgetMeter(Budget(max_tokens=1000, max_cost_usd=1.0, max_iterations=None))
     held = budget.reserve(400, 0.4)
     with pytest.raises(CallRefused, match="tokens budget"):
         budget.reserve(700, 0.1)  # 400 + 700 would pass 1000
@@ -97,7 +98,7 @@ async def test_children_share_the_call_budget(scripted_server, project):
     assert "2 answered" in prediction.trajectory[0]["output"]
     assert prediction.partial and prediction.budget_exhausted == "lm_calls"
     assert prediction.answer == "partial answer"
-    assert prediction.usage["lm_calls"] == 4  # the extract step is charged and reported
+    assert prediction.usage.lm_calls == 4  # the extract step is charged and reported
     from rlm_tui.runtime.events import SubCallFinished
 
     refused = [e for e in rec.of(SubCallFinished) if e.function == "rlm_query" and e.error]
@@ -228,7 +229,7 @@ async def test_a_cell_is_cut_at_the_deadline_and_keeps_its_state(scripted_server
 async def test_no_time_left_skips_the_extract_step_with_a_clear_message(scripted_server, project):
     rlm, _ = make_rlm(scripted_server, project, budget=Budget(max_seconds=5.0))
     ctx = rlm.new_context()
-    ctx.budget.started -= 10  # the turn's time is already spent
+    ctx.meter.started -= 10  # the turn's time is already spent
     prediction = await rlm.arun({"question": "late"}, ctx=ctx)
     assert prediction.partial and prediction.budget_exhausted == "seconds"
     assert prediction.answer == "(no answer: the time budget ran out with no time left for the extract step)"
@@ -331,3 +332,34 @@ async def test_the_token_cap_holds_for_a_batch(scripted_server, project):
     sent = len(scripted_server.chat_requests("sub"))
     assert 1 <= sent < 12 and sum(e.count for e in rec.of(CallsRefused)) == 12 - sent
     assert prediction.budget_exhausted == "tokens"
+
+
+# -- one usage, one limits type ------------------------------------------------------------------
+
+
+async def test_one_usage_in_the_event_the_prediction_and_the_trace(scripted_server, project, tmp_path):
+    from rlm_tui.runtime.events import RunFinished
+    from rlm_tui.runtime.trace import read_trace
+    from rlm_tui.usage import Usage
+
+    trace = tmp_path / "run.jsonl"
+    rlm, rec = make_rlm(scripted_server, project, trace=trace)
+    scripted_server.script("root", code("print(llm_query('hi'))"), code("SUBMIT(answer='x')"))
+    prediction = await rlm.aforward(question="q")
+    finished = rec.of(RunFinished)[-1]
+    assert isinstance(prediction.usage, Usage) and finished.usage == prediction.usage
+    assert (prediction.usage.lm_calls, prediction.usage.iterations) == (3, 2)
+    assert prediction.usage.prompt_tokens > 0
+    traced = [e for e in read_trace(trace) if isinstance(e, RunFinished)][-1]
+    assert traced.usage == prediction.usage
+
+
+def test_the_meter_reads_its_limits_live():
+    """The meter holds the one limits type; a new limit (as /budget sets) applies at once."""
+    meter = BudgetMeter(Budget(max_lm_calls=1, max_iterations=None))
+    meter.reserve(10)
+    with pytest.raises(CallRefused):
+        meter.reserve(10)
+    meter.limits = Budget(max_lm_calls=2, max_iterations=None)
+    meter.reserve(10)
+    assert meter.lm_calls == 2

@@ -81,7 +81,10 @@ def test_usage_errors(argv, message, capsys, tmp_path):
 
 
 def test_no_model_says_how_to_set_one(capsys, monkeypatch, project):
+    from rlm_tui.local import default
+
     monkeypatch.delenv("RLM_TUI_MODEL", raising=False)
+    monkeypatch.setattr(default, "installed_default", lambda: None)  # no offline model to fall back on
     assert main(["ask", "q", "--project", str(project)]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "No model is configured" in err and "RLM_TUI_MODEL" in err and "--model" in err
@@ -133,3 +136,23 @@ def test_a_shadowed_skill_says_which_definition_is_used(scripted_server, project
     assert main(ask(scripted_server, project)) == EXIT_OK
     err = capsys.readouterr().err
     assert "skill 'tables': using project:" in err and "(over built-in:" in err
+
+
+def test_ask_shows_the_first_run_progress_on_stderr(scripted_server, project, capsys, monkeypatch):
+    """A fresh cache downloads the image and compiles the sandbox: `ask` says so, as the TUI does."""
+    from rlm_tui.sandbox import sandbox as sandbox_module
+
+    real_runtime = sandbox_module.runtime
+
+    def first_run(progress=None):
+        assert progress is not None, "the run gave the sandbox no progress hook"
+        progress("Downloading the Python sandbox image…")
+        progress("Compiling the Python sandbox (first run only, ~45 s)…")
+        return real_runtime(progress)
+
+    monkeypatch.setattr(sandbox_module, "runtime", first_run)
+    scripted_server.script("root", code("SUBMIT(answer='main')"))
+    assert main(ask(scripted_server, project)) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "· Downloading the Python sandbox image…" in err
+    assert "· Compiling the Python sandbox (first run only, ~45 s)…" in err

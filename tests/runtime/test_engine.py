@@ -12,8 +12,7 @@ import dspy
 import pytest
 from pydantic import BaseModel
 
-from rlm_tui.config import BudgetSettings
-from rlm_tui.runtime.budget import Budget
+from rlm_tui.config import Budget
 from rlm_tui.runtime.events import (
     BudgetExhausted,
     CellOutput,
@@ -103,8 +102,8 @@ async def test_multi_iteration_run_uses_every_guest_function(scripted_server, pr
     assert [r.depth for r in runs] == [0, 1]
     rlm_call = next(e for e in rec.of(SubCallStarted) if e.function == "rlm_query")
     assert runs[1].parent_id == rlm_call.call_id  # the child run hangs under its sub-call
-    assert prediction.usage["lm_calls"] >= 8
-    assert prediction.usage["prompt_tokens"] > 0
+    assert prediction.usage.lm_calls >= 8
+    assert prediction.usage.prompt_tokens > 0
     assert rec.of(LMToken), "the root LM's tokens stream out as events"
     root_prompt = server.chat_requests("root")[0].prompt_text
     assert "hello from the project" not in root_prompt  # the project is never pasted
@@ -187,11 +186,11 @@ async def test_cost_budget_uses_litellm_prices(scripted_server, project):
     scripted_server.script("gpt-4o", Reply(code("x = 1"), times=50, usage={"prompt_tokens": 100_000, "completion_tokens": 10}))
     scripted_server.default(lambda request: '{"answer": "cheap"}')
     rlm, _ = make_rlm(scripted_server, project, lm="openai/gpt-4o", sub_lm="openai/gpt-4o",
-                      budget=BudgetSettings(max_cost_usd=0.5, max_iterations=None))
+                      budget=Budget(max_cost_usd=0.5, max_iterations=None))
     prediction = await rlm.aforward(question="q")
     assert prediction.partial and prediction.budget_exhausted == "cost_usd"
-    assert prediction.usage["cost_usd"] > 0.5
-    assert prediction.usage["iterations"] == 2  # $0.25 per call on gpt-4o's price
+    assert prediction.usage.cost_usd > 0.5
+    assert prediction.usage.iterations == 2  # $0.25 per call on gpt-4o's price
 
 
 async def test_recursion_is_capped(scripted_server, project):

@@ -144,3 +144,42 @@ async def test_earlier_turns_become_a_summary_near_the_context_window(scripted_s
     prompt = scripted_server.chat_requests("root")[2].prompt_text
     assert "Earlier turns in this session:\n1. Q: first question\n   A: first answer" in prompt
     assert "x" * 5000 not in prompt
+
+
+async def test_each_earlier_turn_is_in_the_history_once(scripted_server, settings, project):
+    """A turn's history holds every earlier exchange once (a turn kept only its own messages)."""
+    scripted_server.script("root", code("SUBMIT(answer='one')"), code("SUBMIT(answer='two')"),
+                           code("SUBMIT(answer='three')"))
+    session = ChatSession(settings, project, Recorder())
+    await session.start()
+    try:
+        for question in ("first question", "second question", "third question"):
+            await session.ask(question)
+    finally:
+        await session.close()
+    third = scripted_server.chat_requests("root")[2].body["messages"]
+    asked = [m["content"] for m in third if m["role"] == "user" and "first question" in m["content"]]
+    assert len(asked) == 1
+    assert sum(m["role"] == "assistant" for m in third) == 2  # one reply per earlier turn
+
+
+async def test_a_turn_runs_through_the_rlm_entry(scripted_server, settings, project, monkeypatch):
+    """The chat session takes `RLM.arun`, with its own sandbox and context: one way into the engine."""
+    from rlm_tui.runtime.rlm import RLM
+
+    seen = []
+    real = RLM.arun
+
+    async def spy(self, inputs, **kwargs):
+        seen.append(kwargs)
+        return await real(self, inputs, **kwargs)
+
+    monkeypatch.setattr(RLM, "arun", spy)
+    scripted_server.script("root", code("SUBMIT(answer='ok')"))
+    session = ChatSession(settings, project, Recorder())
+    await session.start()
+    try:
+        assert (await session.ask("q")).answer == "ok"
+    finally:
+        await session.close()
+    assert len(seen) == 1 and seen[0]["sandbox"] is not None and seen[0]["ctx"] is not None

@@ -9,7 +9,7 @@ import pytest
 
 from rlm_tui.config import Settings
 from rlm_tui.runtime import trace_blobs
-from rlm_tui.runtime.budget import Budget
+from rlm_tui.config import Budget
 from rlm_tui.runtime.events import (
     CallsRefused,
     CodeCell,

@@ -427,3 +427,27 @@ def test_ask_json_lists_citations(scripted_server, tree, capsys):
         {"path": "app.py", "start": 9, "end": 23, "text": "app.py:9-23"},
         {"path": "lib/util.py", "start": 6, "end": 6, "text": "lib/util.py:6"},
     ]
+
+
+def test_find_prints_lines_per_term_in_order_and_reads_huge_files(cb, tmp_path, capsys):
+    root = tmp_path / "big"
+    prose = "\n".join(f"Line {n} of filler text about the harbour." for n in range(30_000))
+    write(root, "context.txt", prose + "\nThe key for the Velmor gate is 4471. " + "x" * 500 + "\nend\n")
+    write(root, "src/a.py", "def handler(request, timeout=3):\n    return request\n")
+    cb.index(str(root), refresh=True, max_bytes=100_000)
+    assert "context.txt" not in cb.files() and cb.stats()["skipped"]["huge"] == 1
+    hits = cb.find("timeout", "velmor gate")
+    out = capsys.readouterr().out.splitlines()
+    assert out[:4] == ["find('timeout'): 1 line", "src/a.py:1: def handler(request, timeout=3):",
+                       "find('velmor gate'): 1 line", "context.txt:30001: The key for the Velmor gate is 4471. "
+                       + "x" * 203 + "…"]
+    assert hits == out[1:2] + out[3:4] and [h.split(":")[0] for h in hits] == ["src/a.py", "context.txt"]
+    assert repr(hits) == "[2 lines found: path:line: text strings]"
+    assert cb.find("timeout, velmor gate") == hits  # one comma-separated string: several terms
+    capsys.readouterr()
+    cb.find("gate key Velmor", path="context.txt")  # the words, not the phrase
+    out = capsys.readouterr().out
+    assert "these hold all of: gate, key, velmor" in out and "context.txt:30001:" in out
+    cb.find("harbour", limit=2)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "find('harbour'): 30000 lines" and out[-1].startswith("... 29998 more")

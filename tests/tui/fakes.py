@@ -1,4 +1,5 @@
-"""A fake chat session with the engine's API that emits realistic events from a thread."""
+"""A fake chat session and backend implementing `rlm_tui.chat_api`'s Protocols with its real types;
+the session emits realistic events from a thread."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlm_tui.lm import Usage
+from rlm_tui.chat_api import SavedSession, TurnResult, VarInfo
+from rlm_tui.config import Budget
 from rlm_tui.runtime import events as ev
-from rlm_tui.runtime.session import TurnResult
-from rlm_tui.sandbox import VarInfo
-
+from rlm_tui.usage import Usage
 
 
 @dataclass
@@ -36,14 +36,6 @@ class Turn:
     hang: bool = False  # wait until cancelled
 
 
-@dataclass
-class SavedSession:
-    id: str
-    title: str
-    updated: str
-    path: Path
-
-
 class FakeSession:
     def __init__(self, backend: FakeBackend, settings: Any, project: Path, on_event,
                  session_id: str | None = None) -> None:
@@ -55,7 +47,8 @@ class FakeSession:
         self.workspace = backend.root / "workspaces" / self.session_id
         self.trace_path = backend.root / "traces" / f"{self.session_id}.jsonl"
         self.variables: list[VarInfo] = []
-        self.budget = settings.budget.model_copy()
+        self.budget: Budget = settings.budget.model_copy()
+        self.saves = 0
         self.models = (settings.model, settings.sub_model)
         self._cancel = threading.Event()
         self.asked: list[tuple[str, list[str]]] = []
@@ -82,11 +75,14 @@ class FakeSession:
     def set_models(self, model: str | None = None, sub_model: str | None = None) -> None:
         self.models = (model or self.models[0], sub_model or self.models[1])
 
+    def save(self) -> None:
+        self.saves += 1
+
     async def close(self) -> None:
         self.closed = True
 
-    async def ask(self, question: str, context_paths: list[str] = []) -> TurnResult:  # noqa: B006
-        self.asked.append((question, list(context_paths)))
+    async def ask(self, question: str, context_paths: list[str] | None = None) -> TurnResult:
+        self.asked.append((question, list(context_paths or [])))
         turn = self.backend.turns.pop(0) if self.backend.turns else Turn()
         self._cancel.clear()
         return await asyncio.to_thread(self._run, question, turn)
@@ -111,7 +107,7 @@ class FakeSession:
             self.emit(ev.LMCallFinished(**e, call_id=lm, parent_id=it, model="fake/root",
                                         role="root", response=text, prompt_tokens=100,
                                         completion_tokens=20, cost_usd=0.001, latency_s=d))
-            usage = usage + Usage(100, 20, 0.001)
+            usage = usage + Usage(100, 20, 0.001, d, 1)
             cell = ev.new_id()
             self.emit(ev.CodeCell(**e, call_id=cell, parent_id=it, iteration=i,
                                   reasoning=step.reasoning, code=step.code))
@@ -145,9 +141,7 @@ class FakeSession:
         self.emit(ev.Submitted(**e, call_id=run, parent_id=run, outputs={"answer": turn.answer}))
         self.emit(ev.RunFinished(**e, call_id=run, outputs={"answer": turn.answer},
                                  partial=turn.partial,
-                                 usage=dict(prompt_tokens=usage.prompt_tokens,
-                                            completion_tokens=usage.completion_tokens,
-                                            cost_usd=usage.cost_usd), duration_s=d))
+                                 usage=usage, duration_s=d))
         return TurnResult(turn.answer, {"answer": turn.answer}, turn.partial, usage)
 
 
@@ -183,4 +177,7 @@ class FakeBackend:
 
     def list_saved(self) -> list[SavedSession]:
         traces = sorted((self.root / "traces").glob("*.jsonl")) if (self.root / "traces").is_dir() else []
-        return [SavedSession(p.stem, f"session {p.stem}", "2026-01-01 10:00", p) for p in traces]
+        return [SavedSession(p.stem, f"session {p.stem}", p.stat().st_mtime, p) for p in traces]
+
+    def warm(self) -> None:
+        pass

@@ -6,7 +6,7 @@ from textual.widgets import Tabs
 
 from rlm_tui.config import Settings
 from rlm_tui.tui.app import make_app
-from rlm_tui.tui.calls import DONE
+from rlm_tui.runtime.calls import DONE
 from rlm_tui.tui.widgets.blocks import CodeBlock, OutputBlock
 from rlm_tui.tui.widgets.chat import UserMessage
 from rlm_tui.tui.widgets.iteration import IterationBlock
@@ -64,7 +64,7 @@ async def test_question_fills_every_pane(project, settings, make_backend):
         assert app.main.calls.root.children[0].children  # mirrored into the Tree widget
         # status line totals
         info = app.main.status.info
-        assert info.prompt_tokens == 2 * 100 + 4 * 50 and info.state == "ready"
+        assert info.usage.prompt_tokens == 2 * 100 + 4 * 50 and info.state == "ready"
         assert info.budget.startswith("2/12 iter")
         # files: the workspace file shows up (watchfiles or the post-start listing)
         files = app.main.files

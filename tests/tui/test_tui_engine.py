@@ -56,7 +56,7 @@ async def test_real_session_fills_the_panes(scripted_server, engine_home, projec
         subs = [n for n in app.main.graph.nodes.values() if n.kind == "sub"]
         assert [s.title for s in subs] == ["llm_query"] and subs[0].status == "done"
         assert subs[0].response == "A tiny demo project."
-        assert app.main.status.info.prompt_tokens > 0
+        assert app.main.status.info.usage.prompt_tokens > 0
         files = app.main.files
         await wait_for(pilot, lambda: files.workspace is not None)
         await wait_for(pilot, lambda: any(
@@ -71,3 +71,33 @@ async def test_real_session_fills_the_panes(scripted_server, engine_home, projec
         assert len(app.main.chat.query(UserMessage)) == 3
         trace = app.session.trace_path
     assert trace.is_file()
+
+
+async def test_budget_save_and_resume_reach_the_real_session(scripted_server, engine_home, project):
+    """/budget changes the running session's limits, /save writes it, /resume lists readable dates."""
+    import re
+
+    from rlm_tui.tui.screens.modals import PickerScreen
+    from tests.tui.test_tui_commands import slash
+
+    scripted_server.script("root", cell("print('looking')"), '{"answer": "out of iterations"}')
+    settings = Settings(model="openai/root", sub_model="openai/sub", api_base=scripted_server.url,
+                        api_key="sk-test-123456789")
+    app = make_app(settings, project)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None, timeout=120)
+        await slash(pilot, app, "/budget max_iterations 1")
+        assert app.session.budget.max_iterations == 1
+        await ask(pilot, app, "What is this project?", timeout=60)
+        turn = app.main.chat.last_turn
+        assert turn.partial and len(turn.iterations) == 1  # the turn ran under the new limit
+
+        meta = app.session.folder / "meta.json"
+        meta.unlink()
+        await slash(pilot, app, "/save")
+        assert meta.is_file()
+
+        await slash(pilot, app, "/resume")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        labels = [str(label) for _, label in app.screen.options]
+        assert labels and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d  ", label) for label in labels), labels

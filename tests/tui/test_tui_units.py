@@ -13,7 +13,7 @@ import pytest
 
 from rlm_tui.runtime import events as ev
 from rlm_tui.tui import commands, fmt, fuzzy
-from rlm_tui.tui.calls import CANCELLED, DONE, FAILED, RUNNING, CallGraph
+from rlm_tui.runtime.calls import CANCELLED, DONE, FAILED, RUNNING, CallGraph
 from rlm_tui.tui.ignore import IgnoreFilter
 from rlm_tui.tui.pump import EventPump
 from tests.tui.traces import sample_events
@@ -39,7 +39,7 @@ def test_call_graph_builds_tree_with_rollups():
     assert g.nodes["child"].depth == 1
     # totals roll up: run total = every LM call's tokens once
     expected = (812 + 64) + (1040 + 120) + 2 * (300 + 12) + (400 + 30)
-    assert run.total_tokens == expected == g.prompt_tokens + g.completion_tokens
+    assert run.total_tokens == expected == g.usage.prompt_tokens + g.usage.completion_tokens
     assert g.nodes["b1"].total_tokens == 2 * 312
     assert g.nodes["rq"].total_tokens == 430  # from its child run, not counted twice
     assert run.total_cost == pytest.approx(0.00016 + 0.00023 + 2 * 0.00005 + 0.00008)

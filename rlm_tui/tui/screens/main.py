@@ -14,9 +14,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static, Tab, Tabs
 
-from rlm_tui.config import BudgetSettings
+from rlm_tui.config import Budget
 from rlm_tui.tui import fmt
-from rlm_tui.tui.calls import CallGraph, CallNode
+from rlm_tui.runtime.calls import CallGraph, CallNode
+from rlm_tui.runtime.events import Status, VariablesChanged
 from rlm_tui.tui.widgets.call_tree import CallTreeView, describe
 from rlm_tui.tui.widgets.chat import ChatView
 from rlm_tui.tui.widgets.files import FilesTree
@@ -51,7 +52,7 @@ class MainScreen(Screen):
         self.status = StatusLine(id="status")
         self.prompt_area = PromptArea(files, history_file, id="prompt-area")
         self.active_pane = "chat"
-        self._seen: set[tuple[str, str, float]] = set()
+        self._seen: set[tuple[type, str, float]] = set()
 
     def compose(self) -> ComposeResult:
         yield Tabs(*[Tab(PANE_TITLES[p], id=f"tab-{p}") for p in PANES], id="pane-tabs")
@@ -114,7 +115,7 @@ class MainScreen(Screen):
     async def apply(self, batch: list) -> None:
         fresh = []
         for e in batch:
-            key = (type(e).__name__, e.call_id, e.ts)
+            key = (type(e), e.call_id, e.ts)
             if key in self._seen:  # a resumed session may re-send what its trace already has
                 continue
             self._seen.add(key)
@@ -124,19 +125,17 @@ class MainScreen(Screen):
             return
         self.calls.sync()
         await self.chat.apply(fresh)
-        variables = [e for e in fresh if type(e).__name__ == "VariablesChanged"
-                     and self.graph.is_root_run_event(e)]
+        variables = [e for e in fresh if isinstance(e, VariablesChanged) and self.graph.is_root_run_event(e)]
         if variables:
             self.variables.show(variables[-1].variables)
-        statuses = [e for e in fresh if type(e).__name__ == "Status"]
+        statuses = [e for e in fresh if isinstance(e, Status)]
         if statuses:
             self.status.update_info(detail=statuses[-1].message)
         self.refresh_usage()
 
-    def refresh_usage(self, budget: BudgetSettings | None = None) -> None:
+    def refresh_usage(self, budget: Budget | None = None) -> None:
         g = self.graph
-        changes: dict = dict(prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens,
-                             cost_usd=g.cost_usd, cost_known=g.cost_known)
+        changes: dict = dict(usage=g.usage)
         if budget is not None:
             self._budget = budget
         if getattr(self, "_budget", None) is not None:
@@ -173,7 +172,7 @@ class MainScreen(Screen):
         self.app.push_screen(file_preview(message.root, message.path, message.mount, self.chat.syntax_theme))
 
 
-def budget_left(budget: BudgetSettings, turn: CallNode | None, graph: CallGraph) -> str:
+def budget_left(budget: Budget, turn: CallNode | None, graph: CallGraph) -> str:
     """`3/12 iter · $0.04/$0.50` for the running (or last) turn."""
     iterations = 0
     if turn is not None:

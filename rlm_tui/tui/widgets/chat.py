@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from rlm_tui.runtime.calls import CallGraph
+from rlm_tui.runtime.events import (
+    BudgetExhausted,
+    CellOutput,
+    CodeCell,
+    Event,
+    IterationStarted,
+    LMCallFinished,
+    LMToken,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SubCallFinished,
+    SubCallStarted,
+    SubmitRejected,
+)
 from rlm_tui.tui import fmt
-from rlm_tui.tui.calls import CallGraph
+from rlm_tui.usage import Usage
 from rlm_tui.tui.widgets.blocks import QuietCollapsible, TextBlock
 from rlm_tui.tui.widgets.iteration import IterationBlock
 
-if TYPE_CHECKING:
-    from rlm_tui.runtime.events import Event, IterationStarted, RunStarted
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 LAZY_S = 0.5  # sub-call summaries and iteration totals refresh at most twice a second
@@ -70,7 +84,7 @@ class AssistantTurn(Vertical):
         self.partial = False
         self.error: str | None = None
         self.cancelled = False
-        self.usage: dict[str, Any] = {}
+        self.usage = Usage()
         self._frame = 0
         self.steps = QuietCollapsible(title="rlm", collapsed=False, id="turn-steps",
                                       classes="-running")
@@ -92,12 +106,12 @@ class AssistantTurn(Vertical):
         elapsed = fmt.duration((self.finished or time.time()) - self.started)
         if self.done:
             self._head_timer.stop()
-            tokens = self.usage.get("prompt_tokens", 0) + self.usage.get("completion_tokens", 0)
+            tokens = self.usage.total_tokens
             bits = [f"{n} iteration{'s' if n != 1 else ''}", elapsed]
             if tokens:
                 bits.append(f"{fmt.tokens(tokens)} tok")
-            if self.usage.get("cost_usd"):
-                bits.append(fmt.cost(self.usage["cost_usd"]))
+            if self.usage.cost_usd:
+                bits.append(fmt.cost(self.usage.cost_usd))
             self.steps.title = "rlm · " + " · ".join(bits)
             self.steps.remove_class("-running")
         else:
@@ -116,11 +130,11 @@ class AssistantTurn(Vertical):
     async def note(self, text: str) -> None:
         await self.mount(Static(Text(text), classes="turn-note"))
 
-    async def finish(self, outputs: dict[str, Any], partial: bool, usage: dict[str, Any],
+    async def finish(self, outputs: dict[str, Any], partial: bool, usage: Usage,
                      ts: float | None = None) -> None:
         if self.done:
             return
-        self.finished, self.partial, self.usage = ts or time.time(), partial, usage or {}
+        self.finished, self.partial, self.usage = ts or time.time(), partial, usage
         self.steps.fold()  # a finished turn is one line, then the answer
         from rlm_tui.tui.widgets.answer import AnswerBlock  # Markdown loads on first use
 
@@ -213,48 +227,47 @@ class ChatView(VerticalScroll):
         return self.turns.get(run.call_id)
 
     async def apply(self, batch: list[Event]) -> None:
-        """Called after the graph has applied `batch` (events are matched by type name, so
-        the engine's modules need not be imported before the first event arrives)."""
+        """Called after the graph has applied `batch`."""
         streamed: dict[IterationBlock, list[str]] = {}
         touched: set[IterationBlock] = set()
         for e in batch:
-            kind = type(e).__name__
-            if kind == "RunStarted":
+            if isinstance(e, RunStarted):
                 if e.depth == 0 and e.parent_id is None:
                     await self._bind_run(e)
                 continue
             turn = self._turn_for(e.call_id) or self._turn_for(e.parent_id)
             if turn is None:
                 continue
-            if kind == "IterationStarted":
+            if isinstance(e, IterationStarted):
                 await turn.iteration(e)
                 continue
             block = self._block_for(turn, e)
-            if kind == "LMToken" and block is not None:
-                streamed.setdefault(block, []).append(e.text)
-            elif kind == "LMCallFinished" and block is not None:
-                touched.add(block)
-            elif kind == "CodeCell" and block is not None:
-                streamed.pop(block, None)
-                await block.show_cell(e.reasoning, e.code)
-            elif kind == "CellOutput" and block is not None:
-                await block.show_output(e.stdout, e.stderr, e.error)
-                touched.add(block)
-            elif kind in ("SubCallStarted", "SubCallFinished") and block is not None:
-                self._lazy.add(block)  # many per second: refreshed at most every LAZY_S
-            elif kind == "SubmitRejected":
-                await (block.note if block else turn.note)(f"SUBMIT rejected: {e.error}")
-            elif kind == "BudgetExhausted":
-                await turn.note(f"Budget exhausted: {e.budget} ({e.used:g} of {e.limit:g}); "
-                                "writing the best answer so far.")
-            elif kind == "RunFinished" and e.call_id == turn.run_id:
-                touched.update(turn.iterations.values())
-                await self._refresh_blocks(touched)
-                touched.clear()
-                await turn.finish(e.outputs, e.partial, e.usage, e.ts)
-            elif kind == "RunFailed" and e.call_id == turn.run_id:
-                touched.update(turn.iterations.values())
-                await turn.fail(e.error, e.cancelled, e.ts)
+            match e:
+                case LMToken() if block is not None:
+                    streamed.setdefault(block, []).append(e.text)
+                case LMCallFinished() if block is not None:
+                    touched.add(block)
+                case CodeCell() if block is not None:
+                    streamed.pop(block, None)
+                    await block.show_cell(e.reasoning, e.code)
+                case CellOutput() if block is not None:
+                    await block.show_output(e.stdout, e.stderr, e.error)
+                    touched.add(block)
+                case SubCallStarted() | SubCallFinished() if block is not None:
+                    self._lazy.add(block)  # many per second: refreshed at most every LAZY_S
+                case SubmitRejected():
+                    await (block.note if block else turn.note)(f"SUBMIT rejected: {e.error}")
+                case BudgetExhausted():
+                    await turn.note(f"Budget exhausted: {e.budget} ({e.used:g} of {e.limit:g}); "
+                                    "writing the best answer so far.")
+                case RunFinished() if e.call_id == turn.run_id:
+                    touched.update(turn.iterations.values())
+                    await self._refresh_blocks(touched)
+                    touched.clear()
+                    await turn.finish(e.outputs, e.partial, e.usage, e.ts)
+                case RunFailed() if e.call_id == turn.run_id:
+                    touched.update(turn.iterations.values())
+                    await turn.fail(e.error, e.cancelled, e.ts)
         for block, texts in streamed.items():
             await block.stream("".join(texts))
         now = time.monotonic()

@@ -11,6 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from rlm_tui.tui import fmt
+from rlm_tui.usage import Usage
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -26,11 +27,12 @@ class StatusInfo:
     detail: str = ""  # e.g. "compiling the interpreter (first run, ~45 s)"
     model: str = ""
     sub_model: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    cost_known: bool = True
+    usage: Usage = Usage()
     budget: str = ""  # e.g. "3/12 iter · $0.41 left"
+    offline_default: str = ""  # the offline model used because none was configured
+
+
+OFFLINE_DEFAULT_TAG = "offline default, no key · /model for a hosted one"
 
 
 class StatusLine(Horizontal):
@@ -100,12 +102,14 @@ class StatusLine(Horizontal):
             models = escape(i.model)
             if i.sub_model and i.sub_model != i.model:
                 models += f" [$text-muted]sub[/] {escape(i.sub_model)}"
+            if i.offline_default and i.model == i.offline_default:
+                models += f" [$text-muted]({OFFLINE_DEFAULT_TAG})[/]"
             parts.append(f"[$primary]{models}[/]")
-        total = i.prompt_tokens + i.completion_tokens
-        if total:
-            parts.append(f"{fmt.tokens(i.prompt_tokens)}↑ {fmt.tokens(i.completion_tokens)}↓ tok")
-            if i.cost_usd:  # unknown prices (local models) show no cost at all
-                parts.append(fmt.cost(i.cost_usd) + ("" if i.cost_known else "+?"))
+        u = i.usage
+        if u.total_tokens:
+            parts.append(f"{fmt.tokens(u.prompt_tokens)}↑ {fmt.tokens(u.completion_tokens)}↓ tok")
+            if u.cost_usd:  # unknown prices (local models) show no cost at all
+                parts.append(fmt.cost(u.cost_usd) + ("" if u.cost_known else "+?"))
         if i.budget:
             parts.append(f"[$text-muted]budget[/] {escape(i.budget)}")
         self._left.update(" " + " [$text-muted]│[/] ".join(parts), layout=False)

@@ -1,7 +1,8 @@
 """The call tree as plain data: events in, nodes with status and rolled-up totals out.
 
-No textual here, so the bench and unit tests can drive it alone. The `CallTreePanel` widget
-mirrors `CallGraph.take_changes()` into a `Tree` on every flush.
+The one model of a run's call tree: the TUI's panes (the `CallTreeView` widget mirrors
+`CallGraph.take_changes()` into a `Tree` on every flush), `rlm-tui replay --summary`, the
+headless printer and the protocol servers' progress all fold events through it.
 
 Node kinds shown in the tree: ``run`` (a turn, or an ``rlm_query`` child run), ``iteration``
 (one root-LM step: its LM call and code cell are folded into it), ``sub`` (a sub-call) and
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
-if TYPE_CHECKING:
-    from rlm_tui.runtime import events as ev
+from rlm_tui.runtime import events as ev
+from rlm_tui.usage import Usage
 
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 
@@ -37,6 +39,8 @@ class CallNode:
     output: str = ""
     error: str | None = None
     depth: int = 0  # rlm nesting depth of the enclosing run
+    iteration: int = 0  # an iteration's number in its run
+    partial: bool = False  # a run that ended with outputs extracted after a budget ran out
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -73,10 +77,7 @@ class CallGraph:
         self._added: list[str] = []
         self._updated: set[str] = set()
         self.turns = 0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.cost_usd = 0.0
-        self.cost_known = True
+        self.usage = Usage()  # of every LM call shown
 
     # ---- queries -------------------------------------------------------------------------
     def get(self, call_id: str | None) -> CallNode | None:
@@ -108,9 +109,6 @@ class CallGraph:
         node = self.get(event.call_id) or self.get(event.parent_id)
         return node is not None and node.depth == 0
 
-    def running(self) -> list[CallNode]:
-        return [n for n in self.nodes.values() if n.status == RUNNING]
-
     def take_changes(self) -> Changes:
         changes = Changes(self._added, self._updated - set(self._added))
         self._added, self._updated = [], set()
@@ -137,14 +135,12 @@ class CallGraph:
         """Add usage to `node` and roll it up through its ancestors."""
         node.prompt_tokens += prompt
         node.completion_tokens += completion
-        self.prompt_tokens += prompt
-        self.completion_tokens += completion
         unknown = usd is None and prompt + completion > 0
+        self.usage = self.usage + Usage(prompt, completion, None if unknown else usd or 0.0, lm_calls=1)
         usd = usd or 0.0
         if unknown:
-            node.cost_known = self.cost_known = False
+            node.cost_known = False
         node.cost_usd += usd
-        self.cost_usd += usd
         chain = [node, *self.ancestors(node.call_id)]
         for n in chain:
             n.total_tokens += prompt + completion
@@ -168,11 +164,11 @@ class CallGraph:
                 self._finish(child, ts, status)
 
     def apply(self, e: ev.Event) -> None:
-        handler = getattr(self, f"_on_{type(e).__name__}", None)
+        handler = _HANDLERS.get(type(e))
         if handler is not None:
-            handler(e)
+            handler(self, e)
 
-    def _on_RunStarted(self, e: ev.RunStarted) -> None:
+    def _on_run_started(self, e: ev.RunStarted) -> None:
         if e.depth == 0 and e.parent_id is None:
             self.turns += 1
             title = f"Turn {self.turns}"
@@ -182,16 +178,16 @@ class CallGraph:
         self._add(CallNode(e.call_id, self.resolve(e.parent_id), "run", title, e.ts,
                            model=e.model, prompt=str(question or e.task), depth=e.depth))
 
-    def _on_IterationStarted(self, e: ev.IterationStarted) -> None:
+    def _on_iteration_started(self, e: ev.IterationStarted) -> None:
         run = self.get(e.parent_id)
         if run is not None:
             self._finish_open_iterations(run, e.ts, DONE)
         depth = run.depth if run else 0
         self._add(CallNode(e.call_id, self.resolve(e.parent_id), "iteration",
                            f"iter {e.iteration}", e.ts, depth=depth,
-                           model=run.model if run else ""))
+                           model=run.model if run else "", iteration=e.iteration))
 
-    def _on_LMCallStarted(self, e: ev.LMCallStarted) -> None:
+    def _on_lm_call_started(self, e: ev.LMCallStarted) -> None:
         host = self.get(e.parent_id)
         if host is not None and host.kind in ("iteration", "sub") and not host.prompt:
             self._alias[e.call_id] = host.call_id
@@ -202,13 +198,13 @@ class CallGraph:
                            e.ts, model=e.model, prompt=e.prompt,
                            depth=host.depth if host else 0))
 
-    def _on_LMToken(self, e: ev.LMToken) -> None:
+    def _on_lm_token(self, e: ev.LMToken) -> None:
         node = self.get(e.call_id)
         if node is not None:
             node.response += e.text
             self._touch(node)
 
-    def _on_LMCallFinished(self, e: ev.LMCallFinished) -> None:
+    def _on_lm_call_finished(self, e: ev.LMCallFinished) -> None:
         node = self.get(e.call_id)
         if node is None:
             return
@@ -219,13 +215,13 @@ class CallGraph:
         elif node.kind == "lm":
             self._finish(node, e.ts, DONE)
 
-    def _on_CodeCell(self, e: ev.CodeCell) -> None:
+    def _on_code_cell(self, e: ev.CodeCell) -> None:
         node = self._cell_host(e)
         if node is not None:
             node.code, node.reasoning = e.code, e.reasoning
             self._touch(node)
 
-    def _on_CellOutput(self, e: ev.CellOutput) -> None:
+    def _on_cell_output(self, e: ev.CellOutput) -> None:
         node = self._cell_host(e)
         if node is None:
             return
@@ -240,12 +236,12 @@ class CallGraph:
             self._alias[e.call_id] = node.call_id
         return node
 
-    def _on_SubCallStarted(self, e: ev.SubCallStarted) -> None:
+    def _on_sub_call_started(self, e: ev.SubCallStarted) -> None:
         parent = self.get(e.parent_id)
         self._add(CallNode(e.call_id, self.resolve(e.parent_id), "sub", e.function, e.ts,
                            model=e.model, prompt=e.prompt, depth=parent.depth if parent else 0))
 
-    def _on_SubCallFinished(self, e: ev.SubCallFinished) -> None:
+    def _on_sub_call_finished(self, e: ev.SubCallFinished) -> None:
         node = self.get(e.call_id)
         if node is None:
             return
@@ -257,20 +253,21 @@ class CallGraph:
             self._charge(node, e.prompt_tokens, e.completion_tokens, e.cost_usd)
         self._finish(node, e.ts, FAILED if e.error else DONE, e.error)
 
-    def _on_Submitted(self, e: ev.Submitted) -> None:
+    def _on_submitted(self, e: ev.Submitted) -> None:
         node = self.enclosing(e.parent_id, "iteration") or self.get(e.call_id)
         if node is not None:
             self._touch(node)
 
-    def _on_RunFinished(self, e: ev.RunFinished) -> None:
+    def _on_run_finished(self, e: ev.RunFinished) -> None:
         run = self.get(e.call_id)
         if run is None:
             return
         self._finish_open_iterations(run, e.ts, DONE)
         run.response = _outputs_text(e.outputs)
+        run.partial = e.partial
         self._finish(run, e.ts, DONE)
 
-    def _on_RunFailed(self, e: ev.RunFailed) -> None:
+    def _on_run_failed(self, e: ev.RunFailed) -> None:
         run = self.get(e.call_id)
         if run is None:
             return
@@ -287,6 +284,22 @@ class CallGraph:
             out.append(child)
             stack.extend(child.children)
         return out
+
+
+_HANDLERS: dict[type[ev.Event], Callable[[CallGraph, Any], None]] = {
+    ev.RunStarted: CallGraph._on_run_started,
+    ev.IterationStarted: CallGraph._on_iteration_started,
+    ev.LMCallStarted: CallGraph._on_lm_call_started,
+    ev.LMToken: CallGraph._on_lm_token,
+    ev.LMCallFinished: CallGraph._on_lm_call_finished,
+    ev.CodeCell: CallGraph._on_code_cell,
+    ev.CellOutput: CallGraph._on_cell_output,
+    ev.SubCallStarted: CallGraph._on_sub_call_started,
+    ev.SubCallFinished: CallGraph._on_sub_call_finished,
+    ev.Submitted: CallGraph._on_submitted,
+    ev.RunFinished: CallGraph._on_run_finished,
+    ev.RunFailed: CallGraph._on_run_failed,
+}
 
 
 def _outputs_text(outputs: dict) -> str:
