@@ -7,7 +7,7 @@ __all__ = ["RLM", "Budget", "File"]
 
 def __getattr__(name: str) -> Any:  # keep `import rlm_tui` cheap: the engine pulls in dspy
     if name == "RLM":
-        from rlm_tui.runtime.rlm import RLM
+        from rlm_tui.engine.rlm import RLM
 
         return RLM
     if name == "Budget":
@@ -15,7 +15,7 @@ def __getattr__(name: str) -> Any:  # keep `import rlm_tui` cheap: the engine pu
 
         return Budget
     if name == "File":
-        from rlm_tui.runtime.files import File
+        from rlm_tui.engine.file_type import File
 
         return File
     raise AttributeError(name)

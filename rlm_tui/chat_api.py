@@ -5,7 +5,7 @@ one; `VarInfo`, `TurnResult` and `SavedSession` are the typed values they hand b
 `rlm_tui.usage.Usage` and the limits type `rlm_tui.config.Budget`). Cheap to import: nothing
 here loads the engine (dspy, litellm, wasmtime) or even pydantic, so the app paints before the
 engine loads and the sandbox can take `VarInfo` from here.
-`rlm_tui.runtime.session.ChatSession` is the real session, `rlm_tui.tui.backend.EngineBackend`
+`rlm_tui.engine.session.ChatSession` is the real session, `rlm_tui.tui.backend.EngineBackend`
 the real backend; `tests/tui/fakes.py` implements the same Protocols with these same types.
 """
 
@@ -20,7 +20,7 @@ from rlm_tui.usage import Usage
 
 if TYPE_CHECKING:  # pydantic stays out of the sandbox, which takes VarInfo from here
     from rlm_tui.config import Budget, Settings
-    from rlm_tui.runtime.events import Event
+    from rlm_tui.engine.events import Event
 
 OnEvent = Callable[["Event"], None]  # called on any thread
 

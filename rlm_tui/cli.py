@@ -181,7 +181,7 @@ def trace_target(path: Path | None) -> Path | None:
 
 def check_question(rlm: Any, question: str) -> str:
     """The first input's name; a File input must be an existing file."""
-    from rlm_tui.runtime.files import RunFiles
+    from rlm_tui.engine.files import RunFiles
 
     first_input = next(iter(rlm.signature.input_fields))
     kind = RunFiles(rlm.signature).inputs.get(first_input)
@@ -196,7 +196,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     import asyncio
 
     from rlm_tui.headless import ProgressPrinter
-    from rlm_tui.runtime.models import NoModelError
+    from rlm_tui.lm.build import NoModelError
     from rlm_tui.skills import SkillError
 
     settings = load(args)
@@ -210,8 +210,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         settings = chosen.settings
         err(f"rlm-tui: {chosen.notice}")
     try:
-        from rlm_tui.lm import LMError
-        from rlm_tui.runtime.rlm import RLM
+        from rlm_tui.lm.client import LMError
+        from rlm_tui.engine.rlm import RLM
 
         rlm = RLM.from_settings(settings, args.signature, project=project,
                                 on_event=ProgressPrinter(quiet=args.quiet), trace=trace)
@@ -231,11 +231,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except TypeError as e:
         raise UsageError(str(e)) from None
-    from rlm_tui.runtime.outputs import jsonable
+    from rlm_tui.engine.outputs import jsonable
 
     outputs = {name: jsonable(prediction[name]) for name in rlm.signature.output_fields}
     if args.json:
-        from rlm_tui.runtime.citations import extract_citations
+        from rlm_tui.engine.citations import extract_citations
 
         cited = "\n".join(v if isinstance(v, str) else json.dumps(v, default=str) for v in outputs.values())
         citations = [c.to_dict() for c in extract_citations(cited, project)]
@@ -253,8 +253,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from rlm_tui.runtime.replay import summarize
-    from rlm_tui.runtime.trace import TraceError, read_trace
+    from rlm_tui.engine.replay import summarize
+    from rlm_tui.engine.trace import TraceError, read_trace
 
     try:
         events = read_trace(args.file)
@@ -317,7 +317,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from rlm_tui.eval.command import run_command
     from rlm_tui.eval.runner import EvalError
-    from rlm_tui.runtime.models import NoModelError
+    from rlm_tui.lm.build import NoModelError
 
     try:
         return run_command(args, load(args))
@@ -328,8 +328,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def protocol_settings(args: argparse.Namespace) -> Any:
     """Settings for a protocol server, checked before the client is served: no model or a missing
     key is a usage error on stderr, not a failure on the client's first question."""
-    from rlm_tui.lm import LMError
-    from rlm_tui.runtime.models import NoModelError, build_lms
+    from rlm_tui.lm.client import LMError
+    from rlm_tui.lm.build import NoModelError, build_lms
 
     settings = load(args)
     try:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from rlm_tui.runtime.calls import CallGraph
-from rlm_tui.runtime.events import (
+from rlm_tui.engine.calls import CallGraph
+from rlm_tui.engine.events import (
     BudgetExhausted,
     CallsRefused,
     CellOutput,

@@ -1,4 +1,4 @@
-"""The LM layer (rlm_tui.lm) against the scripted server: real litellm HTTP through dspy.LM."""
+"""The LM layer (rlm_tui.lm.client) against the scripted server: real litellm HTTP through dspy.LM."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import dspy  # noqa: E402
 
-from rlm_tui.lm import (  # noqa: E402
+from rlm_tui.lm.client import (  # noqa: E402
     LM,
     Completion,
     ContextWindowError,
@@ -89,8 +89,8 @@ async def test_sync_complete_inside_a_running_loop(scripted_server):
 
 
 def test_quiet_import_and_lazy_litellm():
-    code = ("import os, sys, rlm_tui.lm; print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP']); "
-            "rlm_tui.lm.LM('openai/x', api_base='http://127.0.0.1:9/v1'); print('litellm' in sys.modules)")
+    code = ("import os, sys, rlm_tui.lm.client; print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP']); "
+            "rlm_tui.lm.client.LM('openai/x', api_base='http://127.0.0.1:9/v1'); print('litellm' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -392,7 +392,7 @@ async def test_concurrent_first_calls_wait_for_the_litellm_import(scripted_serve
     code = (
         "import asyncio, os\n"
         "os.environ['LITELLM_LOCAL_MODEL_COST_MAP'] = 'True'\n"
-        "from rlm_tui.lm import LM\n"
+        "from rlm_tui.lm.client import LM\n"
         f"lm = LM('openai/sub', api_base={scripted_server.url!r})\n"
         "async def go():\n"
         "    rs = await asyncio.gather(*(lm.acomplete([{'role': 'user', 'content': f'q{i}'}]) for i in range(8)))\n"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rlm_tui.documents.workers import WORKERS, DocumentError, run_all
-from rlm_tui.runtime import guest_paths
+from rlm_tui.engine import guest_paths
 
 MAX_FILE_BYTES = 256 << 20
 MAX_RENDER_PAGES = 100
@@ -25,7 +25,7 @@ MAX_DPI = 400
 MAX_PIXELS = 40_000_000
 MAX_HITS = 5000
 TIMEOUT_S = 50.0
-ENGINE = "rlm_tui.documents.pdf_engine:"  # run in the workers only: the host never loads PDFium
+PDFIUM = "rlm_tui.documents.pdfium:"  # run in the workers only: the host never loads PDFium
 
 
 @contextlib.contextmanager
@@ -69,14 +69,14 @@ def _chunks(items: list[int]) -> list[list[int]]:
 
 def info(path: str) -> dict[str, Any]:
     with private_copy(path) as copy:
-        return run_all(ENGINE + "info", [(copy, path)], TIMEOUT_S, f"reading {path}")[0]
+        return run_all(PDFIUM + "info", [(copy, path)], TIMEOUT_S, f"reading {path}")[0]
 
 
 def layout(path: str, pages: Any = None) -> list[dict[str, Any]]:
     with private_copy(path) as copy:
-        count = run_all(ENGINE + "info", [(copy, path)], TIMEOUT_S, f"reading {path}")[0]["pages"]
+        count = run_all(PDFIUM + "info", [(copy, path)], TIMEOUT_S, f"reading {path}")[0]["pages"]
         chosen = _pages(pages, count, MAX_LAYOUT_PAGES, path, "reading the text of")
-        parts = run_all(ENGINE + "layout", [(copy, path, c) for c in _chunks(chosen)], TIMEOUT_S,
+        parts = run_all(PDFIUM + "layout", [(copy, path, c) for c in _chunks(chosen)], TIMEOUT_S,
                         f"reading the text of {path}")
     return [page for part in parts for page in part]
 
@@ -86,9 +86,9 @@ def search(path: str, query: str, pages: Any = None, match_case: bool = False,
     if not isinstance(query, str) or not query.strip():
         raise DocumentError("search needs a non-empty query string")
     with private_copy(path) as copy:
-        count = run_all(ENGINE + "info", [(copy, path)], TIMEOUT_S, f"reading {path}")[0]["pages"]
+        count = run_all(PDFIUM + "info", [(copy, path)], TIMEOUT_S, f"reading {path}")[0]["pages"]
         chosen = _pages(pages, count, 10 * MAX_LAYOUT_PAGES, path, "searching")
-        parts = run_all(ENGINE + "search", [(copy, path, query, c, bool(match_case), bool(whole_word), MAX_HITS)
+        parts = run_all(PDFIUM + "search", [(copy, path, query, c, bool(match_case), bool(whole_word), MAX_HITS)
                                             for c in _chunks(chosen)], TIMEOUT_S, f"searching {path}")
     return [hit for part in parts for hit in part][:MAX_HITS]
 
@@ -104,9 +104,9 @@ def render(path: str, pages: Any = None, dpi: float = 150, region: Any = None, g
     guest_paths.split(out_dir + "/x.png", (guest_paths.WRITABLE,))  # a bad folder fails before any work
     stem = posixpath.splitext(posixpath.basename(path))[0] or "page"
     with private_copy(path) as copy:
-        count = run_all(ENGINE + "info", [(copy, path)], TIMEOUT_S, f"reading {path}")[0]["pages"]
+        count = run_all(PDFIUM + "info", [(copy, path)], TIMEOUT_S, f"reading {path}")[0]["pages"]
         chosen = _pages(pages, count, MAX_RENDER_PAGES, path, "rendering")
-        parts = run_all(ENGINE + "render", [(copy, path, c, float(dpi), list(region) if region else None,
+        parts = run_all(PDFIUM + "render", [(copy, path, c, float(dpi), list(region) if region else None,
                                              bool(grayscale), MAX_PIXELS) for c in _chunks(chosen)],
                         TIMEOUT_S, f"rendering {path}")
     images = [image for part in parts for image in part]

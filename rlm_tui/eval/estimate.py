@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlm_tui.eval.modes import direct_reserve
-from rlm_tui.lm import price_usd
+from rlm_tui.lm.client import price_usd
 
 DIRECT_REPLY = 64
 ROOT_ITERATIONS = 6

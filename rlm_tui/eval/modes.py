@@ -18,7 +18,7 @@ from typing import Any
 
 from rlm_tui.config import Settings
 from rlm_tui.eval.tasks import Instance
-from rlm_tui.lm import LM, ContextWindowError
+from rlm_tui.lm.client import LM, ContextWindowError
 
 DIRECT_CHARS_PER_TOKEN = 3.0  # conservative: generated records and code tokenize denser than prose
 DIRECT_SYSTEM = ("Answer the question from the context you are given. Reply with the final answer only, in the "
@@ -40,8 +40,8 @@ def direct_reserve(lm: LM, window: int, question_chars: int) -> int:
 
 async def answer_rlm(instance: Instance, record: dict[str, Any], models: Models, *, trace: Path | None,
                      files_dir: Path) -> Any:
-    from rlm_tui.runtime.outputs import jsonable
-    from rlm_tui.runtime.rlm import RLM
+    from rlm_tui.engine.outputs import jsonable
+    from rlm_tui.engine.rlm import RLM
     from rlm_tui.sandbox import Sandbox
 
     s = models.settings
@@ -115,8 +115,8 @@ async def answer_direct(instance: Instance, record: dict[str, Any], lm: LM, wind
 def write_direct_trace(path: Path, instance: Instance, lm: LM, messages: list[dict[str, str]],
                        completion: Any, duration_s: float) -> None:
     """The direct call as a trace `rlm-tui replay` opens: run started, one LM call, run finished."""
-    from rlm_tui.runtime.events import LMCallFinished, LMCallStarted, RunFinished, RunStarted, new_id
-    from rlm_tui.runtime.trace import TraceWriter
+    from rlm_tui.engine.events import LMCallFinished, LMCallStarted, RunFinished, RunStarted, new_id
+    from rlm_tui.engine.trace import TraceWriter
 
     run_id, call_id, lm_call = new_id(), new_id(), new_id()
     usage = completion.usage

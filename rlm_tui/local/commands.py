@@ -19,7 +19,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 INSTALL_EXTRA = "pip install 'rlm-tui[local]'"
 
 
-def runtime_available() -> bool:
+def llama_available() -> bool:
     """Whether llama-cpp-python is importable (without importing it: that loads a large library)."""
     import importlib.util
 
@@ -63,7 +63,7 @@ def list_models(out: TextIO) -> int:
     print(
         "Pull one: rlm-tui models pull NAME      Use one: rlm-tui --model embedded/NAME", file=out
     )
-    if not runtime_available():
+    if not llama_available():
         print(f"The local runtime (llama-cpp-python) is not installed: {INSTALL_EXTRA}", file=out)
     return EXIT_OK
 
@@ -131,7 +131,7 @@ def pull_model(name: str, out: TextIO, err: TextIO) -> int:
     progress.close()
     print(f"{spec.model_string} installed (sha256 verified): {path}", file=out)
     print(f'Try it: rlm-tui ask "What does this project do?" --model {spec.model_string}', file=out)
-    if not runtime_available():
+    if not llama_available():
         print(f"It runs on llama-cpp-python, which is not installed: {INSTALL_EXTRA}", file=out)
     return EXIT_OK
 
@@ -151,7 +151,7 @@ def offline_hint() -> str:
     from rlm_tui.local.catalog import installed_default
 
     spec = installed_default()
-    if spec is not None and runtime_available():
+    if spec is not None and llama_available():
         return f"Offline model installed (no key needed): rlm-tui --model {spec.model_string}"
     if spec is not None:
         return (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rlm_tui.local.catalog import installed_default
-from rlm_tui.local.commands import runtime_available
+from rlm_tui.local.commands import llama_available
 
 if TYPE_CHECKING:
     from rlm_tui.config import Settings
@@ -41,6 +41,6 @@ def offline_default(settings: Settings) -> OfflineDefault | None:
     if settings.model or settings.router is not None:
         return None
     spec = installed_default()
-    if spec is None or not runtime_available():
+    if spec is None or not llama_available():
         return None
     return OfflineDefault(settings.with_overrides(model=spec.model_string), spec.model_string)

@@ -2,7 +2,7 @@
 
 `register()` adds a `litellm.CustomLLM` to ``litellm.custom_provider_map`` under the provider name
 ``embedded`` and prices every known offline model at 0 in litellm's cost map (with its context
-window), so ``embedded/qwen2.5-coder-1.5b`` works as a model string everywhere: `rlm_tui.lm.LM`,
+window), so ``embedded/qwen2.5-coder-1.5b`` works as a model string everywhere: `rlm_tui.lm.client.LM`,
 ``--model``, config.toml, ``dspy.LM(...)``, ``litellm.completion(...)``. It is idempotent and cheap:
 llama_cpp is imported only when an ``embedded/`` model is first called, and a missing runtime or
 model is reported then, saying what to install or pull.
@@ -24,12 +24,12 @@ from typing import Any
 
 from rlm_tui.local import reply_grammar
 from rlm_tui.local.catalog import PROVIDER, UnknownModelError, get_model, known_models
-from rlm_tui.local.engine import (
+from rlm_tui.local.llama import (
     ContextOverflowError,
     Generation,
     LocalModel,
     LocalModelError,
-    RuntimeMissingError,
+    LlamaMissingError,
     context_size,
     import_llama_cpp,
     local_model,
@@ -123,7 +123,7 @@ def _litellm_error(model: str, error: Exception) -> Exception:
         return litellm.ContextWindowExceededError(
             message=str(error), model=full, llm_provider=PROVIDER
         )
-    if isinstance(error, RuntimeMissingError):
+    if isinstance(error, LlamaMissingError):
         return litellm.BadRequestError(message=str(error), model=full, llm_provider=PROVIDER)
     if isinstance(error, LocalModelError):
         return litellm.NotFoundError(message=str(error), model=full, llm_provider=PROVIDER)
@@ -361,7 +361,7 @@ def register() -> None:
 
 
 def _register_prices(litellm: Any) -> None:
-    from rlm_tui.local.engine import DEFAULT_MAX_TOKENS, _env_int
+    from rlm_tui.local.llama import DEFAULT_MAX_TOKENS, _env_int
 
     def entry(spec: Any) -> dict[str, Any]:
         n_ctx = model_context(spec)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rlm_tui.local.catalog import DEFAULT_OFFLINE_MODEL, UnknownModelError, get_model
-from rlm_tui.local.commands import pull_model, runtime_available
+from rlm_tui.local.commands import pull_model, llama_available
 
 RUNTIME_REQUIREMENT = "llama-cpp-python==0.3.36"
 PORTABLE_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON "
@@ -121,7 +121,7 @@ class BuildProgress:
         return self.state
 
 
-def runtime_command(lock: Path | None) -> list[str]:
+def llama_command(lock: Path | None) -> list[str]:
     """pip, verbose (the build's steps are the progress), never a cached wheel built with other flags."""
     command = [sys.executable, "-m", "pip", "install", "-v", "--disable-pip-version-check", "--no-cache-dir"]
     if lock is not None and lock.is_file():  # its build backend comes from .ci/build-requirements.lock
@@ -129,11 +129,11 @@ def runtime_command(lock: Path | None) -> list[str]:
     return [*command, RUNTIME_REQUIREMENT]
 
 
-def install_runtime(bar: Bar, err: TextIO, *, lock: Path | None = LOCK,
+def install_llama(bar: Bar, err: TextIO, *, lock: Path | None = LOCK,
                     command: list[str] | None = None) -> bool:
     """Build and install llama-cpp-python, showing the build's progress; the tail of pip's output
     on failure."""
-    command = command or runtime_command(lock)
+    command = command or llama_command(lock)
     env = dict(os.environ)
     env.setdefault("CMAKE_ARGS", PORTABLE_CMAKE_ARGS)
     started = time.monotonic()
@@ -169,7 +169,7 @@ def _short(lines: Iterable[str], width: int = 200) -> list[str]:
 # --- 3. the sandbox --------------------------------------------------------------------------------
 def prepare_sandbox(bar: Bar, err: TextIO) -> bool:
     """Fetch and compile the interpreter image (cached after the first time)."""
-    from rlm_tui.sandbox.engine import runtime
+    from rlm_tui.sandbox.wasm_module import shared_module
     from rlm_tui.sandbox.image import ImageError
 
     started = time.monotonic()
@@ -185,7 +185,7 @@ def prepare_sandbox(bar: Bar, err: TextIO) -> bool:
             bar.show(message.rstrip("…. "))
 
     try:
-        rt = runtime(progress)
+        rt = shared_module(progress)
     except (ImageError, OSError, RuntimeError) as e:
         bar.end()
         print(f"preparing the sandbox failed: {e}", file=err)
@@ -207,9 +207,9 @@ def setup(model: str = DEFAULT_OFFLINE_MODEL, *, out: TextIO | None = None, err:
         return EXIT_FAILED
     bar = Bar(err)
     print("1/3 the offline runtime (llama.cpp)", file=err)
-    if runtime_available():
+    if llama_available():
         print("llama.cpp runtime already installed", file=err)
-    elif not install_runtime(bar, err):
+    elif not install_llama(bar, err):
         return EXIT_FAILED
     print(f"2/3 the offline model ({spec.model_string})", file=err)
     if pull_model(spec.name, err, err) != 0:

@@ -29,7 +29,7 @@ from acp import (
 )
 from acp.schema import PlanEntry, PlanEntryPriority, PlanEntryStatus, ToolKind
 
-from rlm_tui.runtime.events import (
+from rlm_tui.engine.events import (
     BudgetExhausted,
     CellOutput,
     CodeCell,
@@ -43,7 +43,7 @@ from rlm_tui.runtime.events import (
     SubCallStarted,
     SubmitRejected,
 )
-from rlm_tui.runtime.calls import RUNNING, CallGraph, CallNode
+from rlm_tui.engine.calls import RUNNING, CallGraph, CallNode
 
 Send = Callable[[Any], Awaitable[None]]
 

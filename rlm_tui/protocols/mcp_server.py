@@ -45,10 +45,10 @@ from rlm_tui.protocols.requests import (
     checked_signature,
     effective_budget,
 )
-from rlm_tui.runtime.citations import extract_citations
-from rlm_tui.runtime.events import Event
-from rlm_tui.runtime.outputs import jsonable
-from rlm_tui.runtime.session import TurnResult
+from rlm_tui.engine.citations import extract_citations
+from rlm_tui.engine.events import Event
+from rlm_tui.engine.outputs import jsonable
+from rlm_tui.engine.session import TurnResult
 
 DEFAULT_SIGNATURE = "question -> answer"
 

@@ -48,8 +48,8 @@ def effective_budget(configured: Budget, requested: BudgetRequest | None) -> Bud
 
 def checked_signature(signature: str) -> str:
     """`signature` if it is a valid one-input signature without File fields, else BadRequest."""
-    from rlm_tui.runtime.files import RunFiles
-    from rlm_tui.runtime.outputs import make_signature
+    from rlm_tui.engine.files import RunFiles
+    from rlm_tui.engine.outputs import make_signature
 
     try:
         parsed = make_signature(signature)

@@ -80,7 +80,7 @@ class BootCode:
         with cls._lock:
             if cls._sources is not None:
                 return
-            folder = package_data("sandbox")
+            folder = package_data("guest")
             sources = {name: (folder / f"{name}.py").read_bytes() for name in _NAMES}
             key = sha256(WASM_SHA256.encode() + b"\0" + b"\0".join(sources[n] for n in _NAMES)).hex()
             cls._file = cache_dir() / "prelude" / f"prelude-{key[:24]}.marshal"

@@ -83,10 +83,10 @@ def doctor_report(progress: Progress | None = None) -> DoctorReport:
     """Check the image (fetching and compiling it if needed), then measure a start and a cell."""
     report = DoctorReport(image_folder=image_dir())
     try:
-        from rlm_tui.sandbox.engine import runtime, wasmtime_version
+        from rlm_tui.sandbox.wasm_module import shared_module, wasmtime_version
 
         report.wasmtime_version = wasmtime_version()
-        rt = runtime(progress)
+        rt = shared_module(progress)
     except (ImageError, OSError, RuntimeError) as e:
         report.problems.append(str(e))
         return report

@@ -14,7 +14,7 @@ from wasmtime import _ffi as ffi
 
 from rlm_tui.sandbox import clock
 from rlm_tui.sandbox.disk_quota import DiskQuota, DiskUsage
-from rlm_tui.sandbox.engine import Runtime, ticks
+from rlm_tui.sandbox.wasm_module import SharedModule, ticks
 from rlm_tui.sandbox.fastcall import MASK32, Context, RawFunc, RawHostFunc, RawMemory
 from rlm_tui.sandbox.wasi_filter import FileFilter, Mount
 from rlm_tui.sandbox.wasi_shim import SCRATCH_BYTES, WASI, WASI_PARAMS, RealWasi
@@ -53,7 +53,7 @@ class Hooks:
 class Instance:
     """A live interpreter. Not thread-safe: one caller at a time (the `Sandbox` lock)."""
 
-    def __init__(self, rt: Runtime, mounts: list[Mount], env: list[tuple[str, str]], memory_bytes: int, hooks: Hooks,
+    def __init__(self, rt: SharedModule, mounts: list[Mount], env: list[tuple[str, str]], memory_bytes: int, hooks: Hooks,
                  quota: DiskQuota) -> None:
         self.hooks = hooks
         self._host_error: BaseException | None = None

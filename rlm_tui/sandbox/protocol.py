@@ -1,7 +1,7 @@
 """The host<->guest door: every request the guest makes, every reply it gets, and the keys they use.
 
 Guest code reaches the host through one import, `_host.call(request: bytes) -> bytes`
-(`Instance` routes it to `rlm_tui.sandbox.door.Door`). The guest half is `sandbox/door.py`,
+(`Instance` routes it to `rlm_tui.sandbox.door.Door`). The guest half is `guest/door.py`,
 whose constants must equal the ones here (tests/sandbox/test_sandbox_protocol.py checks it).
 
 JSON requests are objects with an `op`; the reply is `{"ok": value}` or
@@ -48,7 +48,7 @@ from typing import Any, Final
 
 from rlm_tui.sandbox.results import VarInfo
 
-# -- JSON requests and replies (the guest's sandbox/door.py holds the same values) ----------
+# -- JSON requests and replies (the guest's guest/door.py holds the same values) ----------
 
 OP: Final = "op"
 OK: Final = "ok"
@@ -84,8 +84,8 @@ STATE_INPUTS: Final = b"\1I"
 
 # -- the guest's modules and entry points --------------------------------------------------
 
-GUEST_ENTRY: Final = "_rlm"  # sandbox/prelude.py: setup, run_cell
-GUEST_STATE: Final = "_rlm_state"  # sandbox/state.py: restore, load_variables
+GUEST_ENTRY: Final = "_rlm"  # guest/prelude.py: setup, run_cell
+GUEST_STATE: Final = "_rlm_state"  # guest/state.py: restore, load_variables
 GUEST_TYPED: Final = "_rlm_typed"
 
 

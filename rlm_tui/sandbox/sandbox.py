@@ -20,7 +20,7 @@ from rlm_tui.sandbox.checks import HostFunction, check_names, describe_trap, exi
 from rlm_tui.sandbox.checkpoint import GuestState, RestoreReport, input_encoder, json_bytes
 from rlm_tui.sandbox.disk_quota import DiskQuota
 from rlm_tui.sandbox.door import CANCEL_GRACE_S, CHECK_S, Cell, Door
-from rlm_tui.sandbox.engine import Runtime, Ticker, runtime, ticks
+from rlm_tui.sandbox.wasm_module import SharedModule, Ticker, shared_module, ticks
 from rlm_tui.sandbox.folders import make_private, remove_tree, sweep_stale_once, warn
 from rlm_tui.sandbox.image import MPL_DATA_GUEST, Progress
 from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
@@ -94,7 +94,7 @@ class Sandbox:
         self._stdout = OutputBuffer(output_limit)
         self._stderr = OutputBuffer(output_limit)
         self._calls = HostCalls()
-        self._runtime: Runtime = runtime(progress)
+        self._shared: SharedModule = shared_module(progress)
         self._state = GuestState()
         self._checkpoint = self._state.checkpoint
         self._door = Door(self.host_functions, self._calls, self._state, self.cancel_requested)
@@ -149,15 +149,15 @@ class Sandbox:
 
     def _mounts(self) -> list[Mount]:
         mounts = [
-            Mount(self._runtime.image.lib, "/usr/local/lib", False),
+            Mount(self._shared.image.lib, "/usr/local/lib", False),
             Mount(self.project, "/project", False),
             Mount(self.workspace, "/workspace", True),
             Mount(self._scratch, "/tmp", True),
         ]
         if self.skills is not None:
             mounts.append(Mount(self.skills, "/skills", False))
-        if self._runtime.image.mpl_data is not None:  # inside the zip's path: the longest prefix wins
-            mounts.append(Mount(self._runtime.image.mpl_data, MPL_DATA_GUEST, False))
+        if self._shared.image.mpl_data is not None:  # inside the zip's path: the longest prefix wins
+            mounts.append(Mount(self._shared.image.mpl_data, MPL_DATA_GUEST, False))
         mounts += [Mount(host, guest, False) for guest, host in self.mounts.items()]
         return mounts
 
@@ -165,7 +165,7 @@ class Sandbox:
         hooks = Hooks(self._door, self._wait, self._overdue, self._stdout.write, self._stderr.write)
         env = [("HOME", "/workspace"), ("TMPDIR", "/tmp"), ("PYTHONHASHSEED", "0"),
                ("MPLCONFIGDIR", "/tmp/matplotlib"), ("MPLBACKEND", "Agg")]
-        self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
+        self._instance = Instance(self._shared, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
         setup = p.setup_source(self._function_docs(), self.output_fields, sorted(self._global_functions),
                                self._checkpoint.max_value)
         boot = f"exec({BOOTSTRAP!r}, {{'__builtins__': __builtins__}}) or " + setup
@@ -178,7 +178,7 @@ class Sandbox:
                     raise
                 BootCode.forget()  # bad cached bytecode: compile from source in a fresh instance
                 self._drop_instance()
-                self._instance = Instance(self._runtime, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
+                self._instance = Instance(self._shared, self._mounts(), env, self.memory_mb << 20, hooks, self.disk_quota)
                 self._guest_setup(boot, "the sandbox prelude failed to start")
         finally:
             self._door.booting = False

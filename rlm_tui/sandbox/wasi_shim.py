@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import wasmtime
 
 from rlm_tui.paths import cache_dir
-from rlm_tui.sandbox.engine import ENGINE_SETTINGS, wasmtime_version
+from rlm_tui.sandbox.wasm_module import ENGINE_SETTINGS, wasmtime_version
 from rlm_tui.sandbox.fastcall import RawFunc
 from rlm_tui.sandbox.image import sha256
 

@@ -178,7 +178,7 @@ class RLMApp(SlashCommands, App[None]):
             self._index_files()
 
     async def _show_history(self, session: ChatSessionAPI) -> None:
-        from rlm_tui.runtime.trace import read_trace
+        from rlm_tui.engine.trace import read_trace
 
         if session.trace_path.is_file():
             events = await asyncio.to_thread(read_trace, session.trace_path)
@@ -186,7 +186,7 @@ class RLMApp(SlashCommands, App[None]):
 
     @work(group="replay")
     async def load_replay(self) -> None:
-        from rlm_tui.runtime.trace import TraceError, read_trace
+        from rlm_tui.engine.trace import TraceError, read_trace
 
         assert self.replay is not None
         try:

@@ -14,11 +14,11 @@ from rlm_tui.config import Settings
 
 
 class EngineBackend:
-    """The real engine: `rlm_tui.runtime.session.ChatSession` (imports litellm/dspy)."""
+    """The real engine: `rlm_tui.engine.session.ChatSession` (imports litellm/dspy)."""
 
     @staticmethod
     def _cls():
-        from rlm_tui.runtime.session import ChatSession
+        from rlm_tui.engine.session import ChatSession
 
         return ChatSession
 

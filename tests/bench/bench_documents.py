@@ -55,8 +55,8 @@ def library_alone(path: Path, pages: int, dpi: float) -> float:
 
 
 def through_the_skill(folder: Path, pages: int, dpi: float, repeat: int) -> tuple[float, list[float]]:
-    from rlm_tui.runtime.guest_paths import mounted, sandbox_mounts
-    from rlm_tui.runtime.skill_setup import prepare_skills
+    from rlm_tui.engine.guest_paths import mounted, sandbox_mounts
+    from rlm_tui.engine.skill_setup import prepare_skills
     from rlm_tui.sandbox import Sandbox
 
     prepared = prepare_skills(folder, ["pdf"], {})

@@ -5,7 +5,7 @@
 Needs llama-cpp-python and pulled models (`rlm-tui models pull NAME`); models not pulled are skipped.
 Prints, from one run, per model:
 1. Load time, time to first token and tokens/s (prompt and generation) for a ~600-token root
-   prompt, through `rlm_tui.lm.LM` -> litellm -> the ``embedded/`` provider (streamed).
+   prompt, through `rlm_tui.lm.client.LM` -> litellm -> the ``embedded/`` provider (streamed).
 2. An RLM-shaped conversation (compact root prompt, growing by one reply + cell output per
    iteration, with an unrelated sub-call between iterations): the root-prompt tokens processed
    per iteration with prefix caching off, with llama.cpp's live KV prefix only, and with the live
@@ -27,11 +27,11 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from rlm_tui.lm import LM  # noqa: E402
+from rlm_tui.lm.client import LM  # noqa: E402
 from rlm_tui.local import provider  # noqa: E402
 from rlm_tui.local.catalog import get_model, known_models  # noqa: E402
-from rlm_tui.local.engine import LocalModel, default_threads  # noqa: E402
-from rlm_tui.runtime.prompts import COMPACT_SYSTEM  # noqa: E402
+from rlm_tui.local.llama import LocalModel, default_threads  # noqa: E402
+from rlm_tui.engine.prompts import COMPACT_SYSTEM  # noqa: E402
 
 TASK = (
     "Inputs (bound as REPL variables):\n- `question` (str, 52 chars): Which functions does calc.py "

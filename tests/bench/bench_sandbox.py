@@ -80,9 +80,9 @@ def rss():
         if line.startswith('VmRSS'):
             return int(line.split()[1]) / 1024
 from rlm_tui.sandbox import Sandbox
-from rlm_tui.sandbox.engine import runtime
+from rlm_tui.sandbox.wasm_module import shared_module
 import tempfile
-runtime()
+shared_module()
 before = rss()
 boxes = [Sandbox(tempfile.gettempdir())]
 boxes[0].run('x = 1')
@@ -142,9 +142,9 @@ def per_op(times: list[float]) -> dict[str, float]:
 
 def bench_ours() -> dict:
     from rlm_tui.sandbox import Sandbox
-    from rlm_tui.sandbox.engine import runtime
+    from rlm_tui.sandbox.wasm_module import shared_module
 
-    runtime()  # make sure the cache is warm (compiles once if it is not)
+    shared_module()  # make sure the cache is warm (compiles once if it is not)
     run_child(OUR_START_CHILD)  # warm the page cache and the bytecode cache
     walls, insides = [], []
     for _ in range(STARTS):
@@ -269,7 +269,7 @@ def main() -> None:
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     import wasmtime  # noqa: F401 - only to name its version
 
-    from rlm_tui.sandbox.engine import wasmtime_version
+    from rlm_tui.sandbox.wasm_module import wasmtime_version
 
     print(f"rlm-tui sandbox benchmark  ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
           f"Python {sys.version.split()[0]}, wasmtime {wasmtime_version()})")

@@ -49,7 +49,7 @@ def produce(push, seconds: float, rate: int, stop: threading.Event, running: int
             per_iteration: int = 500) -> int:
     """Emit one turn at `rate` events/s: iterations of `per_iteration` sub-calls each, with up to
     `running` in flight at once (start and finish events interleaved, like a batched call)."""
-    from rlm_tui.runtime import events as ev
+    from rlm_tui.engine import events as ev
 
     e = dict(run_id="run")
     state = {"iteration": 0, "started": 0, "in_flight": []}

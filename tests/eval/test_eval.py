@@ -16,7 +16,7 @@ from rlm_tui.eval.needle import NeedleFamily
 from rlm_tui.eval.runner import default_families
 from rlm_tui.eval.sdist import CodebaseUnavailable
 from rlm_tui.eval.tasks import Task, parse_size, plan
-from tests.runtime.test_engine import code
+from tests.engine.test_engine import code
 
 
 # --- generators and scoring -------------------------------------------------------------------------

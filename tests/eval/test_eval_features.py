@@ -12,8 +12,8 @@ import pytest
 from rlm_tui.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 from rlm_tui.eval.charts import points, terminal_chart
 from rlm_tui.eval.estimate import DIRECT_REPLY
-from rlm_tui.lm import price_usd
-from tests.runtime.test_engine import code
+from rlm_tui.lm.client import price_usd
+from tests.engine.test_engine import code
 
 PRICED = "openai/gpt-4o-mini"  # in litellm's bundled price map
 

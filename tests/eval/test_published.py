@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rlm_tui.cli import EXIT_OK, EXIT_USAGE, main
 from tests.eval.test_datasets import FIXTURES, spreadsheet_folder
-from tests.runtime.test_engine import code
+from tests.engine.test_engine import code
 
 
 def argv(server, out: Path, *extra: str) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rlm_tui.local.catalog import get_model
-from rlm_tui.local.engine import ContextOverflowError, context_size
+from rlm_tui.local.llama import ContextOverflowError, context_size
 from tests.local.test_reply_grammar import MODEL, ScriptedLocal, scripted  # noqa: F401 (a fixture)
 
 GIB = 1 << 30
@@ -27,9 +27,9 @@ def test_the_window_is_the_largest_that_fits_a_quarter_of_free_memory(monkeypatc
 
 
 def _run_with_window(tmp_path: Path, monkeypatch, local: ScriptedLocal, window_tokens: int, **budget):
-    import rlm_tui.runtime.run as run_module
-    from rlm_tui.runtime.budget import Budget
-    from rlm_tui.runtime.rlm import RLM
+    import rlm_tui.engine.run as run_module
+    from rlm_tui.engine.budget import Budget
+    from rlm_tui.engine.rlm import RLM
 
     monkeypatch.setattr(run_module, "context_window", lambda model: window_tokens)
     return RLM("question -> answer", lm=MODEL, project=tmp_path, budget=Budget(**budget))(question="q?")

@@ -88,10 +88,10 @@ def test_offline_hint_offers_the_installed_model_or_says_how_to_get_one(
     monkeypatch.setattr(catalog, "known_models", lambda: [fake_model.spec])
     fake_model.spec.path().parent.mkdir(parents=True)
     fake_model.spec.path().write_bytes(fake_model.payload)
-    monkeypatch.setattr(commands, "runtime_available", lambda: True)
+    monkeypatch.setattr(commands, "llama_available", lambda: True)
     assert (
         commands.offline_hint()
         == "Offline model installed (no key needed): rlm-tui --model embedded/fake-model"
     )
-    monkeypatch.setattr(commands, "runtime_available", lambda: False)
+    monkeypatch.setattr(commands, "llama_available", lambda: False)
     assert "pip install 'rlm-tui[local]'" in commands.offline_hint()

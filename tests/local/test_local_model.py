@@ -23,7 +23,7 @@ pytestmark = pytest.mark.local_model
 MAX_ITERATIONS = 3
 MAX_SECONDS = 240
 
-# The CLI in a fresh process, with the provider registered first (harmless once rlm_tui.lm does it).
+# The CLI in a fresh process, with the provider registered first (harmless once rlm_tui.lm.client does it).
 BOOT = (
     "import sys; from rlm_tui.local.provider import register; register(); "
     "from rlm_tui.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -119,7 +119,7 @@ def test_the_small_model_drives_rlm_tui_ask_end_to_end(tiny_project: Path, tmp_p
 def test_prompt_prefixes_are_reused_across_calls():
     """Growing the conversation re-processes only the new tokens, even after an unrelated call."""
     spec = require_small_model()
-    from rlm_tui.local.engine import LocalModel
+    from rlm_tui.local.llama import LocalModel
 
     model = LocalModel(spec.path(), name=spec.name, prefix_cache=True, max_tokens=8)
     try:

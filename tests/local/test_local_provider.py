@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from rlm_tui.lm import LM, ContextWindowError, LMError, price_usd
-from rlm_tui.local import engine, provider
+from rlm_tui.lm.client import LM, ContextWindowError, LMError, price_usd
+from rlm_tui.local import llama, provider
 from rlm_tui.local.catalog import get_model
-from rlm_tui.local.engine import (
+from rlm_tui.local.llama import (
     ContextOverflowError,
     Generation,
     GenerationStats,
     LocalModel,
-    RuntimeMissingError,
+    LlamaMissingError,
 )
 
 MODEL = "embedded/qwen2.5-coder-0.5b"
@@ -77,7 +77,7 @@ def lm(**kwargs) -> LM:
 def test_register_is_idempotent_and_prices_at_zero():
     import litellm
 
-    from rlm_tui.lm_facts import context_window
+    from rlm_tui.lm.facts import context_window
 
     provider.register()
     provider.register()
@@ -175,7 +175,7 @@ async def test_a_cancelled_call_stops_the_generation(fake: FakeLocal):
 # --- errors say what to do, and are not retried -----------------------------------------------------------
 def test_missing_runtime_says_to_install_the_extra(monkeypatch):
     def missing():
-        raise RuntimeMissingError(
+        raise LlamaMissingError(
             "the offline model runtime (llama-cpp-python) is not installed: install the "
             "local extra: pip install 'rlm-tui[local]' ..., then rlm-tui models pull NAME"
         )
@@ -257,10 +257,10 @@ def test_close_all_frees_every_shared_model(tmp_path):
         def close(self) -> None:
             self.closed = True
 
-    model = engine.local_model(tmp_path / "m.gguf")
-    assert engine.local_model(tmp_path / "m.gguf") is model  # one per file
-    llama = model._llm = FakeLlama()
-    engine.close_all()
-    assert llama.closed and model._llm is None
-    assert engine.local_model(tmp_path / "m.gguf") is not model  # a fresh one after close
-    engine.close_all()
+    model = llama.local_model(tmp_path / "m.gguf")
+    assert llama.local_model(tmp_path / "m.gguf") is model  # one per file
+    fake = model._llm = FakeLlama()
+    llama.close_all()
+    assert fake.closed and model._llm is None
+    assert llama.local_model(tmp_path / "m.gguf") is not model  # a fresh one after close
+    llama.close_all()

@@ -29,7 +29,7 @@ def no_model(isolated_home, monkeypatch) -> Settings:
     """No config file, no RLM_TUI_MODEL, the runtime importable."""
     for name in ("RLM_TUI_MODEL", "RLM_TUI_SUB_MODEL", "RLM_TUI_API_BASE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(default, "runtime_available", lambda: True)
+    monkeypatch.setattr(default, "llama_available", lambda: True)
     return load_settings()
 
 
@@ -61,7 +61,7 @@ def test_a_configured_model_wins(no_model, monkeypatch):
 def test_nothing_installed_or_no_runtime_picks_nothing(no_model, monkeypatch):
     assert default.offline_default(no_model) is None
     install(DEFAULT_OFFLINE_MODEL)
-    monkeypatch.setattr(default, "runtime_available", lambda: False)
+    monkeypatch.setattr(default, "llama_available", lambda: False)
     assert default.offline_default(no_model) is None
 
 
@@ -85,7 +85,7 @@ class _FakeRLM:
 
 @pytest.fixture
 def fake_rlm(monkeypatch) -> type[_FakeRLM]:
-    import rlm_tui.runtime.rlm as rlm_module
+    import rlm_tui.engine.rlm as rlm_module
 
     _FakeRLM.seen = []
     monkeypatch.setattr(rlm_module, "RLM", _FakeRLM)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rlm_tui.local import provider, reply_grammar
-from rlm_tui.local.engine import Generation, GenerationStats
+from rlm_tui.local.llama import Generation, GenerationStats
 from rlm_tui.local.reply_grammar import ROOT_REPLY, root_replies
 from tests.local.helpers import require_small_model
 
@@ -64,8 +64,8 @@ def test_root_replies_sets_the_grammar_for_embedded_models_only(monkeypatch):
 
 
 def test_the_rlm_loop_constrains_root_replies_and_not_sub_calls_or_the_extract(scripted, tmp_path: Path):
-    from rlm_tui.runtime.budget import Budget
-    from rlm_tui.runtime.rlm import RLM
+    from rlm_tui.engine.budget import Budget
+    from rlm_tui.engine.rlm import RLM
 
     local = scripted([
         "Ask a sub-LM.\n```python\nr = llm_query('hello')\nprint(r)\n```",
@@ -83,7 +83,7 @@ def test_the_rlm_loop_constrains_root_replies_and_not_sub_calls_or_the_extract(s
 
 
 def test_a_hosted_models_root_replies_are_not_constrained(scripted_server, tmp_path: Path):
-    from rlm_tui.runtime.rlm import RLM
+    from rlm_tui.engine.rlm import RLM
 
     server = scripted_server.script("root", "```python\nSUBMIT(answer='ok')\n```")
     seen = []
@@ -103,9 +103,9 @@ def test_the_grammar_gives_one_block_and_the_fast_sampler_matches_llama_cpps_cha
     spec = require_small_model()
     from llama_cpp import LlamaGrammar
 
-    from rlm_tui.local.engine import LocalModel
+    from rlm_tui.local.llama import LocalModel
     from rlm_tui.local.grammar_sampler import GreedyGrammarSampler
-    from rlm_tui.runtime.reply import parse_reply, scan
+    from rlm_tui.engine.reply import parse_reply, scan
 
     model = LocalModel(spec.path(), name=spec.name, prefix_cache=False)
     messages = [{"role": "system", "content": "You are a helpful assistant."},

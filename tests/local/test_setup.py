@@ -57,7 +57,7 @@ def _fake_pip(body: str) -> list[str]:
 def test_install_runtime_shows_the_build_and_succeeds():
     script = f"import sys\nsys.stdout.write({PIP_LINES!r})\n"
     err = io.StringIO()
-    assert setup.install_runtime(Bar(err), err, command=_fake_pip(script))
+    assert setup.install_llama(Bar(err), err, command=_fake_pip(script))
     text = err.getvalue()
     assert "compiling llama.cpp [" in text and "140/140" in text
     assert "llama.cpp runtime installed" in text
@@ -71,7 +71,7 @@ def test_a_failed_build_shows_pips_last_lines_and_how_to_retry():
         raise SystemExit(1)
     """
     err = io.StringIO()
-    assert not setup.install_runtime(Bar(err), err, command=_fake_pip(script))
+    assert not setup.install_llama(Bar(err), err, command=_fake_pip(script))
     text = err.getvalue()
     assert "cc1: error: unrecognized command-line option" in text
     assert "pip exit 1" in text and "C/C++ compiler" in text and "CMAKE_ARGS=" in text
@@ -79,16 +79,16 @@ def test_a_failed_build_shows_pips_last_lines_and_how_to_retry():
 
 def test_runtime_command_uses_the_hashed_lock_when_there_is_one(tmp_path):
     lock = tmp_path / "requirements-local.lock"
-    assert setup.runtime_command(lock)[-1] == setup.RUNTIME_REQUIREMENT  # no lock file: the pin
+    assert setup.llama_command(lock)[-1] == setup.RUNTIME_REQUIREMENT  # no lock file: the pin
     lock.write_text("llama-cpp-python==0.3.36 --hash=sha256:" + "0" * 64 + "\n")
-    command = setup.runtime_command(lock)
+    command = setup.llama_command(lock)
     assert command[-4:] == ["--no-build-isolation", "--require-hashes", "-r", str(lock)] and "--no-cache-dir" in command
 
 
 def test_setup_stops_at_the_first_failed_step(monkeypatch):
     pulled = []
-    monkeypatch.setattr(setup, "runtime_available", lambda: False)
-    monkeypatch.setattr(setup, "install_runtime", lambda bar, err: False)
+    monkeypatch.setattr(setup, "llama_available", lambda: False)
+    monkeypatch.setattr(setup, "install_llama", lambda bar, err: False)
     monkeypatch.setattr(setup, "pull_model", lambda name, out, err: pulled.append(name) or 0)
     assert setup.setup(out=io.StringIO(), err=io.StringIO()) == 1
     assert pulled == []
@@ -96,7 +96,7 @@ def test_setup_stops_at_the_first_failed_step(monkeypatch):
 
 def test_setup_runs_every_step_then_says_how_to_open_it(monkeypatch):
     done = []
-    monkeypatch.setattr(setup, "runtime_available", lambda: True)
+    monkeypatch.setattr(setup, "llama_available", lambda: True)
     monkeypatch.setattr(setup, "pull_model", lambda name, out, err: done.append(("pull", name)) or 0)
     monkeypatch.setattr(setup, "prepare_sandbox", lambda bar, err: done.append(("sandbox",)) or True)
     out, err = io.StringIO(), io.StringIO()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlm_tui.local.reply_grammar import ROOT_REPLY
-from rlm_tui.runtime.prompts import COMPACT_HELPERS, system_prompt, task_prompt
-from rlm_tui.runtime.outputs import make_signature
-from rlm_tui.runtime.small_model import answer_nudge, cell_feedback, short_error, wanted_shapes
+from rlm_tui.engine.prompts import COMPACT_HELPERS, system_prompt, task_prompt
+from rlm_tui.engine.outputs import make_signature
+from rlm_tui.engine.small_model import answer_nudge, cell_feedback, short_error, wanted_shapes
 from tests.local.test_reply_grammar import MODEL, scripted  # noqa: F401 (a fixture)
 
 TRACEBACK = """Traceback (most recent call last):
@@ -75,7 +75,7 @@ def test_compact_prompts_show_the_question_whole_and_name_the_helpers():
 
 
 def test_a_compact_run_imports_the_helpers_and_gets_the_protocols_feedback(scripted, tmp_path: Path):
-    from rlm_tui.runtime.rlm import RLM
+    from rlm_tui.engine.rlm import RLM
 
     (tmp_path / "notes.txt").write_text("intro\nThe code for the north door is 4417302.\nend\n")
     (tmp_path / "src").mkdir()
@@ -100,7 +100,7 @@ def test_a_compact_run_imports_the_helpers_and_gets_the_protocols_feedback(scrip
 
 
 def test_without_the_codebase_skill_the_prompt_names_no_helpers(scripted, tmp_path: Path):
-    from rlm_tui.runtime.rlm import RLM
+    from rlm_tui.engine.rlm import RLM
 
     local = scripted(["```python\nSUBMIT(answer='x')\n```"])
     RLM("question -> answer", lm=MODEL, project=tmp_path, skills=[])(question="q?")

@@ -21,9 +21,9 @@ from mcp_types import INVALID_PARAMS
 
 from rlm_tui.cli import EXIT_USAGE, main
 from rlm_tui.protocols.pool import MAX_SESSIONS
-from rlm_tui.runtime.events import RunFailed
-from rlm_tui.runtime.session import sessions_dir
-from rlm_tui.runtime.trace import read_trace
+from rlm_tui.engine.events import RunFailed
+from rlm_tui.engine.session import sessions_dir
+from rlm_tui.engine.trace import read_trace
 from tests.protocols.support import (
     code,
     eventually,

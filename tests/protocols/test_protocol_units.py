@@ -16,7 +16,7 @@ from rlm_tui.protocols.requests import (
     checked_signature,
     effective_budget,
 )
-from rlm_tui.runtime import events as ev
+from rlm_tui.engine import events as ev
 from tests.protocols.support import code
 from tests.support.scripted_server import Reply
 

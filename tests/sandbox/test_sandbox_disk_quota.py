@@ -129,8 +129,8 @@ def _sparse(path: Path, size: int) -> None:
 
 
 def test_file_outputs_count_their_copied_size_and_stay_within_the_quota(tmp_path: Path) -> None:
-    from rlm_tui.runtime.files import RunFiles
-    from rlm_tui.runtime.outputs import OutputError, make_signature
+    from rlm_tui.engine.files import RunFiles
+    from rlm_tui.engine.outputs import OutputError, make_signature
 
     workspace, out = tmp_path / "ws", tmp_path / "out"
     workspace.mkdir()
@@ -161,7 +161,7 @@ def test_settings_set_the_quota_from_file_env_and_flags(tmp_path: Path) -> None:
 
 
 async def test_the_engine_gives_its_sandbox_the_quota(scripted_server, project: Path) -> None:
-    from tests.runtime.test_engine import code, make_rlm
+    from tests.engine.test_engine import code, make_rlm
 
     scripted_server.script("root", code(
         "import errno\nopen('/workspace/a.bin', 'wb').write(b'x' * (3 << 20))\n"

@@ -14,7 +14,7 @@ import pytest
 
 from rlm_tui.sandbox import ImageError
 from rlm_tui.sandbox.doctor import DoctorReport, doctor_report
-from rlm_tui.sandbox.engine import module_cache_file, runtime
+from rlm_tui.sandbox.wasm_module import module_cache_file, shared_module
 from rlm_tui.sandbox.image import WHEEL_SHA256, ensure_image, image_dir, verify
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def test_a_missing_wheel_file_is_a_clear_error(fresh_home: Path, tmp_path: Path,
 
 
 def test_a_corrupt_extracted_image_fails_verification(tmp_path: Path) -> None:
-    image = runtime().image
+    image = shared_module().image
     copy = tmp_path / "image"
     (copy / "lib").mkdir(parents=True)
     (copy / "python-snapshot.wasm").write_bytes(b"\0asm" + bytes(16))
@@ -60,7 +60,7 @@ def _same_fs(a: Path, b: Path) -> bool:
 
 def _clone_image(home: Path) -> None:
     """Give `home` the extracted image without copying 250 MB where a hard link will do."""
-    source = runtime().image.folder
+    source = shared_module().image.folder
     target = home / "cache" / "image" / source.name
     for path in source.rglob("*"):
         dest = target / path.relative_to(source)
@@ -76,10 +76,10 @@ def _clone_image(home: Path) -> None:
 
 CHILD = """
 from rlm_tui.sandbox import Sandbox
-from rlm_tui.sandbox.engine import runtime
+from rlm_tui.sandbox.wasm_module import shared_module
 import tempfile
 with Sandbox(tempfile.gettempdir()) as s:
-    print(s.run('print(1 + 1)').stdout.strip(), runtime().compiled_now, runtime().cache_file)
+    print(s.run('print(1 + 1)').stdout.strip(), shared_module().compiled_now, shared_module().cache_file)
 """
 
 
@@ -89,7 +89,7 @@ def test_a_corrupt_module_cache_is_rebuilt(tmp_path: Path) -> None:
     thrown away and compiled again (~45 s), in a process of its own."""
     home = tmp_path / "home"
     _clone_image(home)
-    real = runtime().cache_file
+    real = shared_module().cache_file
     env = {**os.environ, "RLM_TUI_HOME": str(home), "PYTHONPATH": str(REPO)}
     cache = home / "cache" / "modules" / real.name
     cache.parent.mkdir(parents=True)
@@ -105,7 +105,7 @@ def test_a_corrupt_module_cache_is_rebuilt(tmp_path: Path) -> None:
 
 
 def test_the_cache_key_covers_wasmtime_image_and_settings() -> None:
-    rt = runtime()
+    rt = shared_module()
     assert module_cache_file(rt.image) == rt.cache_file
     assert rt.cache_file.name.startswith("python-") and rt.cache_file.suffix == ".cwasm"
 
@@ -124,9 +124,9 @@ def test_doctor_reports_image_cache_and_timings() -> None:
 
 
 def test_doctor_says_what_is_wrong(fresh_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rlm_tui.sandbox.engine as engine
+    import rlm_tui.sandbox.wasm_module as wasm_module
 
-    monkeypatch.setattr(engine, "_runtime", None)  # as in a new process with an empty home
+    monkeypatch.setattr(wasm_module, "_shared", None)  # as in a new process with an empty home
     monkeypatch.setenv("RLM_TUI_IMAGE_WHEEL", str(tmp_path / "nope.whl"))
     report = doctor_report()
     assert not report.ok and "is not a file" in report.problems[0]

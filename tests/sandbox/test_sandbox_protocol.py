@@ -19,7 +19,7 @@ from rlm_tui.sandbox.door import Cell, Door
 from rlm_tui.sandbox.results import VarInfo
 from rlm_tui.sandbox.tickets import HostCalls
 
-GUEST = package_data("sandbox")
+GUEST = package_data("guest")
 
 
 def _tree(name: str) -> ast.Module:

@@ -165,7 +165,7 @@ def jail(tree: tuple[Path, Path], listener, tmp_path_factory: pytest.TempPathFac
 
 
 def _image_stamp(sandbox: Sandbox) -> list[tuple[str, int, int]]:
-    lib = sandbox._runtime.image.lib
+    lib = sandbox._shared.image.lib
     return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(lib.rglob("*"))]
 
 

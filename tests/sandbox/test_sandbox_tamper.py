@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rlm_tui.sandbox import engine, image, stamps
+from rlm_tui.sandbox import wasm_module, image, stamps
 from rlm_tui.sandbox.image import ImageError, ensure_image
 
 
@@ -81,17 +81,17 @@ def test_a_compiled_module_changed_on_disk_is_compiled_again_not_loaded(tmp_path
     cache.write_bytes(b"native code" * 100)
     stamps.record(cache, hashlib.sha256(cache.read_bytes()).hexdigest())
     loaded: list[str] = []
-    monkeypatch.setattr(engine.wasmtime.Module, "deserialize_file", lambda _e, p: loaded.append(p) or "module")
+    monkeypatch.setattr(wasm_module.wasmtime.Module, "deserialize_file", lambda _e, p: loaded.append(p) or "module")
 
     class Compiled:
         def serialize(self) -> bytes:
             return b"fresh native code"
 
-    monkeypatch.setattr(engine, "_compile_with_progress", lambda *_a: Compiled())
-    assert engine._load_module(None, None, cache, None) == ("module", False)  # unchanged: loaded
+    monkeypatch.setattr(wasm_module, "_compile_with_progress", lambda *_a: Compiled())
+    assert wasm_module._load_module(None, None, cache, None) == ("module", False)  # unchanged: loaded
     cache.write_bytes(b"evil native!" * 100)
     said: list[str] = []
-    module, compiled = engine._load_module(None, None, cache, said.append)
+    module, compiled = wasm_module._load_module(None, None, cache, said.append)
     assert compiled and isinstance(module, Compiled) and len(loaded) == 1
     assert "changed on disk" in said[0]
     assert cache.read_bytes() == b"fresh native code" and stamps.still_recorded(cache)

@@ -1,5 +1,5 @@
 """The `codebase` skill: its guest module on the host and in the sandbox, an engine run that uses
-it, and the citations of answers (`rlm_tui.runtime.citations`, `ask --json`)."""
+it, and the citations of answers (`rlm_tui.engine.citations`, `ask --json`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from rlm_tui.cli import EXIT_OK, main
-from rlm_tui.runtime.citations import Citation, extract_citations
+from rlm_tui.engine.citations import Citation, extract_citations
 from rlm_tui.skills import discover
-from tests.runtime.test_engine import code, make_rlm
+from tests.engine.test_engine import code, make_rlm
 
 SKILL = Path(__file__).resolve().parents[2] / "skills" / "codebase"
 

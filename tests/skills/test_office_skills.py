@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rlm_tui.runtime.rlm import RLM
-from tests.runtime.test_engine import code
+from rlm_tui.engine.rlm import RLM
+from tests.engine.test_engine import code
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 from examples.make_samples import letter_pages, pdf_bytes
 from rlm_tui.documents import pdf_tools
 from rlm_tui.documents.workers import DocumentError
-from rlm_tui.runtime.guest_paths import GuestPathError, mounted
-from rlm_tui.runtime.rlm import RLM
-from tests.runtime.test_engine import code
+from rlm_tui.engine.guest_paths import GuestPathError, mounted
+from rlm_tui.engine.rlm import RLM
+from tests.engine.test_engine import code
 
 
 @pytest.fixture

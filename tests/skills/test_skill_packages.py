@@ -303,7 +303,7 @@ def test_a_cached_copy_of_another_wheel_is_not_used(index, tmp_path):
 
 
 def test_skills_report_first_use_and_refuse_mismatches(index, tmp_path):
-    from rlm_tui.runtime.skill_setup import prepare_skills
+    from rlm_tui.engine.skill_setup import prepare_skills
     from rlm_tui.skills import SkillError
 
     index.publish("1.0")

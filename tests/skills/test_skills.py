@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from rlm_tui import trust
-from rlm_tui.runtime.events import SubCallFinished
-from rlm_tui.runtime.rlm import RLM
+from rlm_tui.engine.events import SubCallFinished
+from rlm_tui.engine.rlm import RLM
 from rlm_tui.skills import Skill, SkillError, discover, select
-from tests.runtime.test_engine import Recorder, code
+from tests.engine.test_engine import Recorder, code
 from tests.support.scripted_server import last_user_text
 
 
@@ -161,7 +161,7 @@ async def test_pure_python_package_is_fetched_and_importable(scripted_server, pr
 
 
 def test_compiled_package_is_refused_with_a_clear_message(project):
-    from rlm_tui.runtime.skill_setup import prepare_skills
+    from rlm_tui.engine.skill_setup import prepare_skills
 
     write_skill(project / ".rlm" / "skills", "fast-json", extra="packages: ['ujson==5.10.0']\n")
     with pytest.raises(SkillError, match="compiled code"):
@@ -169,7 +169,7 @@ def test_compiled_package_is_refused_with_a_clear_message(project):
 
 
 def test_loose_requirement_is_resolved_from_the_index_and_locked(project):
-    from rlm_tui.runtime.skill_setup import prepare_skills
+    from rlm_tui.engine.skill_setup import prepare_skills
 
     folder = write_skill(project / ".rlm" / "skills", "loose", extra="packages: ['python-docx>=1.1']\n")
     prepared = prepare_skills(project, ["loose"], {})

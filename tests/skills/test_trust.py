@@ -13,9 +13,9 @@ import pytest
 
 from rlm_tui import trust
 from rlm_tui.cli import EXIT_OK, EXIT_USAGE, main
-from rlm_tui.runtime.skill_setup import prepare_skills
+from rlm_tui.engine.skill_setup import prepare_skills
 from rlm_tui.skills import SkillError, discover
-from tests.runtime.test_engine import code
+from tests.engine.test_engine import code
 
 TOOLS = """\
 import pathlib

@@ -12,7 +12,7 @@ from typing import Any
 
 from rlm_tui.chat_api import SavedSession, TurnResult, VarInfo
 from rlm_tui.config import Budget
-from rlm_tui.runtime import events as ev
+from rlm_tui.engine import events as ev
 from rlm_tui.usage import Usage
 
 

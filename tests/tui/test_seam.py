@@ -56,7 +56,7 @@ def settings() -> Settings:
 
 
 def test_the_real_session_and_backend_satisfy_the_seam(settings, tmp_path: Path):
-    from rlm_tui.runtime.session import ChatSession
+    from rlm_tui.engine.session import ChatSession
     from rlm_tui.tui.backend import EngineBackend
 
     check_conforms(ChatSession(settings, tmp_path, lambda e: None), ChatSessionAPI)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlm_tui.runtime import events as ev
+from rlm_tui.engine import events as ev
 
 T0 = 1_767_000_000.0
 

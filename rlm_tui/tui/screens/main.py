@@ -16,8 +16,8 @@ from textual.widgets import Static, Tab, Tabs
 
 from rlm_tui.config import Budget
 from rlm_tui.tui import fmt
-from rlm_tui.runtime.calls import CallGraph, CallNode
-from rlm_tui.runtime.events import Status, VariablesChanged
+from rlm_tui.engine.calls import CallGraph, CallNode
+from rlm_tui.engine.events import Status, VariablesChanged
 from rlm_tui.tui.widgets.call_tree import CallTreeView, describe
 from rlm_tui.tui.widgets.chat import ChatView
 from rlm_tui.tui.widgets.files import FilesTree

@@ -75,7 +75,7 @@ def file_preview(root: Path, path: Path, mount: str, syntax_theme: str) -> Previ
     makes links in /workspace): a link, or a folder on the way replaced by one, is refused."""
     import os
 
-    from rlm_tui.runtime.files import open_regular
+    from rlm_tui.engine.files import open_regular
 
     try:
         fd = open_regular(root, list(path.relative_to(root).parts))

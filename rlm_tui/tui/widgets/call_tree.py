@@ -11,7 +11,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from rlm_tui.tui import fmt
-from rlm_tui.runtime.calls import CANCELLED, DONE, FAILED, RUNNING, CallGraph, CallNode
+from rlm_tui.engine.calls import CANCELLED, DONE, FAILED, RUNNING, CallGraph, CallNode
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ICONS = {DONE: "✓", FAILED: "✗", CANCELLED: "⊘"}

@@ -10,8 +10,8 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from rlm_tui.runtime.calls import CallGraph
-from rlm_tui.runtime.events import (
+from rlm_tui.engine.calls import CallGraph
+from rlm_tui.engine.events import (
     BudgetExhausted,
     CellOutput,
     CodeCell,

@@ -1,0 +1,184 @@
+"""Root prompts: what the root LM is told (its replies are parsed in `reply`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlm_tui.engine.outputs import output_types, type_name
+from rlm_tui.chat_api import VarInfo
+
+TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smaller slice to see them]"
+
+GUEST_FUNCTIONS = """\
+- `llm_query(prompt: str, model: str | None = None) -> str`: ask a sub-LM one question (it sees only the prompt you give it; it can take ~100K characters).
+- `llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]`: many independent prompts in parallel; a failed prompt returns an "ERROR: ..." string in its slot.
+- `predict(signature: str, **inputs) -> dict`: a typed sub-LM call, e.g. `predict("text -> sentiment: Literal['pos','neg'], score: float", text=t)`. Output types may be dataclasses/TypedDicts/Enums you define in the REPL (results come back as instances); images go in as `Image('/project/pic.png')` (or bytes) in a field typed `Image`.
+- Parallel calls: in a cell that uses `await`, await every sub-call function: `rs = await asyncio.gather(*[predict(...) for x in xs])` runs them all at once (plain calls in cells without `await` block as usual).
+- `rlm_query(question: str, **inputs) -> str`: hand a sub-task to a child RLM with its own REPL over the same project.
+- `SUBMIT(**outputs)`: finish with your final outputs (typed, see below). Call it only when you are done.
+- `SHOW_VARS()`: list your variables."""
+
+SYSTEM = """\
+You are a Recursive Language Model (RLM). You answer by writing Python code that runs in a \
+persistent REPL (CPython 3.15 in a WebAssembly sandbox, no network). You never see the project \
+in this prompt: explore it with code.
+
+Files:
+- `/project` (the current directory): the user's project, read-only.
+- `/workspace`: writable; save intermediate results or output files here.
+{skills_mount}
+Functions available in the REPL (already defined):
+{functions}
+{roles}
+Your outputs: SUBMIT({outputs})
+
+How to work:
+1. Each reply: brief reasoning, then exactly one ```python code block. It runs, and you see what it \
+prints (long output is truncated to {output_limit:,} characters, so print summaries and slices).
+2. Variables persist between code blocks. Inputs are already bound as variables.
+3. Use `llm_query`/`llm_query_batched` for semantic work over chunks of text; use plain Python \
+(os.walk, re, ast, pandas, ...) for search and counting. Verify before you answer.
+4. When you are confident, call `SUBMIT(...)` with every output field; values must match the types.
+
+{skills}"""
+
+COMPACT_SYSTEM = """\
+You answer a question about the files in /project (the current directory, read-only) by writing \
+Python that runs in a persistent REPL; variables persist between replies. Each reply is one \
+```python block that starts with a short # comment saying what it does. You then see what it \
+printed (cut at {output_limit:,} characters) and reply again, until you call SUBMIT.
+
+{helpers}- llm_query(prompt) -> str: ask a helper model about text you put in the prompt.
+- SUBMIT({outputs}): your final answer. Call it as soon as an output shows the answer.
+
+Example, in another project:
+Question: When did the Harwick bridge open? Answer with the year only.
+```python
+# Find the lines that mention the bridge.
+find("Harwick bridge")
+```
+Output:
+find('Harwick bridge'): 1 line
+towns/harwick.txt:12: The Harwick bridge opened in 1887 after ten years of work.
+```python
+# The line gives the year.
+SUBMIT(answer="1887")
+```"""
+
+COMPACT_HELPERS = """\
+Helpers, already imported (paths relative to /project):
+- find(*terms): print every line that holds a term, as path:line: text, one group per term in \
+the order given, and return those lines as strings. Start here, with the names and key words of \
+the question.
+- print(read(path, start, end)): the numbered lines start..end of a file.
+- definitions(name): where a class or function is defined: [{path, line, kind, qualname, params}].
+- outline(path): every class and def in a file or folder (nested ones too), the same fields.
+- callers(name): every call of name(...): [{path, line, caller, text}]; caller is the qualname \
+of the def the call is in.
+"""
+
+COMPACT_NO_HELPERS = """\
+Use plain Python to explore (os.listdir, open, re).
+"""
+
+# Run once in the sandbox of a compact run: the helpers the compact prompt names (the codebase skill's).
+COMPACT_IMPORTS = "from codebase import find, read, definitions, outline, callers"
+COMPACT_QUESTION_CHARS = 2000  # a str input up to this long is shown whole, not as a preview
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + TRUNCATION_MARKER.format(hidden=len(text) - limit)
+
+
+def describe_inputs(inputs: dict[str, Any]) -> str:
+    """One line per input: type, length and a short preview, never the whole value."""
+    lines = []
+    for name, value in inputs.items():
+        text = value if isinstance(value, str) else repr(value)
+        length = f", {len(value):,} chars" if isinstance(value, str) else (
+            f", {len(value):,} items" if hasattr(value, "__len__") else "")
+        preview = text[:200].replace("\n", "\\n") + ("…" if len(text) > 200 else "")
+        lines.append(f"- `{name}` ({type(value).__name__}{length}): {preview}")
+    return "\n".join(lines) or "(none)"
+
+
+def describe_variables(variables: list[VarInfo], skip: set[str]) -> str:
+    rows = [f"- `{v.name}`: {v.type}{'' if v.size is None else f' [{v.size}]'} = {v.preview}"
+            for v in variables if v.name not in skip]
+    return "\n".join(rows[:40]) + ("\n- …" if len(rows) > 40 else "")
+
+
+def system_prompt(
+    signature: Any,
+    *,
+    output_limit: int,
+    roles: dict[str, str],
+    skills_text: str = "",
+    has_skills_mount: bool = False,
+    compact: bool = False,
+    compact_helpers: bool = False,
+) -> str:
+    outputs = ", ".join(f"{n}={type_name(t)}" for n, t in output_types(signature).items())
+    if compact:
+        helpers = COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS
+        return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit, helpers=helpers)
+    role_text = ""
+    if roles:
+        role_text = "Named sub-LM roles for `model=`: " + ", ".join(f"`{r}` ({m})" for r, m in roles.items()) + "\n"
+    return SYSTEM.format(
+        functions=GUEST_FUNCTIONS,
+        roles=role_text,
+        outputs=outputs,
+        output_limit=output_limit,
+        skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "",
+        skills=skills_text,
+    ).rstrip() + "\n"
+
+
+def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,
+                context_paths: list[str], *, compact: bool = False, listing: str = "") -> str:
+    """The first user message. `compact`: short text inputs are shown whole (a small model will not
+    print a truncated question to read the rest); `listing`: the project's top level."""
+    parts = []
+    if signature.instructions and not signature.instructions.startswith("Given the fields"):
+        parts.append(f"Task: {signature.instructions}")
+    if history_summary:
+        parts.append(f"Earlier turns in this session:\n{history_summary}")
+    shown = {name: value for name, value in inputs.items()
+             if compact and isinstance(value, str) and len(value) <= COMPACT_QUESTION_CHARS}
+    for name, value in shown.items():
+        parts.append(f"{name.capitalize()}: {value}")
+    rest = {name: value for name, value in inputs.items() if name not in shown}
+    if rest or not shown:
+        parts.append(f"Inputs (bound as REPL variables):\n{describe_inputs(rest)}")
+    others = describe_variables(variables, skip=set(inputs))
+    if others:
+        parts.append(f"Other variables already in the REPL:\n{others}")
+    if listing:
+        parts.append(f"At the top of /project: {listing}")
+    if context_paths:
+        parts.append("The user points at these paths: " + ", ".join(f"/project/{p.lstrip('/')}" for p in context_paths))
+    parts.append("Start by exploring; reply with reasoning and one ```python block.")
+    return "\n\n".join(parts)
+
+
+def output_message(stdout: str, stderr: str, error: str | None, limit: int) -> str:
+    """What the root LM sees after a cell ran."""
+    parts = []
+    if stdout:
+        parts.append(stdout.rstrip("\n"))
+    if stderr:
+        parts.append("[stderr]\n" + stderr.rstrip("\n"))
+    if error:
+        parts.append("[error]\n" + error)
+    body = truncate("\n".join(parts), limit) if parts else "(no output; print() what you want to see)"
+    return f"Output:\n{body}"
+
+
+NO_CODE = ("Your reply had no ```python code block. Reply with brief reasoning and exactly one "
+           "```python block; call SUBMIT(...) inside it when you are done.")
+
+EXTRACT = ("You are out of budget ({reason}). Do not write code. Based on everything above, give your "
+           "best final outputs now as a JSON object with exactly these keys: {fields}.")

@@ -1,0 +1,118 @@
+"""The small-model protocol: what an offline model is shown after each cell.
+
+A 1.5B model loses its way in a long traceback and often fails to notice that its output already
+holds the answer. For `compact` runs (``embedded/`` root models) the feedback after a cell is:
+
+- `short_error`: a traceback cut to the failing line of the cell and the exception's last line
+  (and the project's top level after a FileNotFoundError);
+- `answer_nudge`: when the output holds something of the shape the question asks for (an N-digit
+  number, a bare count, the path of a project file), one line saying so and to SUBMIT it if it
+  answers the question. The shapes are read off the question's own wording ("7-digit", "how many",
+  "which file"), never from what the answer is;
+- a note when a cell repeats an earlier one (greedy decoding, given the same history, repeats
+  itself; the note changes the history).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlm_tui.engine.prompts import output_message
+
+_CELL_FRAME = re.compile(r'File "<cell \d+>", line (\d+)')
+_DIGITS = re.compile(r"\b(\d+)-digit\b", re.IGNORECASE)
+_COUNT = re.compile(r"\bhow many\b|\bthe number only\b|\bcount\b", re.IGNORECASE)
+_FILE = re.compile(r"\b(?:which|what) file\b|\bfile'?s? path\b|\bpath of the file\b", re.IGNORECASE)
+_BARE_NUMBER = re.compile(r"^\s*(?:[A-Za-z_ ]{0,30}[:=]\s*)?(\d+)\s*$")
+_PATH_LIKE = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z]\w{0,7})(?![\w/])")
+MAX_CANDIDATES = 6
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An answer shape the question asks for, e.g. 'a 7-digit number'."""
+
+    name: str
+    plural: str
+
+
+def wanted_shapes(question: str) -> list[Shape]:
+    """The answer shapes the question's wording asks for (none when it names no shape)."""
+    shapes = []
+    if match := _DIGITS.search(question):
+        n = match.group(1)
+        shapes.append(Shape(f"a {n}-digit number", f"{n}-digit numbers"))
+    elif _COUNT.search(question):
+        shapes.append(Shape("a number", "numbers"))
+    if _FILE.search(question):
+        shapes.append(Shape("a file path", "file paths"))
+    return shapes
+
+
+def _candidates(shape: Shape, output: str, project: Path | None) -> list[str]:
+    found: list[str] = []
+    if shape.name.endswith("-digit number"):
+        n = int(shape.name.split()[1].split("-")[0])
+        found = re.findall(rf"(?<![\d.,])\d{{{n}}}(?![\d.,]?\d)", output)
+    elif shape.name == "a number":
+        lines = [line for line in output.strip().splitlines() if line.strip()]
+        if lines and (match := _BARE_NUMBER.match(lines[-1])):  # what `print(count)` shows last
+            found = [match.group(1)]
+    elif shape.name == "a file path" and project is not None:
+        found = [p for p in _PATH_LIKE.findall(output) if (project / p).is_file()]
+    return list(dict.fromkeys(found))
+
+
+def answer_nudge(question: str, output: str, project: Path | None = None) -> str:
+    """A line pointing at answer-shaped values in `output`, or "" when there are none (or too many
+    to point at)."""
+    for shape in wanted_shapes(question):
+        values = _candidates(shape, output, project)
+        if 1 <= len(values) <= MAX_CANDIDATES:
+            what = shape.name if len(values) == 1 else shape.plural
+            return (f"Note: the output shows {what} of the kind the question asks for: {', '.join(values)}. "
+                    "If that answers the question, call SUBMIT now.")
+    return ""
+
+
+def project_listing(project: Path, limit: int = 30) -> str:
+    """The project's top-level entries, folders marked with '/', hidden ones left out."""
+    try:
+        entries = sorted((e for e in project.iterdir() if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError:
+        return ""
+    names = [e.name + ("/" if e.is_dir() else "") for e in entries[:limit]]
+    more = f", … ({len(entries) - limit} more)" if len(entries) > limit else ""
+    return ", ".join(names) + more
+
+
+def short_error(error: str, code: str, project: Path | None = None) -> str:
+    """The failing line of the cell and the exception, from a traceback (with the project's top
+    level when a file was not found); other errors as they are."""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    frames = _CELL_FRAME.findall(error)
+    if not lines or not frames:
+        return error.strip()
+    number = int(frames[-1])
+    source = code.splitlines()
+    where = f"line {number}: {source[number - 1].strip()}" if 0 < number <= len(source) else f"line {number}"
+    text = f"{where}\n{lines[-1].strip()}"
+    if project is not None and lines[-1].startswith("FileNotFoundError") and (listing := project_listing(project)):
+        text += f"\nAt the top of /project: {listing}"
+    return text
+
+
+REPEATED = "This cell is the same code as an earlier one, so it did the same thing: try something else."
+
+
+def cell_feedback(stdout: str, stderr: str, error: str | None, limit: int, *, code: str, question: str,
+                  project: Path | None, repeated: bool = False) -> str:
+    """The output message a small model sees: short errors; a nudge when the answer is in sight; a
+    note when it ran the same code again (greedy decoding repeats itself)."""
+    message = output_message(stdout, stderr, short_error(error, code, project) if error else None, limit)
+    notes = [REPEATED] if repeated else []
+    if not error and (nudge := answer_nudge(question, stdout, project)):
+        notes.append(nudge)
+    return "\n\n".join([message, *notes])
