@@ -201,19 +201,19 @@ class Run:
             self.sandbox.host_functions.update(self.functions.as_dict())
             fields = list(self.signature.output_fields)
             if self.sandbox.output_fields != fields:
-                await asyncio.to_thread(self.sandbox.set_output_fields, fields)
+                await self.sandbox.in_thread(self.sandbox.set_output_fields, fields)
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
-            await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
+            await self.sandbox.in_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
                                     f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
         self._compact_helpers = False
         if ctx.compact_prompt:  # the helpers a small model's prompt names, imported for it
-            imported = await asyncio.to_thread(self.sandbox.run, COMPACT_IMPORTS)
+            imported = await self.sandbox.in_thread(self.sandbox.run, COMPACT_IMPORTS)
             self._compact_helpers = imported.error is None
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
         if self.inputs:  # over the sandbox's door, never pasted into source code: any size fits
             try:
-                self._variables = await asyncio.to_thread(self.sandbox.set_variables, self.inputs, _input_json)
+                self._variables = await self.sandbox.in_thread(self.sandbox.set_variables, self.inputs, _input_json)
             except SandboxError as e:
                 raise RuntimeError(f"could not load the inputs into the sandbox: {e}") from e
         else:
@@ -304,14 +304,14 @@ class Run:
         and at the deadline the cell is cancelled, which also ends its waits on host calls."""
         left = self.ctx.meter.seconds_left()
         if left is None:
-            return await asyncio.to_thread(self.sandbox.run, code)
+            return await self.sandbox.in_thread(self.sandbox.run, code)
         timeout = max(0.05, min(self.ctx.cell_timeout_s, left))
         # The cell's own limit stops it softly at the deadline; the watchdog, a moment later, ends
         # what that limit cannot (waits on host calls) without cutting the cell's unwinding short.
         watchdog = asyncio.get_running_loop().call_later(max(0.0, left) + SOFT_TIMEOUT_GRACE_S,
                                                          self.sandbox.cancel)
         try:
-            return await asyncio.to_thread(self.sandbox.run, code, timeout)
+            return await self.sandbox.in_thread(self.sandbox.run, code, timeout)
         finally:
             watchdog.cancel()
 

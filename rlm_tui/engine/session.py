@@ -243,9 +243,9 @@ class ChatSession:
         self._status(f"Restoring the sandbox: re-running {len(cells)} cells…")
         self._sandbox.host_functions.update(_replay_functions(events))
         for code in cells:
-            await asyncio.to_thread(self._sandbox.run, code)
+            await self._sandbox.in_thread(self._sandbox.run, code)
         self._sandbox.host_functions.update(_idle_functions(list(self._sandbox.host_functions)))
-        self.variables = await asyncio.to_thread(self._sandbox.variables)
+        self.variables = await self._sandbox.in_thread(self._sandbox.variables)
         self._status(f"Restored {len(self.variables)} variables")
 
 
