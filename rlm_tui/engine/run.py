@@ -16,7 +16,8 @@ import dspy
 from rlm_tui.lm.client import Completion, ContextWindowError
 from rlm_tui.local.reply_grammar import root_replies
 from rlm_tui.engine.budget import MIN_SANDBOX_MB, BudgetExceeded
-from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window, warm_up
+from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window
+from rlm_tui.lm.warm import warm_up
 from rlm_tui.engine.context import Cancelled, RunContext
 from rlm_tui.engine.events import (
     BudgetExhausted,

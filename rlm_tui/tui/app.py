@@ -34,7 +34,7 @@ from rlm_tui.tui.widgets.prompt import PromptInput
 QUIT_WINDOW_S = 2.0
 
 
-class RLMApp(SlashCommands, App[None]):
+class RLMApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "rlm-tui"
     COMMANDS = App.COMMANDS | {RLMCommands}
@@ -75,6 +75,7 @@ class RLMApp(SlashCommands, App[None]):
         self.main: MainScreen = MainScreen(
             self.project, self._syntax_for(settings.theme), lambda: self.project_files,
             self.history_file, replay=self.replay)
+        self.slash = SlashCommands(self)
 
     # ---- startup -------------------------------------------------------------------------
     def get_default_screen(self) -> MainScreen:
@@ -243,6 +244,17 @@ class RLMApp(SlashCommands, App[None]):
         if self.pump is not None:
             self.pump.flush()
         await self._queue.join()
+
+    # ---- commands ------------------------------------------------------------------------
+    def run_slash(self, parsed: commands.ParsedCommand) -> None:
+        """Run a slash command, typed in the prompt or picked in the palette."""
+        self.slash.run(parsed)
+
+    def show_variable(self, row: Any) -> None:
+        from rlm_tui.tui.screens.modals import PreviewScreen
+        from rlm_tui.tui.widgets.variables import describe
+
+        self.push_screen(PreviewScreen(f"Variable {row.name}", describe(row), copy_text=row.preview))
 
     # ---- turns ---------------------------------------------------------------------------
     def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
