@@ -5,10 +5,16 @@ classes defined in the REPL: dataclasses, TypedDicts, Enums, or plain classes wi
 fields (there is no pydantic here). Their fields cross to the host as type text, the host
 builds pydantic models from them, and the dicts that come back are rebuilt into instances
 of the user's classes.
+
+`install_classes` rebuilds the task's pydantic output models as dataclasses of the same name
+and fields (keyword-only, as pydantic models are built), so that
+`SUBMIT(result=Result(total=3, items=[Item(...)]))` reads as it does with pydantic; the host
+validates what SUBMIT hands over.
 """
 
 import ast
 import builtins
+import copy
 import dataclasses
 import enum
 import types
@@ -200,3 +206,23 @@ def rebuild(tp, value):
         for k, v in kept.items():
             setattr(obj, k, v)
         return obj
+
+
+def install_classes(classes):
+    """Bind the output classes the host describes (`{name: {"doc", "fields": [[name, type_text,
+    required, default], ...]}}`) as builtins; a class the host named before is replaced."""
+    for name, spec in classes.items():
+        rows = []
+        for field_name, text, required, default in spec["fields"]:
+            if required:
+                rows.append((field_name, text))
+            else:
+                rows.append((field_name, text, dataclasses.field(default_factory=lambda v=default: copy.deepcopy(v))))
+        namespace = {"model_dump": _model_dump, "__doc__": spec.get("doc")}
+        cls = dataclasses.make_dataclass(name, rows, kw_only=True, namespace=namespace)
+        setattr(builtins, name, cls)
+
+
+def _model_dump(self):
+    """The fields as plain data (nested classes as dicts), like pydantic's `model_dump()`."""
+    return dataclasses.asdict(self)

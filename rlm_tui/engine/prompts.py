@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlm_tui.engine.outputs import output_types, type_name
+from rlm_tui.engine.outputs import output_types
+from rlm_tui.engine.schemas import field_desc, outputs_text
 from rlm_tui.chat_api import VarInfo
 
 TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smaller slice to see them]"
@@ -31,7 +32,7 @@ Functions available in the REPL (already defined):
 {functions}
 {roles}
 Your outputs: SUBMIT({outputs})
-
+{output_notes}
 How to work:
 1. Each reply: brief reasoning, then exactly one ```python code block. It runs, and you see what it \
 prints (long output is truncated to {output_limit:,} characters, so print summaries and slices).
@@ -92,15 +93,17 @@ def truncate(text: str, limit: int) -> str:
     return text[:limit] + TRUNCATION_MARKER.format(hidden=len(text) - limit)
 
 
-def describe_inputs(inputs: dict[str, Any]) -> str:
-    """One line per input: type, length and a short preview, never the whole value."""
+def describe_inputs(inputs: dict[str, Any], descs: dict[str, str] | None = None) -> str:
+    """One line per input: type, length, its field's desc and a short preview, never the whole value."""
     lines = []
+    descs = descs or {}
     for name, value in inputs.items():
         text = value if isinstance(value, str) else repr(value)
         length = f", {len(value):,} chars" if isinstance(value, str) else (
             f", {len(value):,} items" if hasattr(value, "__len__") else "")
         preview = text[:200].replace("\n", "\\n") + ("…" if len(text) > 200 else "")
-        lines.append(f"- `{name}` ({type(value).__name__}{length}): {preview}")
+        desc = f"; {descs[name]}" if descs.get(name) else ""
+        lines.append(f"- `{name}` ({type(value).__name__}{length}{desc}): {preview}")
     return "\n".join(lines) or "(none)"
 
 
@@ -120,7 +123,7 @@ def system_prompt(
     compact: bool = False,
     compact_helpers: bool = False,
 ) -> str:
-    outputs = ", ".join(f"{n}={type_name(t)}" for n, t in output_types(signature).items())
+    outputs, notes = outputs_text(output_types(signature), signature.output_fields)
     if compact:
         helpers = COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS
         return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit, helpers=helpers)
@@ -131,6 +134,7 @@ def system_prompt(
         functions=GUEST_FUNCTIONS,
         roles=role_text,
         outputs=outputs,
+        output_notes=notes + "\n" if notes else "",
         output_limit=output_limit,
         skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "",
         skills=skills_text,
@@ -152,7 +156,8 @@ def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo]
         parts.append(f"{name.capitalize()}: {value}")
     rest = {name: value for name, value in inputs.items() if name not in shown}
     if rest or not shown:
-        parts.append(f"Inputs (bound as REPL variables):\n{describe_inputs(rest)}")
+        descs = {name: field_desc(info) for name, info in signature.input_fields.items()}
+        parts.append(f"Inputs (bound as REPL variables):\n{describe_inputs(rest, descs)}")
     others = describe_variables(variables, skip=set(inputs))
     if others:
         parts.append(f"Other variables already in the REPL:\n{others}")

@@ -33,6 +33,7 @@ from rlm_tui.engine.events import (
     new_id,
 )
 from rlm_tui.engine.files import RunFiles
+from rlm_tui.engine.schemas import guest_classes, install_classes_source
 from rlm_tui.engine.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
 from rlm_tui.engine.prompts import (
     COMPACT_IMPORTS,
@@ -202,6 +203,8 @@ class Run:
             fields = list(self.signature.output_fields)
             if self.sandbox.output_fields != fields:
                 await asyncio.to_thread(self.sandbox.set_output_fields, fields)
+        if classes := guest_classes(output_types(self.signature)):  # SUBMIT(result=Result(...))
+            await asyncio.to_thread(self.sandbox.run, install_classes_source(classes))
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
