@@ -31,7 +31,8 @@ def signature_types(signature, frame):
     namespace.update(frame.f_globals)
     if frame.f_locals is not frame.f_globals:
         namespace.update(frame.f_locals)
-    namespace["Image"] = builtins.Image  # in a signature, Image is always the sub-model image type
+    namespace["Image"] = builtins.Image  # in a signature, Image and Audio are always the sub-model's media types
+    namespace["Audio"] = builtins.Audio
     sides = signature.split("->")
     if len(sides) != 2:
         return {}, {}
@@ -57,7 +58,7 @@ def signature_types(signature, frame):
 
 
 def _user_kind(tp):
-    if not isinstance(tp, type) or tp is builtins.Image or tp.__module__ in _NOT_USER:
+    if not isinstance(tp, type) or tp in (builtins.Image, builtins.Audio) or tp.__module__ in _NOT_USER:
         return None
     if issubclass(tp, enum.Enum):
         return "enum"

@@ -13,7 +13,7 @@ TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smalle
 GUEST_FUNCTIONS = """\
 - `llm_query(prompt: str, model: str | None = None) -> str`: ask a sub-LM one question (it sees only the prompt you give it; it can take ~100K characters).
 - `llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]`: many independent prompts in parallel; a failed prompt returns an "ERROR: ..." string in its slot.
-- `predict(signature: str, **inputs) -> dict`: a typed sub-LM call, e.g. `predict("text -> sentiment: Literal['pos','neg'], score: float", text=t)`. Output types may be dataclasses/TypedDicts/Enums you define in the REPL (results come back as instances); images go in as `Image('/project/pic.png')` (or bytes) in a field typed `Image`.
+- `predict(signature: str, **inputs) -> dict`: a typed sub-LM call, e.g. `r = predict("text -> sentiment: Literal['pos','neg'], score: float", text=t)`; read `r.score` or `r['score']`. Output types may be dataclasses/TypedDicts/Enums you define in the REPL (results come back as instances); images go in as `Image('/project/pic.png')` (or bytes, a data URI, an https URL) in a field typed `Image`, sounds as `Audio(...)` in a field typed `Audio`.
 - Parallel calls: in a cell that uses `await`, await every sub-call function: `rs = await asyncio.gather(*[predict(...) for x in xs])` runs them all at once (plain calls in cells without `await` block as usual).
 - `rlm_query(question: str, **inputs) -> str`: hand a sub-task to a child RLM with its own REPL over the same project.
 - `SUBMIT(**outputs)`: finish with your final outputs (typed, see below). Call it only when you are done.
