@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlm_tui.engine.input_values import json_note, preview_value
 from rlm_tui.engine.outputs import output_types
 from rlm_tui.engine.schemas import field_desc, outputs_text
 from rlm_tui.chat_api import VarInfo
@@ -98,11 +99,13 @@ def describe_inputs(inputs: dict[str, Any], descs: dict[str, str] | None = None)
     lines = []
     descs = descs or {}
     for name, value in inputs.items():
-        text = value if isinstance(value, str) else repr(value)
+        text = value if isinstance(value, str) else repr(preview_value(value))
         length = f", {len(value):,} chars" if isinstance(value, str) else (
             f", {len(value):,} items" if hasattr(value, "__len__") else "")
         preview = text[:200].replace("\n", "\\n") + ("…" if len(text) > 200 else "")
         desc = f"; {descs[name]}" if descs.get(name) else ""
+        if note := json_note(value):
+            desc += f"; in the REPL: {note}"
         lines.append(f"- `{name}` ({type(value).__name__}{length}{desc}): {preview}")
     return "\n".join(lines) or "(none)"
 

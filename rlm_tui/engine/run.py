@@ -33,6 +33,7 @@ from rlm_tui.engine.events import (
     new_id,
 )
 from rlm_tui.engine.files import RunFiles
+from rlm_tui.engine.input_values import encode_input
 from rlm_tui.engine.schemas import guest_classes, install_classes_source
 from rlm_tui.engine.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
 from rlm_tui.engine.prompts import (
@@ -216,7 +217,7 @@ class Run:
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
         if self.inputs:  # over the sandbox's door, never pasted into source code: any size fits
             try:
-                self._variables = await asyncio.to_thread(self.sandbox.set_variables, self.inputs, _input_json)
+                self._variables = await asyncio.to_thread(self.sandbox.set_variables, self.inputs, encode_input)
             except SandboxError as e:
                 raise RuntimeError(f"could not load the inputs into the sandbox: {e}") from e
         else:
@@ -409,15 +410,6 @@ class Run:
     def _fail(self, error: Exception, cancelled: bool = False) -> None:
         self.ctx.emit(RunFailed(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
                                 error=str(error), error_type=type(error).__name__, cancelled=cancelled))
-
-
-def _input_json(value: Any) -> bytes:
-    """An input value as JSON for the guest (pydantic models dumped, the rest as text)."""
-    text = json.dumps(jsonable(value), default=str, ensure_ascii=False)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # lone surrogates: let JSON escape them
-        return json.dumps(jsonable(value), default=str).encode()
 
 
 def _preview(value: Any) -> str:
