@@ -50,6 +50,7 @@ class RLM(dspy.Module):
         project: str | Path | None = None,
         budget: Budget | None = None,
         max_iterations: int | None = None,
+        max_llm_calls: int | None = None,
         verbose: bool = False,
         roles: dict[str, str | LM] | None = None,
         api_base: str | None = None,
@@ -69,8 +70,9 @@ class RLM(dspy.Module):
     ) -> None:
         """`lm`/`sub_lm`: a litellm model string, a `dspy.LM` or an rlm-tui `LM`; without `lm`,
         `dspy.settings.lm` (or `dspy.context(lm=...)`) at call time, as in every DSPy module.
-        `project=None` mounts an empty `/project`. `max_iterations` overrides the budget's;
-        `verbose` narrates the run on stderr. `tools`: a dict, or functions named by `__name__`."""
+        `project=None` mounts an empty `/project`. `max_iterations` and `max_llm_calls` (as in
+        `dspy.RLM`) override the budget's; `verbose` narrates the run on stderr. `tools`: a dict,
+        or a list of functions (named by `__name__`) and `dspy.Tool`s (by `.name`)."""
         super().__init__()
         self.signature = make_signature(signature)
         self._api_base, self._api_key = api_base, api_key
@@ -87,7 +89,8 @@ class RLM(dspy.Module):
             if not self.project.is_dir():
                 raise ValueError(f"project {str(project)!r} is not a directory")
         budget = budget if budget is not None else Budget()  # the limits of each run
-        self.budget = budget if max_iterations is None else budget.model_copy(update={"max_iterations": max_iterations})
+        limits = {"max_iterations": max_iterations, "max_lm_calls": max_llm_calls}
+        self.budget = Budget.model_validate({**budget.model_dump(), **{k: v for k, v in limits.items() if v is not None}})
         self.max_depth, self.concurrency = max_depth, concurrency
         self.output_limit, self.cell_timeout_s, self.memory_mb = output_limit, cell_timeout_s, memory_mb
         self.disk_quota = disk_quota
@@ -210,7 +213,8 @@ def _from_dspy(lm: dspy.LM) -> LM:
 
 
 def _tool_dict(tools: Mapping[str, Callable[..., Any]] | Iterable[Callable[..., Any]] | None) -> dict[str, Callable[..., Any]]:
-    """`tools=` as name -> function: a mapping as given, a list by each function's `__name__`."""
+    """`tools=` as name -> function: a mapping as given, a list by each function's `__name__`
+    (a `dspy.Tool` by its `name`)."""
     if tools is None:
         return {}
     if isinstance(tools, Mapping):
@@ -218,6 +222,8 @@ def _tool_dict(tools: Mapping[str, Callable[..., Any]] | Iterable[Callable[..., 
     named: dict[str, Callable[..., Any]] = {}
     for tool in tools:
         name = getattr(tool, "__name__", None)
+        if isinstance(tool, dspy.Tool):
+            name, tool = tool.name, tool.func
         if not callable(tool) or not isinstance(name, str) or not name.isidentifier():
             raise TypeError(f"tool {tool!r} has no usable __name__: pass tools as a dict {{name: function}}")
         if name in named:

@@ -70,8 +70,10 @@ def test_an_lm_of_another_kind_is_refused(project):
 
 async def test_max_iterations_is_the_budget_shorthand(scripted_server, project):
     scripted_server.script("root", code("x = 1"), code("x = 2"), '{"answer": "partial"}')
-    rlm, _ = make_rlm(scripted_server, project, max_iterations=2)
-    assert rlm.budget.max_iterations == 2
+    rlm, _ = make_rlm(scripted_server, project, max_iterations=2, max_llm_calls=9)
+    assert (rlm.budget.max_iterations, rlm.budget.max_lm_calls) == (2, 9)
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        RLM("question -> answer", lm="openai/x", project=project, max_iterations=0)
     prediction = await rlm.aforward(question="q")
     assert len(prediction.trajectory) == 2 and prediction.partial is True
     assert prediction.answer == "partial"
@@ -95,9 +97,12 @@ async def test_tools_may_be_a_list_of_functions(scripted_server, project):
     def shout(text: str) -> str:
         return text.upper()
 
-    scripted_server.script("root", code("SUBMIT(answer=f'{add(2, 3)} {shout(\"ok\")}')"))
-    rlm, _ = make_rlm(scripted_server, project, tools=[add, shout])
-    assert (await rlm.aforward(question="q")).answer == "5 OK"
+    def whisper(text: str) -> str:
+        return text.lower()
+
+    scripted_server.script("root", code("SUBMIT(answer=f'{add(2, 3)} {shout(\"ok\")} {hush(\"OK\")}')"))
+    rlm, _ = make_rlm(scripted_server, project, tools=[add, shout, dspy.Tool(whisper, name="hush")])
+    assert (await rlm.aforward(question="q")).answer == "5 OK ok"
 
 
 def test_tools_without_a_name_or_with_one_twice_are_refused(project):
