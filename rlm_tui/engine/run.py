@@ -204,8 +204,7 @@ class Run:
             fields = list(self.signature.output_fields)
             if self.sandbox.output_fields != fields:
                 await asyncio.to_thread(self.sandbox.set_output_fields, fields)
-        if classes := guest_classes(output_types(self.signature)):  # SUBMIT(result=Result(...))
-            await asyncio.to_thread(self.sandbox.run, install_classes_source(classes))
+        await self._install_output_classes()
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
             await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
@@ -303,9 +302,21 @@ class Run:
             return await ctx.complete(ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
                                       call_id=new_id(), parent_id=self.iteration_id, stream=True)
 
+    async def _install_output_classes(self) -> None:
+        """The pydantic output models as guest classes of the same name (`SUBMIT(result=Result(...))`)."""
+        if classes := guest_classes(output_types(self.signature)):
+            await asyncio.to_thread(self.sandbox.run, install_classes_source(classes))
+
     async def _run_cell(self, code: str) -> CellResult:
         """Run a cell within the turn's deadline: its own time limit is cut to the time left,
-        and at the deadline the cell is cancelled, which also ends its waits on host calls."""
+        and at the deadline the cell is cancelled, which also ends its waits on host calls.
+        After a restart the output classes are installed again in the fresh instance."""
+        result = await self._timed_cell(code)
+        if result.restarted:
+            await self._install_output_classes()
+        return result
+
+    async def _timed_cell(self, code: str) -> CellResult:
         left = self.ctx.meter.seconds_left()
         if left is None:
             return await asyncio.to_thread(self.sandbox.run, code)

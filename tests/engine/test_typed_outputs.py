@@ -122,3 +122,12 @@ async def test_a_rejection_names_the_path_of_the_wrong_part(scripted_server, pro
     assert "result.items[2].price: Input should be a valid number" in error, error
     assert "result.items[2].price" in scripted_server.chat_requests("root")[1].prompt_text
     assert prediction.result == Result(total=1, items=[])
+
+
+async def test_the_classes_come_back_after_a_restart(scripted_server, project):
+    scripted_server.script("root", code("while True:\n    pass"),
+                           code("SUBMIT(result=Result(total=2, items=[Item(name='a', price=2)]), flags=[])"))
+    rlm, _ = make_rlm(scripted_server, project, signature=Invoice, cell_timeout_s=1.0)
+    prediction = await rlm.aforward(invoice="", currency="EUR")
+    assert prediction.result == Result(total=2, items=[Item(name="a", price=2)])
+    assert len(prediction.trajectory) == 2
