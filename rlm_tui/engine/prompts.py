@@ -52,7 +52,7 @@ printed (cut at {output_limit:,} characters) and reply again, until you call SUB
 
 {helpers}- llm_query(prompt) -> str: ask a helper model about text you put in the prompt.
 - SUBMIT({outputs}): your final answer. Call it as soon as an output shows the answer.
-
+{output_notes}
 Example, in another project:
 Question: When did the Harwick bridge open? Answer with the year only.
 ```python
@@ -129,7 +129,8 @@ def system_prompt(
     outputs, notes = outputs_text(output_types(signature), signature.output_fields)
     if compact:
         helpers = COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS
-        return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit, helpers=helpers)
+        return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit, helpers=helpers,
+                                     output_notes=notes + "\n" if notes else "")
     role_text = ""
     if roles:
         role_text = "Named sub-LM roles for `model=`: " + ", ".join(f"`{r}` ({m})" for r, m in roles.items()) + "\n"

@@ -131,3 +131,11 @@ async def test_the_classes_come_back_after_a_restart(scripted_server, project):
     prediction = await rlm.aforward(invoice="", currency="EUR")
     assert prediction.result == Result(total=2, items=[Item(name="a", price=2)])
     assert len(prediction.trajectory) == 2
+
+
+def test_the_compact_prompt_of_a_small_model_shows_the_classes_too():
+    system = system_prompt(Invoice, output_limit=4000, roles={}, compact=True)
+    assert "SUBMIT(result=Result, flags=list[Literal['late', 'ok']]): your final answer" in system
+    assert "- Item(name: str, price: float, tags: list[str] = [])" in system
+    plain = system_prompt(dspy.Signature("question -> answer"), output_limit=4000, roles={}, compact=True)
+    assert "SUBMIT(answer=str): your final answer. Call it as soon as an output shows the answer.\n\nExample" in plain
