@@ -222,6 +222,14 @@ def install_classes(classes):
         namespace = {"model_dump": _model_dump, "__doc__": spec.get("doc")}
         cls = dataclasses.make_dataclass(name, rows, kw_only=True, namespace=namespace)
         setattr(builtins, name, cls)
+    names = {**vars(typing), **{name: getattr(builtins, name) for name in classes}}
+    for name in classes:  # real annotations, so that predict() signatures can use the classes too
+        cls = getattr(builtins, name)
+        for field_name, text in list(cls.__annotations__.items()):
+            try:
+                cls.__annotations__[field_name] = eval(text, names)  # the host's type text
+            except Exception:
+                pass  # a type the guest lacks (File): the text stays, as the host checks it anyway
 
 
 def _model_dump(self):

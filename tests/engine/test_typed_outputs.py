@@ -139,3 +139,17 @@ def test_the_compact_prompt_of_a_small_model_shows_the_classes_too():
     assert "- Item(name: str, price: float, tags: list[str] = [])" in system
     plain = system_prompt(dspy.Signature("question -> answer"), output_limit=4000, roles={}, compact=True)
     assert "SUBMIT(answer=str): your final answer. Call it as soon as an output shows the answer.\n\nExample" in plain
+
+
+async def test_predict_can_return_the_output_classes(scripted_server, project):
+    scripted_server.default(lambda request: "[[ ## summary ## ]]\n"
+                                            '{"total": 2.5, "items": [{"name": "pen", "price": 2.5, "tags": []}]}\n\n'
+                                            "[[ ## completed ## ]]")
+    scripted_server.script("root", code(
+        "r = predict('text -> summary: Result', text='pen 2.50')\n"
+        "print(type(r.summary).__name__, type(r.summary.items[0]).__name__, r.summary.items[0].price)\n"
+        "SUBMIT(result=r.summary, flags=[])"))
+    rlm, _ = make_rlm(scripted_server, project, signature=Invoice)
+    prediction = await rlm.aforward(invoice="pen 2.50", currency="EUR")
+    assert "Result Item 2.5" in prediction.trajectory[0]["output"], prediction.trajectory[0]["output"]
+    assert prediction.result == Result(total=2.5, items=[Item(name="pen", price=2.5)])
