@@ -34,6 +34,8 @@ from rlm_tui.engine.events import (
     new_id,
 )
 from rlm_tui.engine.files import RunFiles
+from rlm_tui.engine.input_values import encode_input
+from rlm_tui.engine.schemas import guest_classes, install_classes_source
 from rlm_tui.engine.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
 from rlm_tui.engine.prompts import (
     COMPACT_IMPORTS,
@@ -203,6 +205,7 @@ class Run:
             fields = list(self.signature.output_fields)
             if self.sandbox.output_fields != fields:
                 await self.sandbox.in_thread(self.sandbox.set_output_fields, fields)
+        await self._install_output_classes()
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
             await self.sandbox.in_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
@@ -214,7 +217,7 @@ class Run:
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
         if self.inputs:  # over the sandbox's door, never pasted into source code: any size fits
             try:
-                self._variables = await self.sandbox.in_thread(self.sandbox.set_variables, self.inputs, _input_json)
+                self._variables = await self.sandbox.in_thread(self.sandbox.set_variables, self.inputs, encode_input)
             except SandboxError as e:
                 raise RuntimeError(f"could not load the inputs into the sandbox: {e}") from e
         else:
@@ -300,9 +303,21 @@ class Run:
             return await ctx.complete(ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
                                       call_id=new_id(), parent_id=self.iteration_id, stream=True)
 
+    async def _install_output_classes(self) -> None:
+        """The pydantic output models as guest classes of the same name (`SUBMIT(result=Result(...))`)."""
+        if classes := guest_classes(output_types(self.signature)):
+            await self.sandbox.in_thread(self.sandbox.run, install_classes_source(classes))
+
     async def _run_cell(self, code: str) -> CellResult:
         """Run a cell within the turn's deadline: its own time limit is cut to the time left,
-        and at the deadline the cell is cancelled, which also ends its waits on host calls."""
+        and at the deadline the cell is cancelled, which also ends its waits on host calls.
+        After a restart the output classes are installed again in the fresh instance."""
+        result = await self._timed_cell(code)
+        if result.restarted:
+            await self._install_output_classes()
+        return result
+
+    async def _timed_cell(self, code: str) -> CellResult:
         left = self.ctx.meter.seconds_left()
         if left is None:
             return await self.sandbox.in_thread(self.sandbox.run, code)
@@ -407,15 +422,6 @@ class Run:
     def _fail(self, error: Exception, cancelled: bool = False) -> None:
         self.ctx.emit(RunFailed(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
                                 error=str(error), error_type=type(error).__name__, cancelled=cancelled))
-
-
-def _input_json(value: Any) -> bytes:
-    """An input value as JSON for the guest (pydantic models dumped, the rest as text)."""
-    text = json.dumps(jsonable(value), default=str, ensure_ascii=False)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # lone surrogates: let JSON escape them
-        return json.dumps(jsonable(value), default=str).encode()
 
 
 def _preview(value: Any) -> str:

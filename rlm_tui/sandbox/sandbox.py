@@ -387,7 +387,7 @@ class Sandbox:
         """A fresh snapshot of the user's variables."""
         return self.run("pass").variables
 
-    def set_variables(self, values: Mapping[str, Any], encode: Callable[[Any], bytes] | None = None) -> list[VarInfo]:
+    def set_variables(self, values: Mapping[str, Any], encode: Callable[[Any], bytes | tuple[str, bytes]] | None = None) -> list[VarInfo]:
         """Bind `values` as variables in the guest, of any size its memory allows: each value
         crosses over the door, never inside source code: a str as UTF-8, anything else as
         JSON (`encode(value)`, default `json.dumps`). A value sent before (the same object) is
