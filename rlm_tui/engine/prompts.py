@@ -15,6 +15,7 @@ GUEST_FUNCTIONS = """\
 - `predict(signature: str, **inputs) -> dict`: a typed sub-LM call, e.g. `predict("text -> sentiment: Literal['pos','neg'], score: float", text=t)`. Output types may be dataclasses/TypedDicts/Enums you define in the REPL (results come back as instances); images go in as `Image('/project/pic.png')` (or bytes) in a field typed `Image`.
 - Parallel calls: in a cell that uses `await`, await every sub-call function: `rs = await asyncio.gather(*[predict(...) for x in xs])` runs them all at once (plain calls in cells without `await` block as usual).
 - `rlm_query(question: str, **inputs) -> str`: hand a sub-task to a child RLM with its own REPL over the same project.
+- `rlm_query_batched(questions: list[str]) -> list[str]`: many independent sub-tasks to child RLMs in parallel; a failed one returns an "ERROR: ..." string in its slot.
 - `SUBMIT(**outputs)`: finish with your final outputs (typed, see below). Call it only when you are done.
 - `SHOW_VARS()`: list your variables."""
 
