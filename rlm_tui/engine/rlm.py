@@ -20,6 +20,7 @@ from rlm_tui.engine.events import Event
 from rlm_tui.engine.fanout import EventFanOut
 from rlm_tui.engine.outputs import make_signature
 from rlm_tui.engine.run import Run
+from rlm_tui.engine.run_trace import TraceRecorder
 from rlm_tui.engine.skill_setup import prepare_skills
 from rlm_tui.skills import Skill
 from rlm_tui.sandbox import Sandbox
@@ -32,8 +33,10 @@ class RLM(dspy.Module):
         rlm = RLM("question -> answer", lm="openai/gpt-4o-mini", project=".")
         rlm(question="Where is the config parsed?").answer
 
-    Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` (a `Usage`) and
-    `partial` (True when a budget ran out and the outputs were extracted from the history).
+    Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` (a `Usage`),
+    `partial` (True when a budget ran out and the outputs were extracted from the history) and
+    `trace` (a `RunTrace`: every iteration and sub-call, usage split root vs sub-LMs). A run that
+    fails raises with the same `trace` on the exception.
     """
 
     def __init__(
@@ -118,12 +121,18 @@ class RLM(dspy.Module):
         ctx = ctx or self.new_context()
         run = Run(ctx, signature, inputs, sandbox, prior_messages=prior_messages,
                   history_summary=history_summary, context_paths=context_paths, files_dir=self.files_dir)
+        recorder = ctx.emit = TraceRecorder(ctx.emit)  # this run's events, for its RunTrace
         self.events.open()
         try:
             outcome = await run.execute()
+        except BaseException as e:
+            e.trace = recorder.trace(run.call_id)  # type: ignore[attr-defined]  # as `prediction.trace`
+            raise
         finally:
+            ctx.emit = recorder.inner
             self.events.close()
         return dspy.Prediction(
+            trace=recorder.trace(run.call_id),
             **outcome.outputs,
             trajectory=[step.to_dict() for step in outcome.trajectory],
             usage=ctx.used(),
