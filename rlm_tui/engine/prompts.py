@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rlm_tui.engine.outputs import output_types, type_name
@@ -120,22 +121,27 @@ def system_prompt(
     has_skills_mount: bool = False,
     compact: bool = False,
     compact_helpers: bool = False,
+    template: str | None = None,
 ) -> str:
+    """The root LM's system prompt. `template` (an `RLM(system_prompt=...)`) replaces `SYSTEM` (or
+    `COMPACT_SYSTEM`); the placeholders it names (`{outputs}`, `{functions}`, `{output_limit:,}`...)
+    are filled in, and any other braces are left as written."""
     outputs = ", ".join(f"{n}={type_name(t)}" for n, t in output_types(signature).items())
-    if compact:
-        helpers = COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS
-        return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit, helpers=helpers)
     role_text = ""
     if roles:
         role_text = "Named sub-LM roles for `model=`: " + ", ".join(f"`{r}` ({m})" for r, m in roles.items()) + "\n"
-    return SYSTEM.format(
-        functions=GUEST_FUNCTIONS,
-        roles=role_text,
-        outputs=outputs,
-        output_limit=output_limit,
-        skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "",
-        skills=skills_text,
-    ).rstrip() + "\n"
+    values: dict[str, Any] = dict(
+        functions=GUEST_FUNCTIONS, roles=role_text, outputs=outputs, output_limit=output_limit,
+        skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "", skills=skills_text,
+        helpers=COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS,
+    )
+    if template is None:
+        template = COMPACT_SYSTEM if compact else SYSTEM
+    filled = _PLACEHOLDER.sub(lambda m: format(values[m[1]], m[2] or ""), template)
+    return filled if compact else filled.rstrip() + "\n"
+
+
+_PLACEHOLDER = re.compile(r"\{(functions|roles|outputs|output_limit|skills_mount|skills|helpers)(?::([^{}]*))?\}")
 
 
 def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,

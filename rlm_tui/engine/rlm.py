@@ -15,6 +15,7 @@ from rlm_tui.config import Budget, Settings
 from rlm_tui import redact
 from rlm_tui.lm.client import LM, _prefix_key_vars
 from rlm_tui.engine.budget import BudgetMeter
+from rlm_tui.engine.components import Components
 from rlm_tui.engine.context import RunContext
 from rlm_tui.engine.events import Event
 from rlm_tui.engine.fanout import EventFanOut
@@ -27,11 +28,15 @@ from rlm_tui.sandbox import Sandbox
 from rlm_tui.sandbox.disk_quota import DiskQuota
 
 
-class RLM(dspy.Module):
+class RLM(Components, dspy.Module):
     """Recursive Language Model over `project`.
 
         rlm = RLM("question -> answer", lm="openai/gpt-4o-mini", project=".")
         rlm(question="Where is the config parsed?").answer
+
+    `system_prompt` replaces the root LM's system prompt (`rlm_tui.engine.prompts.SYSTEM`; the
+    placeholders it names are filled in). `named_predictors()` are the root instructions and the
+    enabled skills' text, for DSPy optimisers (`dspy.GEPA`); `save`/`load` keep them.
 
     Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` (a `Usage`),
     `partial` (True when a budget ran out and the outputs were extracted from the history) and
@@ -62,6 +67,7 @@ class RLM(dspy.Module):
         tools: Mapping[str, Callable[..., Any]] | None = None,
         tool_timeout_s: float = 60.0,
         files_dir: str | Path | None = None,
+        system_prompt: str | None = None,
     ) -> None:
         super().__init__()
         self.signature = make_signature(signature)
@@ -83,6 +89,7 @@ class RLM(dspy.Module):
         self.skills = prepare_skills(self.project, skills, tools or {})
         self.tool_timeout_s = tool_timeout_s
         self.files_dir = Path(files_dir) if files_dir else None  # where File outputs are copied to
+        self._init_components(system_prompt)
 
     @classmethod
     def from_settings(cls, settings: Settings, signature: str = "question -> answer", **kwargs: Any) -> RLM:
@@ -97,10 +104,10 @@ class RLM(dspy.Module):
         )
 
     def forward(self, **inputs: Any) -> dspy.Prediction:
-        return run_sync(self.aforward(**inputs))
+        return self._record_run(inputs, run_sync(self.arun(inputs)))
 
     async def aforward(self, **inputs: Any) -> dspy.Prediction:
-        return await self.arun(inputs)
+        return self._record_run(inputs, await self.arun(inputs))
 
     async def arun(self, inputs: dict[str, Any], *, sandbox: Sandbox | None = None,
                    ctx: RunContext | None = None, signature: str | type[dspy.Signature] | None = None,
@@ -149,7 +156,7 @@ class RLM(dspy.Module):
             concurrency=self.concurrency, output_limit=self.output_limit,
             cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb, disk_quota=self.disk_quota,
             compact_prompt=self.lm.model.startswith("embedded/"),
-            skills_dir=self.skills.folder, skills_text=self.skills.text, skills_path=self.skills.sys_path,
+            skills_dir=self.skills.folder, skills_text=self._skills_text(), system_prompt=self.system_prompt, skills_path=self.skills.sys_path,
             tools=dict(self.skills.tools), tool_timeout_s=self.tool_timeout_s, load_skill=self.skills.load,
         )
 

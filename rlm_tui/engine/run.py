@@ -226,7 +226,7 @@ class Run:
             self.signature, output_limit=ctx.output_limit,
             roles={name: lm.model for name, lm in ctx.roles.items()},
             skills_text=ctx.skills_text, has_skills_mount=ctx.skills_dir is not None,
-            compact=ctx.compact_prompt, compact_helpers=self._compact_helpers,
+            compact=ctx.compact_prompt, compact_helpers=self._compact_helpers, template=ctx.system_prompt,
         )
         self.messages = [{"role": "system", "content": system}, *self.prior_messages,
                          {"role": "user", "content": task_prompt(
