@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -133,7 +134,8 @@ class RLM(Components, dspy.Module):
         try:
             outcome = await run.execute()
         except BaseException as e:
-            e.trace = recorder.trace(run.call_id)  # type: ignore[attr-defined]  # as `prediction.trace`
+            with contextlib.suppress(AttributeError):  # an exception class with __slots__
+                e.trace = recorder.trace(run.call_id)  # type: ignore[attr-defined]  # as `prediction.trace`
             raise
         finally:
             ctx.emit = recorder.inner

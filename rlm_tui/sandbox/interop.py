@@ -241,7 +241,6 @@ class WasmInterpreter:
 
 _NO_VALUE: Any = object()
 _VALUE_FUNCTION = "__rlm_dspy_value__"  # takes the trailing expression's value to the host
-_LAST = "__rlm_dspy_last__"
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
@@ -261,12 +260,11 @@ def _report_trailing_value(code: str) -> str:
     before = lines[last.lineno - 1].encode()[: last.col_offset].decode()  # `a = 1; a + 1` (offsets in bytes)
     expr = ast.get_source_segment(code, last.value, padded=False)
     wait = "await " if _is_async(tree) else ""  # host functions return awaitables in async cells
-    return "\n".join([
-        *lines[: last.lineno - 1], f"{before}{_LAST} = ({expr})",
-        f"if {_LAST} is not None:", f"    _ = {_LAST}",
-        "    try:", f"        {wait}{_VALUE_FUNCTION}({_LAST})",
-        "    except TypeError:", f"        print(repr({_LAST}))",
-        f"del {_LAST}",
+    return "\n".join([  # `_`, as a REPL binds the last value (and as a traceback then shows it)
+        *lines[: last.lineno - 1], f"{before}_ = ({expr})",
+        "if _ is not None:",
+        "    try:", f"        {wait}{_VALUE_FUNCTION}(_)",
+        "    except TypeError:", "        print(repr(_))",
     ])
 
 
