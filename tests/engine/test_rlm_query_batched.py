@@ -111,3 +111,32 @@ async def test_it_takes_a_list_of_strings(scripted_server, project):
     rlm, _ = make_rlm(scripted_server, project)
     prediction = await rlm.aforward(question="q")
     assert "takes a list of question strings" in prediction.trajectory[0]["output"]
+
+
+async def test_a_resumed_session_replays_a_batch_in_slot_order(scripted_server, project):
+    from rlm_tui.config import Settings
+    from rlm_tui.engine.session import ChatSession
+    from tests.engine.test_engine import Recorder
+
+    def slow_first(request: dict):
+        reply = replies(request)
+        if isinstance(reply, Reply) and "child task 0" in last_user_text(request):
+            reply.latency_s = 2.0  # child 1 finishes first
+        return reply
+
+    scripted_server.script("root", code("rs = rlm_query_batched(['child task 0', 'child task 1'])\nSUBMIT(answer=' '.join(rs))"))
+    scripted_server.default(slow_first)
+    settings = Settings(model="openai/root", sub_model="openai/root", api_base=scripted_server.url, api_key="k")
+    session = ChatSession(settings, project, Recorder())
+    await session.start()
+    await session.ask("fan out")
+    await session.close()
+    calls_before = len(scripted_server.chat_requests())
+
+    resumed = await ChatSession.resume(session.session_id, settings, Recorder())
+    try:
+        rs = next(v for v in resumed.variables if v.name == "rs")
+        assert rs.preview == "['answer-0', 'answer-1']", rs.preview
+        assert len(scripted_server.chat_requests()) == calls_before
+    finally:
+        await resumed.close()
