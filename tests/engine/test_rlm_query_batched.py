@@ -67,6 +67,9 @@ async def test_children_run_in_parallel_in_waves_the_memory_pool_allows(scripted
     assert len(children) == 6 and all(c.parent_id == batch.call_id for c in children)
     done = next(e for e in rec.of(SubCallFinished) if e.function == "rlm_query_batched")
     assert done.response == "6 answers" and done.error is None
+    from rlm_tui.engine.replay import summarize
+
+    assert " root LM calls, 6 sub-calls" in summarize(rec.events)  # the batch itself is not one
 
 
 async def test_the_concurrency_limit_holds_for_children(scripted_server, project):
