@@ -209,9 +209,9 @@ class WasmInterpreter:
 
     def _tool_proxy(self, name: str) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
+            if args:  # a wrong call is the guest's TypeError, as with DSPy's typed tool wrappers
+                kwargs = _bind_positional(self.tools.get(name, _no_tool), args, kwargs)
             try:
-                if args:
-                    kwargs = _bind_positional(self.tools.get(name, _no_tool), args, kwargs)
                 result = _make_jsonable(self.invoke_tool(name, kwargs))
             except Exception as e:  # guest code written for dspy.RLM catches RuntimeError
                 raise RuntimeError(f"{type(e).__name__}: {e}") from e

@@ -113,3 +113,5 @@ def test_a_tool_exception_is_catchable_as_runtime_error(folder: Path) -> None:
         assert interpreter.execute(code) == "KeyError: 'k'"
         with pytest.raises(CodeExecutionError, match="RuntimeError: KeyError"):
             interpreter.execute("lookup('k')")
+        with pytest.raises(CodeExecutionError, match="TypeError: lookup"):  # a wrong call stays a TypeError
+            interpreter.execute("lookup('a', 'b')")
