@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rlm_tui.engine.input_values import json_note, preview_value
@@ -17,6 +18,7 @@ GUEST_FUNCTIONS = """\
 - `predict(signature: str, **inputs) -> dict`: a typed sub-LM call, e.g. `r = predict("text -> sentiment: Literal['pos','neg'], score: float", text=t)`; read `r.score` or `r['score']`. Output types may be dataclasses/TypedDicts/Enums you define in the REPL (results come back as instances); images go in as `Image('/project/pic.png')` (or bytes, a data URI, an https URL) in a field typed `Image`, sounds as `Audio(...)` in a field typed `Audio`.
 - Parallel calls: in a cell that uses `await`, await every sub-call function: `rs = await asyncio.gather(*[predict(...) for x in xs])` runs them all at once (plain calls in cells without `await` block as usual).
 - `rlm_query(question: str, **inputs) -> str`: hand a sub-task to a child RLM with its own REPL over the same project.
+- `rlm_query_batched(questions: list[str]) -> list[str]`: many independent sub-tasks to child RLMs in parallel; a failed one returns an "ERROR: ..." string in its slot.
 - `SUBMIT(**outputs)`: finish with your final outputs (typed, see below). Call it only when you are done.
 - `SHOW_VARS()`: list your variables."""
 
@@ -125,24 +127,28 @@ def system_prompt(
     has_skills_mount: bool = False,
     compact: bool = False,
     compact_helpers: bool = False,
+    template: str | None = None,
 ) -> str:
+    """The root LM's system prompt. `template` (an `RLM(system_prompt=...)`) replaces `SYSTEM` (or
+    `COMPACT_SYSTEM`); the placeholders it names (`{outputs}`, `{functions}`, `{output_limit:,}`...)
+    are filled in, and any other braces are left as written."""
     outputs, notes = outputs_text(output_types(signature), signature.output_fields)
-    if compact:
-        helpers = COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS
-        return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit, helpers=helpers,
-                                     output_notes=notes + "\n" if notes else "")
     role_text = ""
     if roles:
         role_text = "Named sub-LM roles for `model=`: " + ", ".join(f"`{r}` ({m})" for r, m in roles.items()) + "\n"
-    return SYSTEM.format(
-        functions=GUEST_FUNCTIONS,
-        roles=role_text,
-        outputs=outputs,
+    values: dict[str, Any] = dict(
+        functions=GUEST_FUNCTIONS, roles=role_text, outputs=outputs, output_limit=output_limit,
         output_notes=notes + "\n" if notes else "",
-        output_limit=output_limit,
-        skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "",
-        skills=skills_text,
-    ).rstrip() + "\n"
+        skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "", skills=skills_text,
+        helpers=COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS,
+    )
+    if template is None:
+        template = COMPACT_SYSTEM if compact else SYSTEM
+    filled = _PLACEHOLDER.sub(lambda m: format(values[m[1]], m[2] or ""), template)
+    return filled if compact else filled.rstrip() + "\n"
+
+
+_PLACEHOLDER = re.compile(r"\{(functions|roles|outputs|output_notes|output_limit|skills_mount|skills|helpers)(?::([^{}]*))?\}")
 
 
 def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,

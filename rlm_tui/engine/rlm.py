@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import contextvars
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -17,11 +18,13 @@ from rlm_tui.config import Budget, Settings
 from rlm_tui import redact
 from rlm_tui.lm.client import LM, _prefix_key_vars
 from rlm_tui.engine.budget import BudgetMeter
+from rlm_tui.engine.components import Components
 from rlm_tui.engine.context import RunContext
 from rlm_tui.engine.events import Event
 from rlm_tui.engine.fanout import EventFanOut
 from rlm_tui.engine.outputs import make_signature
 from rlm_tui.engine.run import Run
+from rlm_tui.engine.run_trace import TraceRecorder
 from rlm_tui.engine.skill_setup import prepare_skills
 from rlm_tui.skills import Skill
 from rlm_tui.sandbox import Sandbox
@@ -31,14 +34,20 @@ from rlm_tui.sandbox.folders import make_private, remove_tree
 LMLike = str | LM | dspy.LM
 
 
-class RLM(dspy.Module):
+class RLM(Components, dspy.Module):
     """Recursive Language Model over `project`.
 
         rlm = RLM("question -> answer", lm="openai/gpt-4o-mini", project=".")
         rlm(question="Where is the config parsed?").answer
 
-    Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` (a `Usage`) and
-    `partial` (True when a budget ran out and the outputs were extracted from the history).
+    `system_prompt` replaces the root LM's system prompt (`rlm_tui.engine.prompts.SYSTEM`; the
+    placeholders it names are filled in). `named_predictors()` are the root instructions and the
+    enabled skills' text, for DSPy optimisers (`dspy.GEPA`); `save`/`load` keep them.
+
+    Returns a `dspy.Prediction` with the signature's outputs plus `trajectory`, `usage` (a `Usage`),
+    `partial` (True when a budget ran out and the outputs were extracted from the history) and
+    `trace` (a `RunTrace`: every iteration and sub-call, usage split root vs sub-LMs). A run that
+    fails raises with the same `trace` on the exception.
     """
 
     def __init__(
@@ -67,6 +76,7 @@ class RLM(dspy.Module):
         tools: Mapping[str, Callable[..., Any]] | Iterable[Callable[..., Any]] | None = None,
         tool_timeout_s: float = 60.0,
         files_dir: str | Path | None = None,
+        system_prompt: str | None = None,
     ) -> None:
         """`lm`/`sub_lm`: a litellm model string, a `dspy.LM` or an rlm-tui `LM`; without `lm`,
         `dspy.settings.lm` (or `dspy.context(lm=...)`) at call time, as in every DSPy module.
@@ -102,6 +112,7 @@ class RLM(dspy.Module):
         self.skills = prepare_skills(self.project, skills, _tool_dict(tools))
         self.tool_timeout_s = tool_timeout_s
         self.files_dir = Path(files_dir) if files_dir else None  # where File outputs are copied to
+        self._init_components(system_prompt)
 
     @classmethod
     def from_settings(cls, settings: Settings, signature: str = "question -> answer", **kwargs: Any) -> RLM:
@@ -116,10 +127,10 @@ class RLM(dspy.Module):
         )
 
     def forward(self, **inputs: Any) -> dspy.Prediction:
-        return run_sync(self.aforward(**inputs))
+        return self._record_run(inputs, run_sync(self.arun(inputs)))
 
     async def aforward(self, **inputs: Any) -> dspy.Prediction:
-        return await self.arun(inputs)
+        return self._record_run(inputs, await self.arun(inputs))
 
     async def arun(self, inputs: dict[str, Any], *, sandbox: Sandbox | None = None,
                    ctx: RunContext | None = None, signature: str | type[dspy.Signature] | None = None,
@@ -138,12 +149,19 @@ class RLM(dspy.Module):
         ctx = ctx or self.new_context()
         run = Run(ctx, signature, inputs, sandbox, prior_messages=prior_messages,
                   history_summary=history_summary, context_paths=context_paths, files_dir=self.files_dir)
+        recorder = ctx.emit = TraceRecorder(ctx.emit)  # this run's events, for its RunTrace
         self.events.open()
         try:
             outcome = await run.execute()
+        except BaseException as e:
+            with contextlib.suppress(AttributeError):  # an exception class with __slots__
+                e.trace = recorder.trace(run.call_id)  # type: ignore[attr-defined]  # as `prediction.trace`
+            raise
         finally:
+            ctx.emit = recorder.inner
             self.events.close()
         return dspy.Prediction(
+            trace=recorder.trace(run.call_id),
             **outcome.outputs,
             trajectory=[step.to_dict() for step in outcome.trajectory],
             usage=ctx.used(),
@@ -173,7 +191,8 @@ class RLM(dspy.Module):
             concurrency=self.concurrency, output_limit=self.output_limit,
             cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb, disk_quota=self.disk_quota,
             compact_prompt=lm.model.startswith("embedded/"),
-            skills_dir=self.skills.folder, skills_text=self.skills.text, skills_path=self.skills.sys_path,
+            skills_dir=self.skills.folder, skills_text=self._skills_text(), system_prompt=self.system_prompt,
+            skills_path=self.skills.sys_path,
             tools=dict(self.skills.tools), tool_timeout_s=self.tool_timeout_s, load_skill=self.skills.load,
         )
 

@@ -15,7 +15,7 @@ import dspy
 
 from rlm_tui.lm.client import Completion, ContextWindowError
 from rlm_tui.local.reply_grammar import root_replies
-from rlm_tui.engine.budget import MIN_SANDBOX_MB, BudgetExceeded
+from rlm_tui.engine.budget import BudgetExceeded, child_memory_mb
 from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window
 from rlm_tui.lm.warm import warm_up
 from rlm_tui.engine.context import Cancelled, RunContext
@@ -51,7 +51,6 @@ from rlm_tui.engine.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox, SandboxError
 from rlm_tui.sandbox.door import SOFT_TIMEOUT_GRACE_S
 
-CHILD_MEMORY_SHARE = 4  # a child RLM's sandbox gets memory_mb / this from the tree's pool (or what is left)
 log = logging.getLogger(__name__)
 COMPACT_AT, COMPACT_TO = 0.8, 0.5  # past this share of the root window (4 chars a token), compact to that
 ELIDED = "\n… [older output elided to fit the context window]"
@@ -192,7 +191,7 @@ class Run:
             if self.depth == 0:
                 self._memory_mb = ctx.memory.take(ctx.memory_mb, ctx.memory_mb)
             else:
-                self._memory_mb = ctx.memory.take(max(MIN_SANDBOX_MB, ctx.memory_mb // CHILD_MEMORY_SHARE))
+                self._memory_mb = ctx.memory.take(child_memory_mb(ctx.memory_mb))
             self.sandbox = await asyncio.to_thread(
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
                 timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb, disk_quota=ctx.disk_quota,
@@ -231,7 +230,7 @@ class Run:
             self.signature, output_limit=ctx.output_limit,
             roles={name: lm.model for name, lm in ctx.roles.items()},
             skills_text=ctx.skills_text, has_skills_mount=ctx.skills_dir is not None,
-            compact=ctx.compact_prompt, compact_helpers=self._compact_helpers,
+            compact=ctx.compact_prompt, compact_helpers=self._compact_helpers, template=ctx.system_prompt,
         )
         self.messages = [{"role": "system", "content": system}, *self.prior_messages,
                          {"role": "user", "content": task_prompt(

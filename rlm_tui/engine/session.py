@@ -28,7 +28,7 @@ from rlm_tui.engine.trace import read_trace
 from rlm_tui.engine.trace_blobs import text_key
 from rlm_tui.sandbox import Sandbox
 
-GUEST_FUNCTIONS = ("llm_query", "llm_query_batched", "predict", "rlm_query")
+GUEST_FUNCTIONS = ("llm_query", "llm_query_batched", "predict", "rlm_query", "rlm_query_batched")
 
 
 @dataclass
@@ -278,22 +278,25 @@ def _idle_functions(names: list[str]) -> dict[str, Callable[..., Any]]:
 
 
 def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:
-    """Guest functions that answer with what the original run got: `llm_query` by prompt
-    (batched children finish out of order; matched by hash, as a long prompt may be stored
-    as its hash alone), `predict` and `rlm_query` in call order."""
+    """Guest functions that answer with what the original run got: `llm_query` and a batch's
+    `rlm_query` by prompt (batched children finish out of order; matched by hash, as a long
+    prompt may be stored as its hash alone), `predict` and `rlm_query` in call order."""
     prompts = {e.call_id: text_key(e.prompt) for e in events if isinstance(e, SubCallStarted)}
+    batches = {e.call_id for e in events if isinstance(e, SubCallStarted) and e.function == "rlm_query_batched"}
     by_prompt: dict[str, deque[str]] = defaultdict(deque)
+    by_question: dict[str, deque[str]] = defaultdict(deque)
     in_order: dict[str, deque[str]] = defaultdict(deque)
     for e in events:
         if isinstance(e, SubCallFinished) and e.error is None:
             if e.function == "llm_query":
                 by_prompt[prompts.get(e.call_id, "")].append(e.response)
+            elif e.function == "rlm_query" and e.parent_id in batches:
+                by_question[prompts.get(e.call_id, "")].append(e.response)
             elif e.function in ("predict", "rlm_query"):
                 in_order[e.function].append(e.response)
 
     def llm_query(prompt: str, *_args: Any, **_kwargs: Any) -> str:
-        queue = by_prompt.get(text_key(prompt)) if isinstance(prompt, str) else None
-        return queue.popleft() if queue else MISSING
+        return _take(by_prompt, prompt)
 
     def recorded(function: str, decode: Callable[[str], Any]) -> Callable[..., Any]:
         def answer(*_args: Any, **_kwargs: Any) -> Any:
@@ -306,7 +309,13 @@ def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:
         "llm_query_batched": lambda prompts, *a, **k: [llm_query(p) for p in prompts],
         "predict": recorded("predict", json.loads),
         "rlm_query": recorded("rlm_query", str),
+        "rlm_query_batched": lambda questions, *a, **k: [_take(by_question, q) for q in questions],
     }
+
+
+def _take(answers: dict[str, deque[str]], prompt: Any) -> str:
+    queue = answers.get(text_key(prompt)) if isinstance(prompt, str) else None
+    return queue.popleft() if queue else MISSING
 
 
 MISSING = "(no recorded answer for this call while restoring the session)"
