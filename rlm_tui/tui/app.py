@@ -98,11 +98,10 @@ class RLMApp(SlashCommands, App[None]):
         if self.replay is not None:
             self.main.status.update_info(state="replay", detail=str(self.replay.name))
             self.load_replay()
+        elif self.resume_id is not None and (self.settings.model is None or self.offline_default):
+            self._resume_with_saved_model()
         elif self.settings.model is None:
-            from rlm_tui.tui.screens.no_model import NoModelScreen
-
-            self.main.status.update_info(state="no model")
-            self.push_screen(NoModelScreen(), self._model_chosen)
+            self._ask_for_model()
         else:
             self.call_after_refresh(self.start_session, self.resume_id)
 
@@ -113,13 +112,37 @@ class RLMApp(SlashCommands, App[None]):
         if self.settings.keys:
             self.set_keymap(dict(self.settings.keys))
 
+    def _ask_for_model(self) -> None:
+        from rlm_tui.tui.screens.no_model import NoModelScreen
+
+        self.main.status.update_info(state="no model")
+        self.push_screen(NoModelScreen(), self._model_chosen)
+
+    @work(group="session")
+    async def _resume_with_saved_model(self) -> None:
+        """`--resume` naming no model: the saved session runs with the model (and api_base) it
+        was saved with; one saved without a model asks for one, then resumes."""
+        saved = await asyncio.to_thread(self.backend.list_saved)
+        match = next((s for s in saved if s.id == self.resume_id), None) if self.resume_id \
+            else (saved[0] if saved else None)
+        if match is not None and match.model:
+            self.settings = self.settings.with_overrides(
+                model=match.model, sub_model=match.sub_model, api_base=match.api_base)
+            self.offline_default = ""
+            self.main.status.update_info(model=match.model, offline_default="",
+                                         sub_model=self.settings.effective_sub_model or "")
+        elif self.settings.model is None:
+            self._ask_for_model()
+            return
+        self.start_session(self.resume_id)
+
     def _model_chosen(self, choice: Any) -> None:
         if choice is None:
             return
         self.settings = self.settings.with_overrides(model=choice.model, api_base=choice.api_base)
         self.main.status.update_info(model=choice.model, sub_model=self.settings.effective_sub_model)
         self.main.prompt_area.input.focus()
-        self.start_session(None)
+        self.start_session(self.resume_id)  # `--resume` still resumes once a model is chosen
 
     @work(group="session", exclusive=True)
     async def start_session(self, resume: str | None = None) -> None:

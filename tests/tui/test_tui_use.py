@@ -1,0 +1,48 @@
+"""The TUI a person keeps using (#13): resume without a configured model, citations as links,
+inline Markdown in answers, newline and copy keys, history past slash commands."""
+
+from __future__ import annotations
+
+from rlm_tui.config import Settings
+from rlm_tui.tui.app import make_app
+from tests.tui.conftest import ask, wait_for
+from tests.tui.fakes import Turn
+
+
+async def _saved_session(project, make_backend, settings) -> tuple[object, str]:
+    backend = make_backend([Turn(answer="kept")])
+    app = make_app(settings, project, backend=backend)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await ask(pilot, app, "earlier")
+        return backend, app.session.session_id
+
+
+async def test_resume_without_a_configured_model_restores_the_saved_one(project, make_backend):
+    saved = Settings(model="openai/saved-model", api_base="http://localhost:9/v1")
+    backend, sid = await _saved_session(project, make_backend, saved)
+    app = make_app(Settings(), project, resume="", backend=backend)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None)
+        assert app.session.session_id == sid
+        assert app.settings.model == "openai/saved-model"
+        assert app.settings.api_base == "http://localhost:9/v1"
+        await wait_for(pilot, lambda: app.main.chat.last_turn is not None
+                       and app.main.chat.last_turn.done)
+        assert app.main.chat.last_turn.answer_text == "kept"
+
+
+async def test_model_chosen_on_the_no_model_screen_resumes_the_saved_session(project, make_backend):
+    backend = make_backend()
+    old = backend.create(Settings(), project, lambda e: None)  # a session saved with no model
+    await old.start()
+    sid = old.session_id
+    app = make_app(Settings(), project, resume=sid, backend=backend)
+    async with app.run_test(size=(120, 35)) as pilot:
+        from rlm_tui.tui.screens.no_model import NoModelScreen
+
+        await wait_for(pilot, lambda: isinstance(app.screen, NoModelScreen))
+        await pilot.press(*"openai/typed-model", "enter")
+        await wait_for(pilot, lambda: app.session is not None)
+        assert app.session.session_id == sid
+        assert len(backend.sessions) == 2  # the first run's and the resumed one: no new empty session
+        assert backend.list_saved()[0].id == sid
