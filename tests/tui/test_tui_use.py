@@ -46,3 +46,28 @@ async def test_model_chosen_on_the_no_model_screen_resumes_the_saved_session(pro
         assert app.session.session_id == sid
         assert len(backend.sessions) == 2  # the first run's and the resumed one: no new empty session
         assert backend.list_saved()[0].id == sid
+
+
+def _styles(paragraph, word: str) -> list:
+    return [s.style for s in paragraph.render_line(0) if s.text == word]
+
+
+async def test_answers_keep_inline_markdown_in_every_theme(project, settings, make_backend):
+    from rlm_tui.tui.widgets.answer import AnswerBlock
+
+    backend = make_backend([Turn(answer="It is **bold**, *slanted* and `code` here.")])
+    app = make_app(settings, project, backend=backend)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await ask(pilot, app, "how?")
+        await wait_for(pilot, lambda: app.main.chat.query(AnswerBlock).first().query("MarkdownParagraph"))
+        answer = app.main.chat.query_one(AnswerBlock)
+        assert answer.can_focus
+        for theme in app.theme_set.themes:
+            app.theme = theme
+            await pilot.pause()
+            paragraph = answer.query_one("MarkdownParagraph")
+            paragraph._styles_cache.clear()
+            assert all(s.bold for s in _styles(paragraph, "bold")), theme
+            assert all(s.italic for s in _styles(paragraph, "slanted")), theme
+            plain = _styles(paragraph, " here.")[0]
+            assert _styles(paragraph, "code")[0] != plain, theme

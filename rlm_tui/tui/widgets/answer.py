@@ -10,7 +10,7 @@ from textual.widgets import Markdown
 from rlm_tui.tui.widgets.blocks import Copyable
 
 
-class AnswerBlock(Copyable, Markdown):
+class AnswerBlock(Markdown, Copyable):  # Markdown first, or its inline styles (strong, em, code) are lost
     DEFAULT_CSS = """
     AnswerBlock {
         height: auto; margin: 1 0 0 0; padding: 0 1; background: transparent;
@@ -21,6 +21,7 @@ class AnswerBlock(Copyable, Markdown):
     }
     """
     BINDINGS = [Binding("c,y", "copy", "Copy", show=False)]
+    can_focus = True
 
     def __init__(self, text: str) -> None:
         super().__init__("")
