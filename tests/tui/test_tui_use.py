@@ -71,3 +71,34 @@ async def test_answers_keep_inline_markdown_in_every_theme(project, settings, ma
             assert all(s.italic for s in _styles(paragraph, "slanted")), theme
             plain = _styles(paragraph, " here.")[0]
             assert _styles(paragraph, "code")[0] != plain, theme
+
+
+async def test_a_citation_in_an_answer_opens_the_file_at_its_lines(project, settings, make_backend):
+    from rlm_tui.tui.screens.modals import PreviewScreen
+    from rlm_tui.tui.widgets.answer import AnswerBlock
+
+    backend = make_backend([Turn(answer="`main` is at `src/app.py:1-2`; `nope.py:3` is not a file.")])
+    app = make_app(settings, project, backend=backend)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await ask(pilot, app, "where is main?")
+        await wait_for(pilot, lambda: app.main.chat.query(AnswerBlock).first().query("MarkdownParagraph"))
+        paragraph = app.main.chat.query_one(AnswerBlock).query_one("MarkdownParagraph")
+        await pilot.pause()
+        line = "".join(s.text for s in paragraph.render_line(0))
+        await pilot.click(paragraph, offset=(line.index("src/app.py") + 2, 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen))
+        assert app.screen.title_text == "src/app.py:1-2"
+        assert app.screen.lines == (1, 2) and "def main" in app.screen.body
+        await pilot.press("escape")
+        await pilot.click(paragraph, offset=(line.index("nope.py") + 2, 0))
+        await pilot.pause()
+        assert not isinstance(app.screen, PreviewScreen)  # not a file of the project: no link
+
+
+def test_citations_in_fences_and_links_stay_text(project):
+    from rlm_tui.tui.widgets.answer import link_citations
+
+    text = "[see](src/app.py:1) and src/util.py:1\n\n```\nsrc/app.py:2\n```\n"
+    shown, cited = link_citations(text, project)
+    assert shown == "[see](src/app.py:1) and [src/util.py:1](cite:0)\n\n```\nsrc/app.py:2\n```\n"
+    assert [str(c) for c in cited] == ["src/util.py:1"]

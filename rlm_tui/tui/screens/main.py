@@ -166,6 +166,14 @@ class MainScreen(Screen):
     def on_variables_table_variable_chosen(self, message: VariablesTable.VariableChosen) -> None:
         self.app.show_variable(message.row)  # type: ignore[attr-defined]
 
+    def on_answer_block_citation_chosen(self, message) -> None:  # AnswerBlock.CitationChosen
+        from rlm_tui.tui.screens.modals import file_preview
+
+        cited = message.citation
+        project: Path = self.app.project  # type: ignore[attr-defined]
+        self.app.push_screen(file_preview(project, project / cited.path, cited.path,
+                                          self.chat.syntax_theme, lines=(cited.start, cited.end)))
+
     def on_files_tree_file_chosen(self, message: FilesTree.FileChosen) -> None:
         from rlm_tui.tui.screens.modals import file_preview
 
