@@ -20,7 +20,7 @@ from rlm_tui import redact
 from rlm_tui.chat_api import ChatSessionAPI, SessionBackend, TurnResult
 from rlm_tui.config import Settings
 from rlm_tui.paths import data_dir
-from rlm_tui.tui import commands, fuzzy
+from rlm_tui.tui import alt_keys, commands, fuzzy
 from rlm_tui.tui.backend import EngineBackend
 from rlm_tui.tui.palette import RLMCommands
 from rlm_tui.tui.pump import EventPump
@@ -42,7 +42,8 @@ class RLMApp(SlashCommands, App[None]):
         Binding("escape", "cancel_turn", "Cancel turn", id="cancel", show=False),
         Binding("ctrl+c", "ctrl_c", "Quit (twice)", id="quit", priority=True, show=False),
         Binding("f1", "help", "Help", id="help"),
-        Binding("ctrl+y", "copy_answer", "Copy answer", id="copy_answer", show=False),
+        Binding("ctrl+y", "copy_answer", "Copy answer", id="copy_answer", show=False,
+                priority=True),  # over the input's redo (super+y still redoes)
     ]
 
     def __init__(self, settings: Settings, project: Path, resume: str | None = None,
@@ -50,6 +51,7 @@ class RLMApp(SlashCommands, App[None]):
                  history_file: Path | None = None, theme_dirs: list[Path] | None = None,
                  offline_default: str | None = None) -> None:
         super().__init__()
+        alt_keys.install()  # alt+enter from tmux/xterm stays alt+enter (a newline), not enter
         self.settings = settings
         if settings.api_key is not None:  # scrubbed from /export and everything else written out
             redact.register(settings.api_key.get_secret_value())

@@ -102,3 +102,40 @@ def test_citations_in_fences_and_links_stay_text(project):
     shown, cited = link_citations(text, project)
     assert shown == "[see](src/app.py:1) and [src/util.py:1](cite:0)\n\n```\nsrc/app.py:2\n```\n"
     assert [str(c) for c in cited] == ["src/util.py:1"]
+
+
+async def _typed_in_a_terminal(pilot, app, data: str) -> None:
+    """Deliver `data` as a terminal would: parsed by the parser the drivers use, then posted."""
+    from textual.drivers import linux_driver
+
+    parser = linux_driver.XTermParser()
+    for key in [*parser.feed(data), *parser.feed("")]:
+        app.post_message(key)
+        await pilot.pause()
+
+
+async def test_alt_enter_from_a_terminal_inserts_a_newline(project, settings, make_backend):
+    backend = make_backend()
+    app = make_app(settings, project, backend=backend)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None)
+        prompt = app.main.prompt_area.input
+        prompt.focus()
+        await _typed_in_a_terminal(pilot, app, "one\x1b\rtwo")  # tmux and xterm send alt+enter as ESC CR
+        assert prompt.text == "one\ntwo"
+        assert not backend.sessions[0].asked
+
+
+async def test_ctrl_y_copies_the_last_answer_while_the_input_has_focus(project, settings, make_backend):
+    backend = make_backend([Turn(answer="copy **me**")])
+    app = make_app(settings, project, backend=backend)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await ask(pilot, app, "q")
+        prompt = app.main.prompt_area.input
+        prompt.focus()
+        await pilot.press(*"draft")
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append
+        await pilot.press("ctrl+y")
+        assert copied == ["copy **me**"]
+        assert prompt.text == "draft"
