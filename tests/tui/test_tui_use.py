@@ -4,7 +4,7 @@ inline Markdown in answers, newline and copy keys, history past slash commands."
 from __future__ import annotations
 
 from rlm_tui.config import Settings
-from rlm_tui.tui.app import make_app
+from rlm_tui.tui.app import RLMApp, make_app
 from tests.tui.conftest import ask, wait_for
 from tests.tui.fakes import Turn
 
@@ -139,3 +139,21 @@ async def test_ctrl_y_copies_the_last_answer_while_the_input_has_focus(project, 
         await pilot.press("ctrl+y")
         assert copied == ["copy **me**"]
         assert prompt.text == "draft"
+
+
+async def test_up_arrow_history_walks_past_a_recalled_slash_command(project, settings, make_backend, tmp_path):
+    history = tmp_path / "history"
+    history.write_text("first question\x1e\n/model\x1e\nlast question\x1e\n")
+    app = RLMApp(settings, project, backend=make_backend(), history_file=history)
+    async with app.run_test(size=(120, 35)) as pilot:
+        prompt = app.main.prompt_area.input
+        prompt.focus()
+        seen = []
+        for _ in range(3):
+            await pilot.press("up")
+            await pilot.pause()
+            seen.append(prompt.text)
+        assert seen == ["last question", "/model", "first question"]
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert prompt.text == "last question"
