@@ -114,11 +114,13 @@ class RLMApp(SlashCommands, App[None]):
         if self.settings.keys:
             self.set_keymap(dict(self.settings.keys))
 
-    def _ask_for_model(self) -> None:
-        from rlm_tui.tui.screens.no_model import NoModelScreen
+    @work(group="ask-model")
+    async def _ask_for_model(self) -> None:
+        from rlm_tui.tui.screens.no_model import NoModelScreen, offline_model
 
         self.main.status.update_info(state="no model")
-        self.push_screen(NoModelScreen(), self._model_chosen)
+        offline = await asyncio.to_thread(offline_model)
+        self.push_screen(NoModelScreen(offline), self._model_chosen)
 
     @work(group="session")
     async def _resume_with_saved_model(self) -> None:
@@ -141,7 +143,10 @@ class RLMApp(SlashCommands, App[None]):
     def _model_chosen(self, choice: Any) -> None:
         if choice is None:
             return
-        self.settings = self.settings.with_overrides(model=choice.model, api_base=choice.api_base)
+        if choice.api_key:
+            redact.register(choice.api_key)  # scrubbed from /export and everything written out
+        self.settings = self.settings.with_overrides(model=choice.model, api_base=choice.api_base,
+                                                     api_key=choice.api_key)
         self.main.status.update_info(model=choice.model, sub_model=self.settings.effective_sub_model)
         self.main.prompt_area.input.focus()
         self.start_session(self.resume_id)  # `--resume` still resumes once a model is chosen

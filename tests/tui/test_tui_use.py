@@ -157,3 +157,61 @@ async def test_up_arrow_history_walks_past_a_recalled_slash_command(project, set
         await pilot.press("down", "down")
         await pilot.pause()
         assert prompt.text == "last question"
+
+
+async def test_first_start_shows_the_model_field_the_offline_model_and_a_key_field(
+        project, make_backend, monkeypatch):
+    from rlm_tui import redact
+    from rlm_tui.tui.screens import no_model
+
+    monkeypatch.setattr(no_model, "offline_model", lambda: "embedded/tiny")
+    backend = make_backend()
+    app = make_app(Settings(), project, backend=backend)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, no_model.NoModelScreen))
+        await pilot.pause()
+        for field in ("#model", "#api-key", "#offline"):
+            region = app.screen.query_one(field).region
+            assert region.height and region.bottom <= 39, field  # above the fold (and the hint row)
+        assert app.screen.query_one("#model").has_focus
+        await pilot.press(*"openai/typed", "tab", "tab", *"sk-secret-123", "enter")
+        await wait_for(pilot, lambda: app.session is not None)
+        assert app.settings.model == "openai/typed"
+        assert app.settings.api_key.get_secret_value() == "sk-secret-123"
+        assert "sk-secret-123" not in redact.scrub("key sk-secret-123")
+
+
+async def test_first_start_offline_model_button(project, make_backend, monkeypatch):
+    from rlm_tui.tui.screens import no_model
+
+    monkeypatch.setattr(no_model, "offline_model", lambda: "embedded/tiny")
+    app = make_app(Settings(), project, backend=make_backend())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, no_model.NoModelScreen))
+        await pilot.pause()
+        await pilot.click("#offline")
+        await wait_for(pilot, lambda: app.session is not None)
+        assert app.settings.model == "embedded/tiny"
+
+
+async def test_the_key_typed_on_first_start_is_never_shown(project, make_backend):
+    from rlm_tui.tui.screens import no_model
+
+    app = make_app(Settings(), project, backend=make_backend())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, no_model.NoModelScreen))
+        app.screen.query_one("#api-key").focus()
+        await pilot.press(*"sk-visible-456")
+        await pilot.pause()
+        assert "sk-visible-456" not in app.export_screenshot()
+
+
+async def test_the_compile_estimate_is_not_cut_off(project, settings, make_backend):
+    app = make_app(settings, project, backend=make_backend())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: app.session is not None)
+        detail = "Compiling the Python sandbox (first run only, ~45 s)… 12 s"
+        app.main.status.update_info(state="starting", detail=detail)
+        await pilot.pause()
+        shown = str(app.main.status.query_one("#status-left").render())
+        assert detail in shown
