@@ -114,13 +114,11 @@ class RLMApp(SlashCommands, App[None]):
         if self.settings.keys:
             self.set_keymap(dict(self.settings.keys))
 
-    @work(group="ask-model")
-    async def _ask_for_model(self) -> None:
+    def _ask_for_model(self) -> None:
         from rlm_tui.tui.screens.no_model import NoModelScreen, offline_model
 
         self.main.status.update_info(state="no model")
-        offline = await asyncio.to_thread(offline_model)
-        self.push_screen(NoModelScreen(offline), self._model_chosen)
+        self.push_screen(NoModelScreen(offline_model()), self._model_chosen)  # a stat and a find_spec
 
     @work(group="session")
     async def _resume_with_saved_model(self) -> None:

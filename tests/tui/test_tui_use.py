@@ -209,7 +209,8 @@ async def test_the_key_typed_on_first_start_is_never_shown(project, make_backend
 async def test_the_compile_estimate_is_not_cut_off(project, settings, make_backend):
     app = make_app(settings, project, backend=make_backend())
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_for(pilot, lambda: app.session is not None)
+        await wait_for(pilot, lambda: app.session is not None and app.main.status.info.state == "ready")
+        await app.drain_events()
         detail = "Compiling the Python sandbox (first run only, ~45 s)… 12 s"
         app.main.status.update_info(state="starting", detail=detail)
         await pilot.pause()
