@@ -216,3 +216,22 @@ async def test_the_compile_estimate_is_not_cut_off(project, settings, make_backe
         await pilot.pause()
         shown = str(app.main.status.query_one("#status-left").render())
         assert detail in shown
+
+
+async def test_printable_keys_on_the_chat_or_calls_pane_go_to_the_input(project, settings, make_backend):
+    from rlm_tui.tui.widgets.answer import AnswerBlock
+
+    app = make_app(settings, project, backend=make_backend([Turn(answer="an answer")]))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ask(pilot, app, "q")
+        prompt = app.main.prompt_area.input
+        app.main.calls.focus()
+        await pilot.press("h", "i")
+        assert prompt.has_focus and prompt.text == "hi"
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append
+        app.main.chat.query_one(AnswerBlock).focus()
+        await pilot.press("c")  # the block's own key, shown on it: copies
+        assert copied == ["an answer"] and prompt.text == "hi"
+        await pilot.press("!")
+        assert prompt.has_focus and prompt.text == "hi!"
