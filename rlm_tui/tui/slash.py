@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,18 +45,24 @@ class SlashCommands:
         return False
 
     # ---- models and budget ---------------------------------------------------------------
-    def cmd_model(self: RLMApp, arg: str) -> None:
-        self._set_model("model", arg)
+    async def cmd_model(self: RLMApp, arg: str) -> None:
+        await self._set_model("model", arg)
 
-    def cmd_sub_model(self: RLMApp, arg: str) -> None:
-        self._set_model("sub_model", arg)
+    async def cmd_sub_model(self: RLMApp, arg: str) -> None:
+        await self._set_model("sub_model", arg)
 
-    def _set_model(self: RLMApp, field: str, arg: str) -> None:
+    async def _set_model(self: RLMApp, field: str, arg: str) -> None:
+        from rlm_tui.tui.model_check import model_problem
+
         label = "Root model" if field == "model" else "Sub-model"
         if not arg:
             current = getattr(self.settings, field) or (self.settings.effective_sub_model
                                                          if field == "sub_model" else None)
             self.notify(f"{label}: {current or 'not set'}. Change it with /{field.replace('_', '-')} NAME.")
+            return
+        problem = await asyncio.to_thread(model_problem, arg, self.settings)
+        if problem is not None:
+            self.notify(f"{label} not changed: {problem}", severity="error", timeout=10)
             return
         self.settings = self.settings.with_overrides(**{field: arg})
         if self.session is not None:

@@ -235,3 +235,22 @@ async def test_printable_keys_on_the_chat_or_calls_pane_go_to_the_input(project,
         assert copied == ["an answer"] and prompt.text == "hi"
         await pilot.press("!")
         assert prompt.has_focus and prompt.text == "hi!"
+
+
+async def test_model_strings_are_checked_when_set(project, settings, make_backend):
+    from tests.tui.test_tui_commands import messages, slash, started
+
+    backend = make_backend()
+    app = make_app(settings, project, backend=backend)
+    async with app.run_test(size=(120, 35), notifications=True) as pilot:
+        await started(pilot, app)
+        for junk, why in (("/theme", "is not a model string"), ("nosuch/model-x", "knows no provider"),
+                          ("embedded/nope", "unknown offline model")):
+            await slash(pilot, app, f"/model {junk}")
+            await wait_for(pilot, lambda: any(why in m for m in messages(app)), timeout=60)  # litellm loads
+            said = next(m for m in messages(app) if why in m)
+            assert "HTTP" not in said and junk in said, said
+            assert app.settings.model == "openai/root-model"
+            assert backend.sessions[0].models[0] == "openai/root-model"
+        await slash(pilot, app, "/sub-model anthropic/claude-x")
+        await wait_for(pilot, lambda: app.settings.sub_model == "anthropic/claude-x")
