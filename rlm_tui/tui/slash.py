@@ -3,6 +3,7 @@ part of `RLMApp` it uses, so this module never imports the app (the app holds a 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -86,18 +87,24 @@ class SlashCommands:
         return False
 
     # ---- models and budget ---------------------------------------------------------------
-    def cmd_model(self, arg: str) -> None:
-        self._set_model("model", arg)
+    async def cmd_model(self, arg: str) -> None:
+        await self._set_model("model", arg)
 
-    def cmd_sub_model(self, arg: str) -> None:
-        self._set_model("sub_model", arg)
+    async def cmd_sub_model(self, arg: str) -> None:
+        await self._set_model("sub_model", arg)
 
-    def _set_model(self, field: str, arg: str) -> None:
+    async def _set_model(self, field: str, arg: str) -> None:
+        from rlm_tui.tui.model_check import model_problem
+
         label = "Root model" if field == "model" else "Sub-model"
         if not arg:
             current = getattr(self.app.settings, field) or (self.app.settings.effective_sub_model
                                                          if field == "sub_model" else None)
             self.app.notify(f"{label}: {current or 'not set'}. Change it with /{field.replace('_', '-')} NAME.")
+            return
+        problem = await asyncio.to_thread(model_problem, arg, self.app.settings)
+        if problem is not None:
+            self.app.notify(f"{label} not changed: {problem}", severity="error", timeout=10)
             return
         self.app.settings = self.app.settings.with_overrides(**{field: arg})
         if self.app.session is not None:

@@ -97,7 +97,7 @@ class StatusLine(Horizontal):
         style = STATE_STYLE.get(i.state, "$foreground")
         parts = [f"[{style}]{dot} {escape(i.state)}[/]"]
         if i.detail:
-            parts[0] += f" [$text-muted]{escape(fmt.one_line(i.detail, 48))}[/]"
+            parts[0] += f" [$text-muted]{escape(fmt.one_line(i.detail, 72))}[/]"
         if i.model:
             models = escape(i.model)
             if i.sub_model and i.sub_model != i.model:
