@@ -7,12 +7,13 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from rlm_tui.engine.calls import CallGraph
+from rlm_tui.engine.calls import CallGraph, error_line
 from rlm_tui.engine.events import (
     BudgetExhausted,
     CallsRefused,
     CellOutput,
     CodeCell,
+    CodeMissing,
     Event,
     IterationStarted,
     LMCallFinished,
@@ -60,9 +61,14 @@ class ProgressPrinter:
             lines = event.code.strip().splitlines()
             more = f"  (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
             return f"{indent}  ▸ {_one_line(lines[0] if lines else '')}{more}"
+        if isinstance(event, CodeMissing):
+            line = f"{indent}  ∅ no code cell in the reply"
+            if event.off_protocol:
+                line += f"; the model is not following the protocol ({event.in_a_row} replies in a row)"
+            return line
         if isinstance(event, CellOutput):
             if event.error:
-                return f"{indent}  ✗ {_one_line(event.error.strip().splitlines()[-1])}"
+                return f"{indent}  ✗ {_one_line(error_line(event.error))}"
             return f"{indent}  ✓ {event.duration_s * 1000:.0f} ms, {len(event.stdout):,} chars out"
         if isinstance(event, SubCallFinished) and event.function != "llm_query":
             mark = "✗" if event.error else "✓"

@@ -17,7 +17,7 @@ from textual.widgets import Static, Tab, Tabs
 from rlm_tui.config import Budget
 from rlm_tui.tui import fmt
 from rlm_tui.engine.calls import CallGraph, CallNode
-from rlm_tui.engine.events import Status, VariablesChanged
+from rlm_tui.engine.events import CodeCell, CodeMissing, RunStarted, Status, VariablesChanged
 from rlm_tui.tui.widgets.call_tree import CallTreeView, describe
 from rlm_tui.tui.widgets.chat import ChatView
 from rlm_tui.tui.widgets.files import FilesTree
@@ -131,6 +131,10 @@ class MainScreen(Screen):
         statuses = [e for e in fresh if isinstance(e, Status)]
         if statuses:
             self.status.update_info(detail=statuses[-1].message)
+        protocol = [e for e in fresh if isinstance(e, (CodeMissing, CodeCell, RunStarted))
+                    and self.graph.is_root_run_event(e)]
+        if protocol:
+            self.status.update_info(warning=off_protocol_warning(protocol[-1]))
         self.refresh_usage()
 
     def refresh_usage(self, budget: Budget | None = None) -> None:
@@ -187,6 +191,13 @@ def budget_left(budget: Budget, turn: CallNode | None, graph: CallGraph) -> str:
         used_t = turn.total_tokens if turn else 0
         bits.append(f"{fmt.tokens(used_t)}/{fmt.tokens(budget.max_tokens)} tok")
     return " · ".join(bits)
+
+
+def off_protocol_warning(e: CodeCell | CodeMissing | RunStarted) -> str:
+    """The status line's warning after the root run's latest reply (none once code comes back)."""
+    if isinstance(e, CodeMissing) and e.off_protocol:
+        return f"model is not following the protocol (no code ×{e.in_a_row})"
+    return ""
 
 
 def _escape(text: str) -> str:

@@ -151,7 +151,7 @@ class TextBlock(Copyable, Static):
 class FastTitle(CollapsibleTitle):
     """A collapsible's title that fills its line, so retitling needs no layout pass."""
 
-    DEFAULT_CSS = "FastTitle { width: 1fr; }"
+    DEFAULT_CSS = "FastTitle { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }"
 
     def _update_label(self) -> None:
         symbol = self.collapsed_symbol if self.collapsed else self.expanded_symbol

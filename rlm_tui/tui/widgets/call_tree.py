@@ -11,10 +11,10 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from rlm_tui.tui import fmt
-from rlm_tui.engine.calls import CANCELLED, DONE, FAILED, RUNNING, CallGraph, CallNode
+from rlm_tui.engine.calls import CANCELLED, DONE, FAILED, NO_CODE, RUNNING, CallGraph, CallNode
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-ICONS = {DONE: "✓", FAILED: "✗", CANCELLED: "⊘"}
+ICONS = {DONE: "✓", FAILED: "✗", CANCELLED: "⊘", NO_CODE: "∅"}
 BIG_TREE = 300  # nodes; beyond this, new rows are added in bunches
 ADD_EVERY_S = 0.3
 
@@ -59,7 +59,7 @@ class CallTreeView(Tree[str]):
         t = self.app.current_theme
         self._colors = {
             RUNNING: t.accent or "yellow", DONE: t.success or "green", FAILED: t.error or "red",
-            CANCELLED: t.warning or "yellow", "muted": "dim", "title": t.foreground or "",
+            CANCELLED: t.warning or "yellow", NO_CODE: t.warning or "yellow", "muted": "dim", "title": t.foreground or "",
             "model": t.secondary or "cyan",
         }
         for call_id in self._tree_nodes_by_call:
@@ -157,8 +157,12 @@ class CallTreeView(Tree[str]):
         text.append("  " + " · ".join(m for m in meta if m), style="dim")
         if node.model and node.kind != "run":
             text.append(f"  {short_model(node.model)}", style=c.get("model", ""))
+        if node.status == NO_CODE:
+            text.append("  no code", style=c.get(NO_CODE, ""))
+        if node.failed_children and node.status != FAILED:
+            text.append(f"  {node.failed_children}/{len(node.children)} failed", style=c.get(FAILED, ""))
         if node.error and node.status == FAILED:
-            text.append(f"  {fmt.one_line(node.error, 40)}", style=c.get(FAILED, ""))
+            text.append(f"  {fmt.error_line(node.error, 40)}", style=c.get(FAILED, ""))
         return text
 
     def get_label_width(self, node: TreeNode[str]) -> int:

@@ -10,15 +10,17 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from rlm_tui.engine.calls import CallGraph
+from rlm_tui.engine.calls import NO_CODE, CallGraph
 from rlm_tui.engine.events import (
     BudgetExhausted,
     CellOutput,
     CodeCell,
+    CodeMissing,
     Event,
     IterationStarted,
     LMCallFinished,
     LMToken,
+    OFF_PROTOCOL_AFTER,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -29,7 +31,7 @@ from rlm_tui.engine.events import (
 from rlm_tui.tui import fmt
 from rlm_tui.usage import Usage
 from rlm_tui.tui.widgets.blocks import QuietCollapsible, TextBlock
-from rlm_tui.tui.widgets.iteration import IterationBlock
+from rlm_tui.tui.widgets.iteration import OFF_PROTOCOL_NOTE, IterationBlock
 
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -250,6 +252,12 @@ class ChatView(VerticalScroll):
                 case CodeCell() if block is not None:
                     streamed.pop(block, None)
                     await block.show_cell(e.reasoning, e.code)
+                case CodeMissing() if block is not None:
+                    block.live_text += "".join(streamed.pop(block, []))
+                    await block.show_no_code()
+                    touched.add(block)
+                    if e.in_a_row == OFF_PROTOCOL_AFTER:
+                        await turn.note(OFF_PROTOCOL_NOTE.format(n=e.in_a_row))
                 case CellOutput() if block is not None:
                     await block.show_output(e.stdout, e.stderr, e.error)
                     touched.add(block)
@@ -292,12 +300,14 @@ class ChatView(VerticalScroll):
             if node is None:
                 continue
             bits = [fmt.duration(node.elapsed())]
+            if node.status == NO_CODE:
+                bits.insert(0, "∅ no code")
             if node.total_tokens:
                 bits.append(f"{fmt.tokens(node.total_tokens)} tok")
             if node.total_cost:
                 bits.append(fmt.cost(node.total_cost))
             if node.error:
-                bits.append(fmt.one_line(node.error, 40))
+                bits.append(fmt.error_line(node.error, 48))
             block.set_meta(" · ".join(bits), failed=node.status == "failed")
             await block.update_subcalls(self.graph)
 

@@ -30,6 +30,7 @@ class StatusInfo:
     usage: Usage = Usage()
     budget: str = ""  # e.g. "3/12 iter · $0.41 left"
     offline_default: str = ""  # the offline model used because none was configured
+    warning: str = ""  # e.g. "model is not following the protocol (no code ×2)"
 
 
 OFFLINE_DEFAULT_TAG = "offline default, no key · /model for a hosted one"
@@ -98,6 +99,8 @@ class StatusLine(Horizontal):
         parts = [f"[{style}]{dot} {escape(i.state)}[/]"]
         if i.detail:
             parts[0] += f" [$text-muted]{escape(fmt.one_line(i.detail, 48))}[/]"
+        if i.warning:
+            parts.append(f"[$warning]⚠ {escape(i.warning)}[/]")
         if i.model:
             models = escape(i.model)
             if i.sub_model and i.sub_model != i.model:
