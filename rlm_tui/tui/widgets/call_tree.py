@@ -17,6 +17,8 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ICONS = {DONE: "✓", FAILED: "✗", CANCELLED: "⊘", NO_CODE: "∅"}
 BIG_TREE = 300  # nodes; beyond this, new rows are added in bunches
 ADD_EVERY_S = 0.3
+MIN_PREVIEW = 8  # cells: a shorter prompt preview says nothing, so none is shown
+DEFAULT_WIDTH = 60  # cells, before the pane has a size
 
 
 class CallTreeView(Tree[str]):
@@ -141,29 +143,48 @@ class CallTreeView(Tree[str]):
         self.refresh()
 
     def _label(self, node: CallNode) -> Text:
+        """`✓ title: prompt preview  meta  model  problem`, the preview squeezed to the pane so
+        the figures after it are never cut (and parallel sub-calls tell apart by their prompt)."""
         c = self._colors or {}
         icon = SPINNER[self._frame] if node.status == RUNNING else ICONS.get(node.status, "·")
         text = Text()
         text.append(icon + " ", style=c.get(node.status, ""))
-        title = node.title
-        if node.kind == "run" and node.parent_id is None and node.prompt:
-            title += ": " + fmt.one_line(node.prompt, 32)
-        text.append(title, style="bold" if node.kind == "run" else "")
+        text.append(node.title, style="bold" if node.kind == "run" else "")
         meta = [fmt.duration(node.elapsed(time.time()))]
         if node.total_tokens:
             meta.append(f"{fmt.tokens(node.total_tokens)} tok")
-        if node.total_cost:  # unknown prices (local models) show no cost at all
+        if node.total_tokens and fmt.is_local(node.model):
+            meta.append(fmt.cost(0, local=True))
+        elif node.total_cost:  # unknown prices show no cost at all
             meta.append(fmt.cost(node.total_cost) + ("" if node.total_cost_known else "+?"))
-        text.append("  " + " · ".join(m for m in meta if m), style="dim")
+        tail = Text("  " + " · ".join(m for m in meta if m), style="dim")
         if node.model and node.kind != "run":
-            text.append(f"  {short_model(node.model)}", style=c.get("model", ""))
+            tail.append(f"  {short_model(node.model)}", style=c.get("model", ""))
         if node.status == NO_CODE:
-            text.append("  no code", style=c.get(NO_CODE, ""))
+            tail.append("  no code", style=c.get(NO_CODE, ""))
         if node.failed_children and node.status != FAILED:
-            text.append(f"  {node.failed_children}/{len(node.children)} failed", style=c.get(FAILED, ""))
+            tail.append(f"  {node.failed_children}/{len(node.children)} failed", style=c.get(FAILED, ""))
+        preview = node.prompt if node.kind == "sub" or (node.kind == "run" and node.parent_id is None) else ""
+        if preview:
+            room = self._label_room(node) - text.cell_len - tail.cell_len - 2
+            if room >= MIN_PREVIEW:
+                text.append((": " if node.kind == "run" else "  ") + fmt.one_line(preview, room),
+                            style="bold" if node.kind == "run" else "")
+        text.append_text(tail)
         if node.error and node.status == FAILED:
             text.append(f"  {fmt.error_line(node.error, 40)}", style=c.get(FAILED, ""))
         return text
+
+    def _label_room(self, node: CallNode) -> int:
+        """The cells a node's label has on its line: the pane less the guides before it."""
+        width = self.size.width or DEFAULT_WIDTH
+        depth = len(self.graph.ancestors(node.call_id))
+        return width - self.guide_depth * depth - 3  # the fold arrow and the scrollbar
+
+    def on_resize(self) -> None:
+        for call_id in self._tree_nodes_by_call:
+            self._relabel(call_id)
+        self.refresh()
 
     def get_label_width(self, node: TreeNode[str]) -> int:
         """Cheap: the plain label's width (the stock one renders every label on every rebuild)."""
@@ -207,6 +228,8 @@ def describe(node: CallNode) -> str:
     return "\n\n".join(parts)
 
 
-def fence(text: str, lang: str = "") -> str:
+def fence(text: str, lang: str = "text") -> str:
+    """`text` as a fenced block; plain `text` unless a language is named (prompts are English:
+    guessing a lexer for them paints words as code)."""
     ticks = "````" if "```" in text else "```"
     return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"

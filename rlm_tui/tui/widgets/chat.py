@@ -190,6 +190,12 @@ class ChatView(VerticalScroll):
     DEFAULT_CSS = """
     ChatView { padding: 0 1 0 1; scrollbar-size-vertical: 1; }
     ChatView > #chat-welcome { color: $text-muted; height: auto; margin: 1 0; }
+    /* answers: headings are bold text, not link-blue underlines; the first block adds no rows */
+    ChatView AnswerBlock MarkdownH1 { color: $foreground; background: transparent;
+                                      text-style: bold; content-align: left middle; }
+    ChatView AnswerBlock MarkdownH2 { color: $foreground; background: transparent; text-style: bold; }
+    ChatView AnswerBlock MarkdownH3 { color: $foreground 85%; background: transparent; text-style: bold italic; }
+    ChatView AnswerBlock > *:first-child { margin-top: 0; }
     """
 
     def __init__(self, graph: CallGraph, syntax_theme: str, **kwargs) -> None:
@@ -304,7 +310,9 @@ class ChatView(VerticalScroll):
                 bits.insert(0, "∅ no code")
             if node.total_tokens:
                 bits.append(f"{fmt.tokens(node.total_tokens)} tok")
-            if node.total_cost:
+            if node.total_tokens and fmt.is_local(node.model):
+                bits.append(fmt.cost(0, local=True))
+            elif node.total_cost:
                 bits.append(fmt.cost(node.total_cost))
             if node.error:
                 bits.append(fmt.error_line(node.error, 48))

@@ -141,12 +141,12 @@ class SubCallSummary(QuietCollapsible):
         & > CollapsibleTitle { color: $secondary; padding: 0; }
         & > CollapsibleTitle:hover, & > CollapsibleTitle:focus { background: $boost; }
         & > Contents { padding: 0 0 0 2; height: auto; }
-        Static { height: auto; color: $text-muted; }
+        #subcall-list { height: auto; color: $text-muted; }
     }
     """
 
     def __init__(self) -> None:
-        super().__init__(Static(""), title="sub-calls", collapsed=True)
+        super().__init__(Static("", id="subcall-list"), title="sub-calls", collapsed=True)
         self.summary = ""
 
     def show(self, subs: list, graph: CallGraph) -> None:
@@ -179,8 +179,9 @@ class SubCallSummary(QuietCollapsible):
         self._subs = leaves
 
     def render_list(self, subs: list) -> None:
-        lines = Text()
+        rows = []
         for s in subs[:SUBCALL_LINES]:
+            lines = Text()
             mark = {RUNNING: "…", DONE: "✓", FAILED: "✗"}.get(s.status, "·")
             lines.append(f"{mark} {s.title} ", style="bold")
             lines.append(fmt.one_line(s.prompt, 50), style="")
@@ -188,10 +189,10 @@ class SubCallSummary(QuietCollapsible):
                 lines.append(f"  → {fmt.one_line(s.response, 40)}", style="italic")
             if s.error:
                 lines.append(f"  {fmt.error_line(s.error, 40)}", style="red")
-            lines.append("\n")
+            rows.append(lines)
         if len(subs) > SUBCALL_LINES:
-            lines.append(f"… {len(subs) - SUBCALL_LINES} more in the Calls pane", style="dim")
-        self.query_one(Static).update(lines)
+            rows.append(Text(f"… {len(subs) - SUBCALL_LINES} more in the Calls pane", style="dim"))
+        self.query_one("#subcall-list", Static).update(Text("\n").join(rows))
 
     def _watch_collapsed(self, collapsed: bool) -> None:
         super()._watch_collapsed(collapsed)

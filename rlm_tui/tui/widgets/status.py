@@ -111,7 +111,9 @@ class StatusLine(Horizontal):
         u = i.usage
         if u.total_tokens:
             parts.append(f"{fmt.tokens(u.prompt_tokens)}↑ {fmt.tokens(u.completion_tokens)}↓ tok")
-            if u.cost_usd:  # unknown prices (local models) show no cost at all
+            if fmt.is_local(i.model) and fmt.is_local(i.sub_model or i.model):
+                parts.append(fmt.cost(0, local=True))
+            elif u.cost_usd:  # unknown prices show no cost at all
                 parts.append(fmt.cost(u.cost_usd) + ("" if u.cost_known else "+?"))
         if i.budget:
             parts.append(f"[$text-muted]budget[/] {escape(i.budget)}")
