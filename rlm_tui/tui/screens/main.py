@@ -18,7 +18,7 @@ from rlm_tui.config import Budget
 from rlm_tui.tui import fmt
 from rlm_tui.engine.calls import CallGraph, CallNode
 from rlm_tui.engine.events import CodeCell, CodeMissing, RunStarted, Status, VariablesChanged
-from rlm_tui.tui.widgets.call_tree import CallTreeView, describe
+from rlm_tui.tui.widgets.call_tree import CallTreeView
 from rlm_tui.tui.widgets.chat import ChatView
 from rlm_tui.tui.widgets.files import FilesTree
 from rlm_tui.tui.widgets.prompt import PromptArea
@@ -161,11 +161,10 @@ class MainScreen(Screen):
 
     # ---- selections open previews --------------------------------------------------------
     def on_call_tree_view_call_chosen(self, message: CallTreeView.CallChosen) -> None:
-        node = self.graph.nodes.get(message.call_id)
-        if node is not None:
-            from rlm_tui.tui.screens.modals import PreviewScreen
+        if message.call_id in self.graph.nodes:
+            from rlm_tui.tui.screens.call_detail import CallDetailScreen
 
-            self.app.push_screen(PreviewScreen(f"{node.title}", describe(node)))
+            self.app.push_screen(CallDetailScreen(self.graph, message.call_id, self.calls.show_call))
 
     def on_variables_table_variable_chosen(self, message: VariablesTable.VariableChosen) -> None:
         self.app.show_variable(message.row)  # type: ignore[attr-defined]

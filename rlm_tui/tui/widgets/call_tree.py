@@ -190,6 +190,17 @@ class CallTreeView(Tree[str]):
         """Cheap: the plain label's width (the stock one renders every label on every rebuild)."""
         return node._label.cell_len + 2
 
+    def show_call(self, call_id: str) -> None:
+        """Put the cursor on a call's row (as the detail view browses), opening the rows above it."""
+        tree_node = self._tree_nodes_by_call.get(call_id)
+        if tree_node is None:
+            return
+        parent = tree_node.parent
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        self.move_cursor(tree_node)
+
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
         event.stop()
         if event.node.data:
