@@ -64,6 +64,17 @@ class CallNode:
 
 
 @dataclass
+class ModelUsage:
+    """What one model did in a run: its LM calls, tokens and cost."""
+
+    model: str
+    calls: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
+
+
+@dataclass
 class Changes:
     added: list[str]
     updated: set[str]
@@ -111,6 +122,19 @@ class CallGraph:
         """True when the event belongs to a top-level run (depth 0), not an rlm_query child."""
         node = self.get(event.call_id) or self.get(event.parent_id)
         return node is not None and node.depth == 0
+
+    def usage_by_model(self, call_id: str) -> list[ModelUsage]:
+        """The LM calls under `call_id` (child runs included) by model, most tokens first."""
+        node = self.get(call_id)
+        by: dict[str, ModelUsage] = {}
+        for n in self._subtree(node) if node is not None else []:
+            if n.own_tokens or (n.kind == "sub" and not n.children):
+                share = by.setdefault(n.model, ModelUsage(n.model))
+                share.calls += 1
+                share.tokens += n.own_tokens
+                share.cost_usd += n.cost_usd
+                share.cost_known = share.cost_known and n.cost_known
+        return sorted(by.values(), key=lambda u: (-u.tokens, u.model))
 
     def take_changes(self) -> Changes:
         changes = Changes(self._added, self._updated - set(self._added))

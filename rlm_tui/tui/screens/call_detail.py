@@ -13,7 +13,6 @@ from textual.widgets import Markdown
 from rlm_tui.engine.calls import CallGraph, CallNode
 from rlm_tui.tui.widgets.call_tree import describe
 
-BROWSE_KEYS = "] / [  or  n / p"  # shown in help and on the view's border
 
 
 class CallDetailScreen(ModalScreen[None]):
@@ -31,6 +30,7 @@ class CallDetailScreen(ModalScreen[None]):
         }
         VerticalScroll { height: 1fr; scrollbar-size-vertical: 1; }
         Markdown { background: transparent; padding: 0; margin: 0; }
+        MarkdownH2 { color: $foreground; background: transparent; text-style: bold; margin: 0 0 1 0; }
     }
     """
     BINDINGS = [
@@ -72,7 +72,7 @@ class CallDetailScreen(ModalScreen[None]):
         box = self.query_one(Vertical)
         where = f" {siblings.index(node.call_id) + 1}/{len(siblings)}" if len(siblings) > 1 else ""
         box.border_title = f"{node.title}{where}"
-        box.border_subtitle = "esc close · c copy" + (f" · {BROWSE_KEYS} browse" if where else "")
+        box.border_subtitle = "esc close · c copy" + (" · n/p next/previous" if where else "")
         self.query_one(Markdown).update(describe(node))
         self.query_one(VerticalScroll).scroll_home(animate=False)
 

@@ -157,17 +157,28 @@ class CallTreeView(Tree[str]):
             meta.append(fmt.cost(0, local=True))
         elif node.total_cost:  # unknown prices show no cost at all
             meta.append(fmt.cost(node.total_cost) + ("" if node.total_cost_known else "+?"))
-        tail = Text("  " + " · ".join(m for m in meta if m), style="dim")
-        if node.model and node.kind != "run":
-            tail.append(f"  {short_model(node.model)}", style=c.get("model", ""))
+        marks = Text()
         if node.status == NO_CODE:
-            tail.append("  no code", style=c.get(NO_CODE, ""))
+            marks.append("  no code", style=c.get(NO_CODE, ""))
         if node.failed_children and node.status != FAILED:
-            tail.append(f"  {node.failed_children}/{len(node.children)} failed", style=c.get(FAILED, ""))
-        preview = node.prompt if node.kind == "sub" or (node.kind == "run" and node.parent_id is None) else ""
-        if preview:
+            marks.append(f"  {node.failed_children}/{len(node.children)} failed", style=c.get(FAILED, ""))
+        model = Text(f"  {short_model(node.model)}", style=c.get("model", "")) \
+            if node.model and node.kind != "run" else Text()
+        # the richest tail that fits (leaving a sub-call room for its prompt): figures and model,
+        # figures, time only; a turn keeps its figures and squeezes its question instead
+        tails = [Text("  " + " · ".join(m for m in meta if m), style="dim") + model + marks,
+                 Text("  " + " · ".join(m for m in meta if m), style="dim") + marks,
+                 Text("  " + meta[0], style="dim") + marks]
+        turn = node.kind == "run" and node.parent_id is None
+        preview = node.prompt if node.kind == "sub" or turn else ""
+        need = MIN_PREVIEW if node.kind == "sub" else 0
+        room = 0
+        for tail in tails[:1] if turn else tails:
             room = self._label_room(node) - text.cell_len - tail.cell_len - 2
-            if room >= MIN_PREVIEW:
+            if room >= need:
+                break
+        if preview:
+            if room >= MIN_PREVIEW // 2:
                 text.append((": " if node.kind == "run" else "  ") + fmt.one_line(preview, room),
                             style="bold" if node.kind == "run" else "")
         text.append_text(tail)

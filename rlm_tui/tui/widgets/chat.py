@@ -32,6 +32,7 @@ from rlm_tui.tui import fmt
 from rlm_tui.usage import Usage
 from rlm_tui.tui.widgets.blocks import QuietCollapsible, TextBlock
 from rlm_tui.tui.widgets.iteration import OFF_PROTOCOL_NOTE, IterationBlock
+from rlm_tui.tui.widgets.run_summary import RunFigures, RunSummary
 
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -160,6 +161,11 @@ class AssistantTurn(Vertical):
                                    "change the model with /model."), classes="turn-error"))
         self._tick()
 
+    async def show_summary(self, figures: RunFigures | None) -> None:
+        """The turn's figures and a bar per model, under the answer."""
+        if figures is not None and not self.query(RunSummary):
+            await self.mount(RunSummary(figures))
+
     def export_markdown(self) -> str:
         parts = [f"### You\n\n{self.question}", "### rlm"]
         parts += [b.export_markdown() for b in self.iterations.values()]
@@ -191,9 +197,10 @@ class ChatView(VerticalScroll):
     ChatView { padding: 0 1 0 1; scrollbar-size-vertical: 1; }
     ChatView > #chat-welcome { color: $text-muted; height: auto; margin: 1 0; }
     /* answers: headings are bold text, not link-blue underlines; the first block adds no rows */
-    ChatView AnswerBlock MarkdownH1 { color: $foreground; background: transparent;
+    ChatView AnswerBlock MarkdownH1 { color: $foreground; background: transparent; margin: 1 0;
                                       text-style: bold; content-align: left middle; }
-    ChatView AnswerBlock MarkdownH2 { color: $foreground; background: transparent; text-style: bold; }
+    ChatView AnswerBlock MarkdownH2 { color: $foreground; background: transparent; margin: 1 0;
+                                      text-style: bold; }
     ChatView AnswerBlock MarkdownH3 { color: $foreground 85%; background: transparent; text-style: bold italic; }
     ChatView AnswerBlock > *:first-child { margin-top: 0; }
     """
@@ -279,9 +286,11 @@ class ChatView(VerticalScroll):
                     await self._refresh_blocks(touched)
                     touched.clear()
                     await turn.finish(e.outputs, e.partial, e.usage, e.ts)
+                    await turn.show_summary(RunFigures.of(self.graph, e.call_id))
                 case RunFailed() if e.call_id == turn.run_id:
                     touched.update(turn.iterations.values())
                     await turn.fail(e.error, e.cancelled, e.ts)
+                    await turn.show_summary(RunFigures.of(self.graph, e.call_id))
         for block, texts in streamed.items():
             await block.stream("".join(texts))
         now = time.monotonic()
