@@ -25,6 +25,7 @@ from rlm_tui.engine.events import (
     SubmitRejected,
 )
 from rlm_tui.terminal import say
+from rlm_tui.usage import usd_text
 
 
 class ProgressPrinter:
@@ -55,7 +56,7 @@ class ProgressPrinter:
         if isinstance(event, IterationStarted):
             return f"{indent}─ iteration {event.iteration}"
         if isinstance(event, LMCallFinished) and event.error is None:
-            cost = "" if event.cost_usd is None else f", ${event.cost_usd:.4f}"
+            cost = "" if event.cost_usd is None else f", {usd_text(event.cost_usd)}"
             return f"{indent}  {event.role}: {event.prompt_tokens}+{event.completion_tokens} tokens{cost}, {event.latency_s:.1f} s"
         if isinstance(event, CodeCell):
             lines = event.code.strip().splitlines()

@@ -100,6 +100,19 @@ def test_call_detail_does_not_highlight_english_as_code():
     assert "```text\nSummarise this" in text and "```text\nIt says hello." in text
 
 
+def test_headless_costs_never_read_zero_dollars():
+    import io
+
+    from rlm_tui.engine import events as ev
+    from rlm_tui.headless import ProgressPrinter
+
+    line = ProgressPrinter(io.StringIO()).describe(ev.LMCallFinished(
+        run_id="r", call_id="l", model="m", role="root", response="", prompt_tokens=10,
+        completion_tokens=2, cost_usd=0.00002))
+    assert "<$0.0001" in line and "$0.0000" not in line
+    assert Usage(10, 2, 0.00002, lm_calls=1).summary().endswith("<$0.0001")
+
+
 def test_costs_never_read_zero_dollars():
     assert fmt.cost(0.00001) == "<$0.0001"
     assert fmt.cost(0.00004, local=True) == "free"
