@@ -99,3 +99,22 @@ def test_headless_printer_names_replies_without_code():
     assert "no code" in lines[2] and "protocol" not in lines[2]
     assert "not following the protocol" in lines[4]
     assert lines[5].strip() == "✗ IndexError: list index out of range"
+
+
+async def test_the_engine_counts_replies_without_code(scripted_server, tmp_path):
+    """The real loop (scripted server, real sandbox) emits CodeMissing with the run of misses."""
+    from rlm_tui.engine.rlm import RLM
+
+    project = tmp_path / "p"
+    project.mkdir()
+    seen: list[ev.Event] = []
+    scripted_server.script("root", "The answer is 4.", "Still 4, surely.",
+                           "Fine.\n```python\nSUBMIT(answer='4')\n```")
+    rlm = RLM("question -> answer", lm="openai/root", sub_lm="openai/sub", project=project,
+              api_base=scripted_server.url, on_event=seen.append)
+    prediction = await rlm.aforward(question="2+2?")
+    assert prediction.answer == "4"
+    missing = [e for e in seen if isinstance(e, ev.CodeMissing)]
+    assert [(e.iteration, e.in_a_row, e.off_protocol) for e in missing] == [(1, 1, False), (2, 2, True)]
+    iterations = {e.iteration: e.call_id for e in seen if isinstance(e, ev.IterationStarted)}
+    assert [e.call_id for e in missing] == [iterations[1], iterations[2]]
