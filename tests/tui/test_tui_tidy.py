@@ -160,3 +160,14 @@ async def _slash(pilot, app, text: str) -> None:
     app.main.prompt_area.input.focus()
     app.main.prompt_area.input.load_text(text)
     await pilot.press("enter")
+
+
+async def test_a_local_models_turn_is_free(project, make_backend):
+    from rlm_tui.config import Settings
+
+    local = Settings(model="embedded/qwen2.5-0.5b", sub_model="embedded/qwen2.5-0.5b")
+    app = make_app(local, project, backend=make_backend())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ask(pilot, app, "Hi")
+        title = app.main.chat.last_turn.steps.title
+        assert title.endswith("· free") and "$" not in title

@@ -79,6 +79,7 @@ class AssistantTurn(Vertical):
         self.question = question
         self.syntax_theme = syntax_theme
         self.run_id: str | None = None
+        self.model = ""  # the root model, from the run's start
         self.iterations: dict[str, IterationBlock] = {}
         self.started = time.time()
         self.finished: float | None = None
@@ -113,7 +114,9 @@ class AssistantTurn(Vertical):
             bits = [f"{n} iteration{'s' if n != 1 else ''}", elapsed]
             if tokens:
                 bits.append(f"{fmt.tokens(tokens)} tok")
-            if self.usage.cost_usd:
+            if tokens and fmt.is_local(self.model):
+                bits.append(fmt.cost(0, local=True))
+            elif self.usage.cost_usd:
                 bits.append(fmt.cost(self.usage.cost_usd))
             self.steps.title = "rlm · " + " · ".join(bits)
             self.steps.remove_class("-running")
@@ -196,13 +199,12 @@ class ChatView(VerticalScroll):
     DEFAULT_CSS = """
     ChatView { padding: 0 1 0 1; scrollbar-size-vertical: 1; }
     ChatView > #chat-welcome { color: $text-muted; height: auto; margin: 1 0; }
-    /* answers: headings are bold text, not link-blue underlines; the first block adds no rows */
-    ChatView AnswerBlock MarkdownH1 { color: $foreground; background: transparent; margin: 1 0;
+    /* answer headings: bold text, not link-blue underlines, and no blank rows above them */
+    ChatView AnswerBlock MarkdownH1 { color: $foreground; background: transparent; margin: 0 0 1 0;
                                       text-style: bold; content-align: left middle; }
-    ChatView AnswerBlock MarkdownH2 { color: $foreground; background: transparent; margin: 1 0;
+    ChatView AnswerBlock MarkdownH2 { color: $foreground; background: transparent; margin: 0 0 1 0;
                                       text-style: bold; }
     ChatView AnswerBlock MarkdownH3 { color: $foreground 85%; background: transparent; text-style: bold italic; }
-    ChatView AnswerBlock > *:first-child { margin-top: 0; }
     """
 
     def __init__(self, graph: CallGraph, syntax_theme: str, **kwargs) -> None:
@@ -340,4 +342,5 @@ class ChatView(VerticalScroll):
             turn.started = e.ts
             await self.mount_all([UserMessage(str(question)), turn])
         turn.run_id = e.call_id
+        turn.model = e.model
         self.turns[e.call_id] = turn
