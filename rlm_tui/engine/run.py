@@ -23,6 +23,7 @@ from rlm_tui.engine.events import (
     BudgetExhausted,
     CellOutput,
     CodeCell,
+    CodeMissing,
     IterationStarted,
     RunFailed,
     RunFinished,
@@ -238,7 +239,7 @@ class Run:
                              self.context_paths, compact=ctx.compact_prompt,
                              listing=project_listing(ctx.project) if ctx.compact_prompt else "")
                          + self.files.note()}]
-        iteration = 0
+        iteration = no_code = 0  # no_code: replies in a row without a code cell
         while True:
             ctx.check_cancel()
             if (exceeded := ctx.meter.exhausted()) is not None:
@@ -255,9 +256,13 @@ class Run:
             reply = parse_reply(completion.text)
             self.messages.append({"role": "assistant", "content": completion.text})
             if reply.code is None:
+                no_code += 1
+                ctx.emit(CodeMissing(run_id=ctx.run_id, call_id=self.iteration_id, parent_id=self.call_id,
+                                     iteration=iteration, in_a_row=no_code))
                 self.steps.append(Step(reply.reasoning, None, NO_CODE))
                 self.messages.append({"role": "user", "content": NO_CODE})
                 continue
+            no_code = 0
             ctx.emit(CodeCell(run_id=ctx.run_id, call_id=self.iteration_id, parent_id=self.call_id,
                               iteration=iteration, reasoning=reply.reasoning, code=reply.code))
             result = await self._run_cell(reply.code)

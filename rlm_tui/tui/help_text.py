@@ -19,6 +19,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("f2 … f5", "show chat / calls / variables / files (narrow terminals)"),
     ("ctrl+y", "copy the last answer"),
     ("c (on a message or code block)", "copy it"),
+    ("enter (on a call in the Calls pane)", "open its prompt and answer beside the tree"),
+    ("n / ] and p / [ (in a call's view)", "next / previous call: a batch prompt by prompt"),
 )
 
 

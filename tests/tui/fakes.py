@@ -19,11 +19,13 @@ from rlm_tui.usage import Usage
 
 @dataclass
 class Step:
-    code: str = "print(len(open('/project/README.md').read()))"
+    code: str | None = "print(len(open('/project/README.md').read()))"  # None: a reply with no cell
     reasoning: str = "Let me look at the README first."
     stdout: str = "42\n"
     error: str | None = None
     subcalls: int = 0
+    batched: bool = False  # the sub-calls are one llm_query_batched
+    failed: int = 0  # how many of the sub-calls fail
     variables: list[tuple[str, str, int | None, str]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # written into the workspace
 
@@ -105,12 +107,13 @@ class FakeSession:
                                 inputs={"question": question}, model=self.models[0] or "fake/root",
                                 sub_model=self.models[1] or "fake/sub", project=str(self.project)))
         usage = Usage()
+        no_code = 0
         for i, step in enumerate(turn.steps, 1):
             it, lm = ev.new_id(), ev.new_id()
             self.emit(ev.IterationStarted(**e, call_id=it, parent_id=run, iteration=i))
             self.emit(ev.LMCallStarted(**e, call_id=lm, parent_id=it, model="fake/root",
                                        role="root", prompt=f"Task: {question}\n(iteration {i})"))
-            text = f"{step.reasoning}\n```python\n{step.code}\n```"
+            text = step.reasoning + ("" if step.code is None else f"\n```python\n{step.code}\n```")
             for chunk in (text[:10], text[10:]):
                 self.emit(ev.LMToken(**e, call_id=lm, parent_id=it, text=chunk))
                 time.sleep(d)
@@ -118,12 +121,22 @@ class FakeSession:
                                         role="root", response=text, prompt_tokens=100,
                                         completion_tokens=20, cost_usd=0.001, latency_s=d))
             usage = usage + Usage(100, 20, 0.001, d, 1)
+            if step.code is None:
+                no_code += 1
+                self.emit(ev.CodeMissing(**e, call_id=it, parent_id=run, iteration=i, in_a_row=no_code))
+                continue
+            no_code = 0
             cell = ev.new_id()
             self.emit(ev.CodeCell(**e, call_id=cell, parent_id=it, iteration=i,
                                   reasoning=step.reasoning, code=step.code))
             subs = [ev.new_id() for _ in range(step.subcalls)]
+            host = it
+            if step.batched:
+                host = ev.new_id()
+                self.emit(ev.SubCallStarted(**e, call_id=host, parent_id=it, function="llm_query_batched",
+                                            model="fake/sub", prompt=f"{len(subs)} prompts"))
             for n, sid in enumerate(subs):
-                self.emit(ev.SubCallStarted(**e, call_id=sid, parent_id=it, function="llm_query",
+                self.emit(ev.SubCallStarted(**e, call_id=sid, parent_id=host, function="llm_query",
                                             model="fake/sub", prompt=f"summarise chunk {n}"))
             while turn.hang and not self._cancel.is_set():
                 time.sleep(0.02)
@@ -133,10 +146,17 @@ class FakeSession:
                 return TurnResult("", {}, False, usage, None, cancelled=True)
             time.sleep(d)
             for n, sid in enumerate(subs):
-                self.emit(ev.SubCallFinished(**e, call_id=sid, parent_id=it, function="llm_query",
-                                             model="fake/sub", response=f"summary {n}",
-                                             duration_s=d, prompt_tokens=50,
-                                             completion_tokens=5, cost_usd=0.0001))
+                failed = n < step.failed
+                self.emit(ev.SubCallFinished(**e, call_id=sid, parent_id=host, function="llm_query",
+                                             model="fake/sub", response="" if failed else f"summary {n}",
+                                             error="RateLimitError: 429 Too Many Requests" if failed else None,
+                                             duration_s=d, prompt_tokens=0 if failed else 50,
+                                             completion_tokens=0 if failed else 5,
+                                             cost_usd=None if failed else 0.0001))
+            if step.batched:
+                shown = f"{len(subs)} answers" + (f", {step.failed} failed" if step.failed else "")
+                self.emit(ev.SubCallFinished(**e, call_id=host, parent_id=it, function="llm_query_batched",
+                                             model="fake/sub", response=shown, duration_s=d))
             for name, content in step.files.items():
                 (self.workspace / name).write_text(content)
             self.emit(ev.CellOutput(**e, call_id=cell, parent_id=it, iteration=i,

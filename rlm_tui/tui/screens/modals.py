@@ -126,12 +126,16 @@ class PickerScreen(ModalScreen[str | None]):
         }
         OptionList { height: auto; max-height: 24; border: none; background: transparent; }
     }
+    PickerScreen.-beside {  /* a live preview: the app it previews stays in sight */
+        align: right top; background: transparent;
+        & > Vertical { width: 34; max-height: 100%; }
+    }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, options: list[tuple[str, str | Text]], current: str | None = None,
                  on_highlight: Callable[[str], None] | None = None) -> None:
-        super().__init__()
+        super().__init__(classes="-beside" if on_highlight else "")
         self.title_text = title
         self.options = options
         self.current = current
