@@ -86,6 +86,7 @@ class RLM(Components, dspy.Module):
         super().__init__()
         self.signature = make_signature(signature)
         self._api_base, self._api_key = api_base, api_key
+        self._current: tuple[Any, LM] | None = None  # DSPy's current LM, and ours for it
         self.lm = None if lm is None else _as_lm(lm, api_base, api_key)
         self.sub_lm = None if sub_lm is None else _as_lm(sub_lm, api_base, api_key)
         self.roles = {name: _as_lm(m, api_base, api_key) for name, m in (roles or {}).items()}
@@ -178,8 +179,10 @@ class RLM(Components, dspy.Module):
             if current is None:
                 raise ValueError("no LM: pass RLM(..., lm='provider/model') or configure one with "
                                  "dspy.configure(lm=dspy.LM(...)) or dspy.context(lm=...)")
-            lm = _as_lm(current, self._api_base, self._api_key)
-            redact.register(*_keys(lm))
+            if self._current is None or self._current[0] is not current:  # one LM per dspy LM object
+                self._current = (current, _as_lm(current, self._api_base, self._api_key))
+                redact.register(*_keys(self._current[1]))
+            lm = self._current[1]
         return lm, self.sub_lm or lm
 
     def new_context(self, budget: Budget | None = None) -> RunContext:
