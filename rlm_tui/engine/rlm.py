@@ -141,9 +141,9 @@ class RLM(Components, dspy.Module):
             ctx.emit = recorder.inner
             self.events.close()
         return dspy.Prediction(
-            trace=recorder.trace(run.call_id),
             **outcome.outputs,
             trajectory=[step.to_dict() for step in outcome.trajectory],
+            trace=recorder.trace(run.call_id),
             usage=ctx.used(),
             partial=outcome.partial,
             budget_exhausted=outcome.budget_reason,
@@ -158,7 +158,8 @@ class RLM(Components, dspy.Module):
             concurrency=self.concurrency, output_limit=self.output_limit,
             cell_timeout_s=self.cell_timeout_s, memory_mb=self.memory_mb, disk_quota=self.disk_quota,
             compact_prompt=self.lm.model.startswith("embedded/"),
-            skills_dir=self.skills.folder, skills_text=self._skills_text(), system_prompt=self.system_prompt, skills_path=self.skills.sys_path,
+            skills_dir=self.skills.folder, skills_text=self._skills_text(), skills_path=self.skills.sys_path,
+            system_prompt=self.system_prompt,
             tools=dict(self.skills.tools), tool_timeout_s=self.tool_timeout_s, load_skill=self.skills.load,
         )
 
