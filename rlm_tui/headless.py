@@ -7,12 +7,13 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from rlm_tui.engine.calls import CallGraph
+from rlm_tui.engine.calls import CallGraph, error_line
 from rlm_tui.engine.events import (
     BudgetExhausted,
     CallsRefused,
     CellOutput,
     CodeCell,
+    CodeMissing,
     Event,
     IterationStarted,
     LMCallFinished,
@@ -24,6 +25,7 @@ from rlm_tui.engine.events import (
     SubmitRejected,
 )
 from rlm_tui.terminal import say
+from rlm_tui.usage import usd_text
 
 
 class ProgressPrinter:
@@ -54,15 +56,20 @@ class ProgressPrinter:
         if isinstance(event, IterationStarted):
             return f"{indent}─ iteration {event.iteration}"
         if isinstance(event, LMCallFinished) and event.error is None:
-            cost = "" if event.cost_usd is None else f", ${event.cost_usd:.4f}"
+            cost = "" if event.cost_usd is None else f", {usd_text(event.cost_usd)}"
             return f"{indent}  {event.role}: {event.prompt_tokens}+{event.completion_tokens} tokens{cost}, {event.latency_s:.1f} s"
         if isinstance(event, CodeCell):
             lines = event.code.strip().splitlines()
             more = f"  (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
             return f"{indent}  ▸ {_one_line(lines[0] if lines else '')}{more}"
+        if isinstance(event, CodeMissing):
+            line = f"{indent}  ∅ no code cell in the reply"
+            if event.off_protocol:
+                line += f"; the model is not following the protocol ({event.in_a_row} replies in a row)"
+            return line
         if isinstance(event, CellOutput):
             if event.error:
-                return f"{indent}  ✗ {_one_line(event.error.strip().splitlines()[-1])}"
+                return f"{indent}  ✗ {_one_line(error_line(event.error))}"
             return f"{indent}  ✓ {event.duration_s * 1000:.0f} ms, {len(event.stdout):,} chars out"
         if isinstance(event, SubCallFinished) and event.function != "llm_query":
             mark = "✗" if event.error else "✓"

@@ -53,7 +53,7 @@ class Usage:
         """``$0.0123``, ``$0.0123 + 2 calls of unknown price``, or ``unknown price (3 calls)``."""
         if self.cost_usd is None:
             return f"unknown price ({self.unpriced_calls} call{'s' * (self.unpriced_calls != 1)})"
-        text = f"${self.cost_usd:.4f}"
+        text = usd_text(self.cost_usd)
         if self.unpriced_calls:
             text += f" + {self.unpriced_calls} call{'s' * (self.unpriced_calls != 1)} of unknown price"
         return text
@@ -79,3 +79,8 @@ class Usage:
             unpriced_calls=unpriced,
             iterations=self.iterations + other.iterations,
         )
+
+
+def usd_text(usd: float) -> str:
+    """`$0.0123`; a cost too small for four decimals is `<$0.0001`, never `$0.0000`."""
+    return "<$0.0001" if 0 < usd < 0.0001 else f"${usd:.4f}"

@@ -11,6 +11,7 @@ Node kinds shown in the tree: ``run`` (a turn, or an ``rlm_query`` child run), `
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from rlm_tui.engine import events as ev
 from rlm_tui.usage import Usage
 
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
+NO_CODE = "no code"  # an iteration whose reply had no code cell: it ran nothing
 
 
 @dataclass
@@ -46,6 +48,7 @@ class CallNode:
     cost_usd: float = 0.0
     cost_known: bool = True
     children: list[str] = field(default_factory=list)
+    failed_children: int = 0  # a batch's prompts that failed
     # own + all descendants
     total_tokens: int = 0
     total_cost: float = 0.0
@@ -58,6 +61,17 @@ class CallNode:
     def elapsed(self, now: float | None = None) -> float:
         end = self.finished if self.finished is not None else (now or time.time())
         return max(0.0, end - self.started)
+
+
+@dataclass
+class ModelUsage:
+    """What one model did in a run: its LM calls, tokens and cost."""
+
+    model: str
+    calls: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    cost_known: bool = True
 
 
 @dataclass
@@ -108,6 +122,19 @@ class CallGraph:
         """True when the event belongs to a top-level run (depth 0), not an rlm_query child."""
         node = self.get(event.call_id) or self.get(event.parent_id)
         return node is not None and node.depth == 0
+
+    def usage_by_model(self, call_id: str) -> list[ModelUsage]:
+        """The LM calls under `call_id` (child runs included) by model, most tokens first."""
+        node = self.get(call_id)
+        by: dict[str, ModelUsage] = {}
+        for n in self._subtree(node) if node is not None else []:
+            if n.own_tokens or (n.kind == "sub" and not n.children):
+                share = by.setdefault(n.model, ModelUsage(n.model))
+                share.calls += 1
+                share.tokens += n.own_tokens
+                share.cost_usd += n.cost_usd
+                share.cost_known = share.cost_known and n.cost_known
+        return sorted(by.values(), key=lambda u: (-u.tokens, u.model))
 
     def take_changes(self) -> Changes:
         changes = Changes(self._added, self._updated - set(self._added))
@@ -236,6 +263,11 @@ class CallGraph:
             self._alias[e.call_id] = node.call_id
         return node
 
+    def _on_code_missing(self, e: ev.CodeMissing) -> None:
+        node = self.get(e.call_id)
+        if node is not None and node.kind == "iteration":
+            self._finish(node, e.ts, NO_CODE)
+
     def _on_sub_call_started(self, e: ev.SubCallStarted) -> None:
         parent = self.get(e.parent_id)
         self._add(CallNode(e.call_id, self.resolve(e.parent_id), "sub", e.function, e.ts,
@@ -251,7 +283,12 @@ class CallGraph:
             self.nodes[c].kind == "run" for c in node.children)
         if not has_lm_usage:
             self._charge(node, e.prompt_tokens, e.completion_tokens, e.cost_usd)
-        self._finish(node, e.ts, FAILED if e.error else DONE, e.error)
+        prompts = [self.nodes[c] for c in node.children if self.nodes[c].kind == "sub"]
+        node.failed_children = sum(p.status == FAILED for p in prompts)
+        error = e.error
+        if error is None and prompts and node.failed_children == len(prompts):  # a batch that all failed
+            error = f"all {len(prompts)} calls failed: {error_line(prompts[-1].error or '')}"
+        self._finish(node, e.ts, FAILED if error else DONE, error)
 
     def _on_submitted(self, e: ev.Submitted) -> None:
         node = self.enclosing(e.parent_id, "iteration") or self.get(e.call_id)
@@ -293,6 +330,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[CallGraph, Any], None]] = {
     ev.LMToken: CallGraph._on_lm_token,
     ev.LMCallFinished: CallGraph._on_lm_call_finished,
     ev.CodeCell: CallGraph._on_code_cell,
+    ev.CodeMissing: CallGraph._on_code_missing,
     ev.CellOutput: CallGraph._on_cell_output,
     ev.SubCallStarted: CallGraph._on_sub_call_started,
     ev.SubCallFinished: CallGraph._on_sub_call_finished,
@@ -306,3 +344,14 @@ def _outputs_text(outputs: dict) -> str:
     if len(outputs) == 1:
         return str(next(iter(outputs.values())))
     return "\n".join(f"{k}: {v}" for k, v in outputs.items())
+
+
+EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Refused|Exceeded)\b")
+
+
+def error_line(error: str) -> str:
+    """The line of an error that names the exception (`IndexError: list index out of range`),
+    not a traceback's "Traceback (most recent call last):" header; else its last non-empty line."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    named = [line for line in lines if EXCEPTION_LINE.match(line)]
+    return (named or lines or [""])[-1]

@@ -7,7 +7,7 @@ carries `run_id` (the top-level run), `call_id` (the node it belongs to) and `pa
     run (RunStarted.call_id)
     └── iteration (IterationStarted.call_id)
         ├── root LM call (LMCallStarted/LMToken/LMCallFinished)
-        ├── code cell (CodeCell, CellOutput, VariablesChanged)
+        ├── code cell (CodeCell, CellOutput, VariablesChanged), or CodeMissing when the reply had none
         └── sub-call (SubCallStarted/Finished)
             └── child run of rlm_query (RunStarted with parent_id = the sub-call)
 """
@@ -100,6 +100,23 @@ class CodeCell(Event):
     iteration: int
     reasoning: str
     code: str
+
+
+OFF_PROTOCOL_AFTER = 2  # replies in a row without a code cell: the model is not following the protocol
+
+
+@dataclass(frozen=True, kw_only=True)
+class CodeMissing(Event):
+    """The root LM's reply had no code cell, so the iteration ran nothing. `in_a_row` counts
+    such replies back to back in this run."""
+
+    iteration: int
+    in_a_row: int
+
+    @property
+    def off_protocol(self) -> bool:
+        """Enough replies in a row without code to say the model is not following the protocol."""
+        return self.in_a_row >= OFF_PROTOCOL_AFTER
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -190,6 +190,8 @@ class ChatSession:
             title=self._turns[0].question[:80] if self._turns else "(new session)",
             turns=[SavedTurn(question=t.question, answer=t.answer, partial=t.partial, messages=t.messages)
                    for t in self._turns],
+            model=self.settings.model, sub_model=self.settings.sub_model,
+            api_base=self.settings.api_base,
         )
         with self._lock:
             _write_atomically(self.folder / "meta.json", json.dumps(redact.scrub_data(meta.model_dump())))
@@ -200,7 +202,9 @@ class ChatSession:
         for meta_file in sessions_dir().glob("*/meta.json"):
             try:
                 meta = SessionMeta.read(meta_file)
-                found.append(SavedSession(meta.id, meta.title, meta.updated, meta_file.parent))
+                found.append(SavedSession(meta.id, meta.title, meta.updated, meta_file.parent,
+                                          project=meta.project, model=meta.model,
+                                          sub_model=meta.sub_model, api_base=meta.api_base))
             except (OSError, ValueError):
                 continue
         return sorted(found, key=lambda s: s.updated, reverse=True)
@@ -243,9 +247,9 @@ class ChatSession:
         self._status(f"Restoring the sandbox: re-running {len(cells)} cells…")
         self._sandbox.host_functions.update(_replay_functions(events))
         for code in cells:
-            await asyncio.to_thread(self._sandbox.run, code)
+            await self._sandbox.in_thread(self._sandbox.run, code)
         self._sandbox.host_functions.update(_idle_functions(list(self._sandbox.host_functions)))
-        self.variables = await asyncio.to_thread(self._sandbox.variables)
+        self.variables = await self._sandbox.in_thread(self._sandbox.variables)
         self._status(f"Restored {len(self.variables)} variables")
 
 

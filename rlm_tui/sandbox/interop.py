@@ -305,7 +305,23 @@ def _bind_positional(tool: Callable[..., Any], args: tuple, kwargs: dict[str, An
 
 
 def _variable_json(value: Any) -> bytes:
-    return json.dumps(_make_jsonable(value), default=_set_to_list).encode()
+    return json.dumps(_make_jsonable(_sets_as_lists(value)), default=_set_to_list).encode()
+
+
+def _sets_as_lists(value: Any) -> Any:
+    """Sets (at any depth in dicts, lists and tuples) as lists, sorted where their items sort,
+    as DSPy's `PythonInterpreter` sends them, so their order is the same on every run."""
+    if isinstance(value, (set, frozenset)):
+        items = [_sets_as_lists(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if type(value) is dict:
+        return {k: _sets_as_lists(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_sets_as_lists(v) for v in value)
+    return value
 
 
 def _set_to_list(value: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rlm_tui.engine import calls
+
 
 def tokens(n: int) -> str:
     """1234 -> '1.2k', 2_500_000 -> '2.5M'."""
@@ -12,11 +14,23 @@ def tokens(n: int) -> str:
     return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
 
 
-def cost(usd: float | None, known: bool = True) -> str:
+LOCAL_PREFIX = "embedded/"  # the offline llama.cpp models: they cost nothing
+
+
+def is_local(model: str) -> bool:
+    return model.startswith(LOCAL_PREFIX)
+
+
+def cost(usd: float | None, known: bool = True, local: bool = False) -> str:
+    """`$1.50`, `$0.0012`, `<$0.0001` for a tiny non-zero cost, `free` for local models."""
+    if local:
+        return "free"
     if usd is None or (not known and not usd):
         return "$?"
     if usd == 0:
         return "$0"
+    if usd < 0.0001:
+        return "<$0.0001"
     if usd < 0.01:
         return f"${usd:.4f}"
     return f"${usd:.2f}"
@@ -31,6 +45,11 @@ def duration(seconds: float | None) -> str:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m{secs:02d}s"
+
+
+def error_line(error: str, width: int = 60) -> str:
+    """The exception line of an error (`IndexError: list index out of range`), squeezed."""
+    return one_line(calls.error_line(error), width)
 
 
 def one_line(text: str, width: int = 60) -> str:

@@ -19,13 +19,15 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("f2 … f5", "show chat / calls / variables / files (narrow terminals)"),
     ("ctrl+y", "copy the last answer"),
     ("c (on a message or code block)", "copy it"),
+    ("enter (on a call in the Calls pane)", "open its prompt and answer beside the tree"),
+    ("n / ] and p / [ (in a call's view)", "next / previous call: a batch prompt by prompt"),
 )
 
 
 def no_model_message(config_path: Path) -> str:
-    """Markdown that says exactly how to configure a model."""
+    """Markdown that says exactly how to configure a model for good."""
     return f"""\
-# No model configured
+## Set a model for good
 
 rlm-tui needs a language model to drive the REPL. Set one in **any** of these ways:
 

@@ -31,8 +31,8 @@ class RLMCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in commands.COMMANDS:
-            text = f"{self._title(command)} {command.help}"
-            score = matcher.match(text)
-            if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self._run, command),
+            title = self._title(command)
+            score = max(matcher.match(title), matcher.match(f"{title} {command.help}"))
+            if score > 0:  # the description is the hit's help line, so it is not in the title too
+                yield Hit(score, matcher.highlight(title), partial(self._run, command),
                           help=command.help)

@@ -4,6 +4,7 @@ the session emits realistic events from a thread."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,11 +19,13 @@ from rlm_tui.usage import Usage
 
 @dataclass
 class Step:
-    code: str = "print(len(open('/project/README.md').read()))"
+    code: str | None = "print(len(open('/project/README.md').read()))"  # None: a reply with no cell
     reasoning: str = "Let me look at the README first."
     stdout: str = "42\n"
     error: str | None = None
     subcalls: int = 0
+    batched: bool = False  # the sub-calls are one llm_query_batched
+    failed: int = 0  # how many of the sub-calls fail
     variables: list[tuple[str, str, int | None, str]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # written into the workspace
 
@@ -68,6 +71,14 @@ class FakeSession:
         await asyncio.sleep(self.backend.start_delay)
         self.emit(ev.Status(run_id=run, call_id=run, message="sandbox ready"))
         self.started = True
+        self._save_meta()
+
+    def _save_meta(self) -> None:
+        """What the real session's meta.json records of the models (read by `list_saved`)."""
+        meta = self.backend.root / "meta" / f"{self.session_id}.json"
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps(dict(model=self.settings.model, sub_model=self.settings.sub_model,
+                                        api_base=self.settings.api_base, project=str(self.project))))
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -77,6 +88,7 @@ class FakeSession:
 
     def save(self) -> None:
         self.saves += 1
+        self._save_meta()
 
     async def close(self) -> None:
         self.closed = True
@@ -95,12 +107,13 @@ class FakeSession:
                                 inputs={"question": question}, model=self.models[0] or "fake/root",
                                 sub_model=self.models[1] or "fake/sub", project=str(self.project)))
         usage = Usage()
+        no_code = 0
         for i, step in enumerate(turn.steps, 1):
             it, lm = ev.new_id(), ev.new_id()
             self.emit(ev.IterationStarted(**e, call_id=it, parent_id=run, iteration=i))
             self.emit(ev.LMCallStarted(**e, call_id=lm, parent_id=it, model="fake/root",
                                        role="root", prompt=f"Task: {question}\n(iteration {i})"))
-            text = f"{step.reasoning}\n```python\n{step.code}\n```"
+            text = step.reasoning + ("" if step.code is None else f"\n```python\n{step.code}\n```")
             for chunk in (text[:10], text[10:]):
                 self.emit(ev.LMToken(**e, call_id=lm, parent_id=it, text=chunk))
                 time.sleep(d)
@@ -108,12 +121,22 @@ class FakeSession:
                                         role="root", response=text, prompt_tokens=100,
                                         completion_tokens=20, cost_usd=0.001, latency_s=d))
             usage = usage + Usage(100, 20, 0.001, d, 1)
+            if step.code is None:
+                no_code += 1
+                self.emit(ev.CodeMissing(**e, call_id=it, parent_id=run, iteration=i, in_a_row=no_code))
+                continue
+            no_code = 0
             cell = ev.new_id()
             self.emit(ev.CodeCell(**e, call_id=cell, parent_id=it, iteration=i,
                                   reasoning=step.reasoning, code=step.code))
             subs = [ev.new_id() for _ in range(step.subcalls)]
+            host = it
+            if step.batched:
+                host = ev.new_id()
+                self.emit(ev.SubCallStarted(**e, call_id=host, parent_id=it, function="llm_query_batched",
+                                            model="fake/sub", prompt=f"{len(subs)} prompts"))
             for n, sid in enumerate(subs):
-                self.emit(ev.SubCallStarted(**e, call_id=sid, parent_id=it, function="llm_query",
+                self.emit(ev.SubCallStarted(**e, call_id=sid, parent_id=host, function="llm_query",
                                             model="fake/sub", prompt=f"summarise chunk {n}"))
             while turn.hang and not self._cancel.is_set():
                 time.sleep(0.02)
@@ -123,10 +146,17 @@ class FakeSession:
                 return TurnResult("", {}, False, usage, None, cancelled=True)
             time.sleep(d)
             for n, sid in enumerate(subs):
-                self.emit(ev.SubCallFinished(**e, call_id=sid, parent_id=it, function="llm_query",
-                                             model="fake/sub", response=f"summary {n}",
-                                             duration_s=d, prompt_tokens=50,
-                                             completion_tokens=5, cost_usd=0.0001))
+                failed = n < step.failed
+                self.emit(ev.SubCallFinished(**e, call_id=sid, parent_id=host, function="llm_query",
+                                             model="fake/sub", response="" if failed else f"summary {n}",
+                                             error="RateLimitError: 429 Too Many Requests" if failed else None,
+                                             duration_s=d, prompt_tokens=0 if failed else 50,
+                                             completion_tokens=0 if failed else 5,
+                                             cost_usd=None if failed else 0.0001))
+            if step.batched:
+                shown = f"{len(subs)} answers" + (f", {step.failed} failed" if step.failed else "")
+                self.emit(ev.SubCallFinished(**e, call_id=host, parent_id=it, function="llm_query_batched",
+                                             model="fake/sub", response=shown, duration_s=d))
             for name, content in step.files.items():
                 (self.workspace / name).write_text(content)
             self.emit(ev.CellOutput(**e, call_id=cell, parent_id=it, iteration=i,
@@ -167,7 +197,7 @@ class FakeBackend:
     async def resume(self, session_id, settings, on_event) -> FakeSession:
         saved = self.list_saved()
         if session_id is None and saved:
-            session_id = saved[-1].id
+            session_id = saved[0].id
         if session_id not in {s.id for s in saved}:
             raise ValueError(f"no saved session {session_id!r}")
         s = FakeSession(self, settings, self.project, on_event, session_id=session_id)
@@ -177,7 +207,13 @@ class FakeBackend:
 
     def list_saved(self) -> list[SavedSession]:
         traces = sorted((self.root / "traces").glob("*.jsonl")) if (self.root / "traces").is_dir() else []
-        return [SavedSession(p.stem, f"session {p.stem}", p.stat().st_mtime, p) for p in traces]
+        found = [SavedSession(p.stem, f"session {p.stem}", p.stat().st_mtime, p, **self._meta(p.stem))
+                 for p in traces]
+        return sorted(found, key=lambda s: s.updated, reverse=True)
+
+    def _meta(self, session_id: str) -> dict[str, Any]:
+        meta = self.root / "meta" / f"{session_id}.json"
+        return json.loads(meta.read_text()) if meta.is_file() else {}
 
     def warm(self) -> None:
         pass

@@ -299,8 +299,11 @@ async def test_call_variable_and_file_previews(project, settings, make_backend):
         tree.focus()
         tree.move_cursor(tree_node)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, PreviewScreen))
-        assert "summarise chunk" in app.screen.body and "summary" in app.screen.body
+        from rlm_tui.tui.screens.call_detail import CallDetailScreen  # a call opens beside the tree
+
+        await wait_for(pilot, lambda: isinstance(app.screen, CallDetailScreen))
+        source = app.screen.query_one("Markdown").source
+        assert "summarise chunk" in source and "summary" in source
         await pilot.press("escape")
         app.main.variables.focus()
         await pilot.press("enter")

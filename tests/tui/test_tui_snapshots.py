@@ -64,4 +64,20 @@ def test_no_model_screen(snap_compare, project: Path, monkeypatch: pytest.Monkey
             widget.cursor_blink = False
         await pilot.pause(0.1)
 
-    assert snap_compare(app, terminal_size=(100, 40), run_before=run_before)
+    assert snap_compare(app, terminal_size=(140, 40), run_before=run_before)
+
+
+def test_finished_turn_140x40(snap_compare, replay_app):
+    assert snap_compare(replay_app(), terminal_size=(140, 40), run_before=_replayed)
+
+
+def test_call_detail_80x24(snap_compare, replay_app):
+    async def run_before(pilot) -> None:
+        from rlm_tui.tui.widgets.call_tree import CallTreeView
+
+        await _replayed(pilot)
+        await pilot.press("f3")
+        pilot.app.main.post_message(CallTreeView.CallChosen("q0"))
+        await pilot.pause(0.3)
+
+    assert snap_compare(replay_app(), terminal_size=(80, 24), run_before=run_before)

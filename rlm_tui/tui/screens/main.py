@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -17,8 +18,8 @@ from textual.widgets import Static, Tab, Tabs
 from rlm_tui.config import Budget
 from rlm_tui.tui import fmt
 from rlm_tui.engine.calls import CallGraph, CallNode
-from rlm_tui.engine.events import Status, VariablesChanged
-from rlm_tui.tui.widgets.call_tree import CallTreeView, describe
+from rlm_tui.engine.events import CodeCell, CodeMissing, RunStarted, Status, VariablesChanged
+from rlm_tui.tui.widgets.call_tree import CallTreeView
 from rlm_tui.tui.widgets.chat import ChatView
 from rlm_tui.tui.widgets.files import FilesTree
 from rlm_tui.tui.widgets.prompt import PromptArea
@@ -88,6 +89,23 @@ class MainScreen(Screen):
             self.prompt_area.input.focus()
         self._show_pane("chat")
 
+    # ---- typing anywhere goes to the input ------------------------------------------------
+    def on_key(self, event: events.Key) -> None:
+        """A printable key no focused pane binds (its own keys: `c` copies a block, enter and
+        space open and fold calls) is typed into the input, which takes focus."""
+        prompt = self.prompt_area.input
+        if self.replay is not None or not event.is_printable or event.character is None:
+            return
+        focused = self.focused
+        if focused is None or focused is prompt or event.key in self.app.active_bindings:
+            return
+        if not any(focused is pane or pane in focused.ancestors for pane in (self.chat, self.calls)):
+            return
+        event.stop()
+        event.prevent_default()
+        prompt.focus()
+        prompt.insert(event.character)
+
     # ---- panes ---------------------------------------------------------------------------
     def action_show_pane(self, pane: str) -> None:
         self.query_one("#pane-tabs", Tabs).active = f"tab-{pane}"
@@ -131,6 +149,10 @@ class MainScreen(Screen):
         statuses = [e for e in fresh if isinstance(e, Status)]
         if statuses:
             self.status.update_info(detail=statuses[-1].message)
+        protocol = [e for e in fresh if isinstance(e, (CodeMissing, CodeCell, RunStarted))
+                    and self.graph.is_root_run_event(e)]
+        if protocol:
+            self.status.update_info(warning=off_protocol_warning(protocol[-1]))
         self.refresh_usage()
 
     def refresh_usage(self, budget: Budget | None = None) -> None:
@@ -157,14 +179,21 @@ class MainScreen(Screen):
 
     # ---- selections open previews --------------------------------------------------------
     def on_call_tree_view_call_chosen(self, message: CallTreeView.CallChosen) -> None:
-        node = self.graph.nodes.get(message.call_id)
-        if node is not None:
-            from rlm_tui.tui.screens.modals import PreviewScreen
+        if message.call_id in self.graph.nodes:
+            from rlm_tui.tui.screens.call_detail import CallDetailScreen
 
-            self.app.push_screen(PreviewScreen(f"{node.title}", describe(node)))
+            self.app.push_screen(CallDetailScreen(self.graph, message.call_id, self.calls.show_call))
 
     def on_variables_table_variable_chosen(self, message: VariablesTable.VariableChosen) -> None:
         self.app.show_variable(message.row)  # type: ignore[attr-defined]
+
+    def on_answer_block_citation_chosen(self, message) -> None:  # AnswerBlock.CitationChosen
+        from rlm_tui.tui.screens.modals import file_preview
+
+        cited = message.citation
+        project: Path = self.app.project  # type: ignore[attr-defined]
+        self.app.push_screen(file_preview(project, project / cited.path, cited.path,
+                                          self.chat.syntax_theme, lines=(cited.start, cited.end)))
 
     def on_files_tree_file_chosen(self, message: FilesTree.FileChosen) -> None:
         from rlm_tui.tui.screens.modals import file_preview
@@ -187,6 +216,13 @@ def budget_left(budget: Budget, turn: CallNode | None, graph: CallGraph) -> str:
         used_t = turn.total_tokens if turn else 0
         bits.append(f"{fmt.tokens(used_t)}/{fmt.tokens(budget.max_tokens)} tok")
     return " · ".join(bits)
+
+
+def off_protocol_warning(e: CodeCell | CodeMissing | RunStarted) -> str:
+    """The status line's warning after the root run's latest reply (none once code comes back)."""
+    if isinstance(e, CodeMissing) and e.off_protocol:
+        return f"model is not following the protocol (no code ×{e.in_a_row})"
+    return ""
 
 
 def _escape(text: str) -> str:

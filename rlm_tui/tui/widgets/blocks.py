@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,9 +11,6 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 from textual.widgets._collapsible import CollapsibleTitle
-
-if TYPE_CHECKING:
-    from rich.syntax import Syntax
 
 FOLD_LINES = 12
 
@@ -60,11 +56,11 @@ class CodeBlock(Copyable, Static):
         self.language = language
         self.syntax_theme = syntax_theme
 
-    def render(self) -> Syntax:
+    def render(self) -> Text:
         from rich.syntax import Syntax
 
-        return Syntax(self.code.rstrip("\n"), self.language, theme=self.syntax_theme,
-                      background_color="default", word_wrap=True)
+        code = self.code.rstrip("\n")
+        return without_backgrounds(Syntax(code, self.language, theme=self.syntax_theme).highlight(code))
 
     def set_syntax_theme(self, name: str) -> None:
         self.syntax_theme = name
@@ -72,6 +68,18 @@ class CodeBlock(Copyable, Static):
 
     def copy_text(self) -> str:
         return self.code
+
+
+def without_backgrounds(text: Text) -> Text:
+    """`text` with its spans' background colours dropped, so the block's own shading shows
+    behind every cell of every line (a syntax theme paints only under the characters)."""
+    plain = Text(text.plain, end="", no_wrap=False)
+    for span in text.spans:
+        style = Style.parse(span.style) if isinstance(span.style, str) else span.style
+        plain.stylize(Style(color=style.color, bold=style.bold, italic=style.italic,
+                            underline=style.underline), span.start, span.end)
+    plain.rstrip()
+    return plain
 
 
 class OutputBlock(Copyable, Vertical):
@@ -151,7 +159,7 @@ class TextBlock(Copyable, Static):
 class FastTitle(CollapsibleTitle):
     """A collapsible's title that fills its line, so retitling needs no layout pass."""
 
-    DEFAULT_CSS = "FastTitle { width: 1fr; }"
+    DEFAULT_CSS = "FastTitle { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }"
 
     def _update_label(self) -> None:
         symbol = self.collapsed_symbol if self.collapsed else self.expanded_symbol

@@ -11,12 +11,14 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from rlm_tui.tui import fmt
-from rlm_tui.engine.calls import CANCELLED, DONE, FAILED, RUNNING, CallGraph, CallNode
+from rlm_tui.engine.calls import CANCELLED, DONE, FAILED, NO_CODE, RUNNING, CallGraph, CallNode
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-ICONS = {DONE: "✓", FAILED: "✗", CANCELLED: "⊘"}
+ICONS = {DONE: "✓", FAILED: "✗", CANCELLED: "⊘", NO_CODE: "∅"}
 BIG_TREE = 300  # nodes; beyond this, new rows are added in bunches
 ADD_EVERY_S = 0.3
+MIN_PREVIEW = 8  # cells: a shorter prompt preview says nothing, so none is shown
+DEFAULT_WIDTH = 60  # cells, before the pane has a size
 
 
 class CallTreeView(Tree[str]):
@@ -59,7 +61,7 @@ class CallTreeView(Tree[str]):
         t = self.app.current_theme
         self._colors = {
             RUNNING: t.accent or "yellow", DONE: t.success or "green", FAILED: t.error or "red",
-            CANCELLED: t.warning or "yellow", "muted": "dim", "title": t.foreground or "",
+            CANCELLED: t.warning or "yellow", NO_CODE: t.warning or "yellow", "muted": "dim", "title": t.foreground or "",
             "model": t.secondary or "cyan",
         }
         for call_id in self._tree_nodes_by_call:
@@ -141,29 +143,74 @@ class CallTreeView(Tree[str]):
         self.refresh()
 
     def _label(self, node: CallNode) -> Text:
+        """`✓ title: prompt preview  meta  model  problem`, the preview squeezed to the pane so
+        the figures after it are never cut (and parallel sub-calls tell apart by their prompt)."""
         c = self._colors or {}
         icon = SPINNER[self._frame] if node.status == RUNNING else ICONS.get(node.status, "·")
         text = Text()
         text.append(icon + " ", style=c.get(node.status, ""))
-        title = node.title
-        if node.kind == "run" and node.parent_id is None and node.prompt:
-            title += ": " + fmt.one_line(node.prompt, 32)
-        text.append(title, style="bold" if node.kind == "run" else "")
+        text.append(node.title, style="bold" if node.kind == "run" else "")
         meta = [fmt.duration(node.elapsed(time.time()))]
         if node.total_tokens:
             meta.append(f"{fmt.tokens(node.total_tokens)} tok")
-        if node.total_cost:  # unknown prices (local models) show no cost at all
+        if node.total_tokens and fmt.is_local(node.model):
+            meta.append(fmt.cost(0, local=True))
+        elif node.total_cost:  # unknown prices show no cost at all
             meta.append(fmt.cost(node.total_cost) + ("" if node.total_cost_known else "+?"))
-        text.append("  " + " · ".join(m for m in meta if m), style="dim")
-        if node.model and node.kind != "run":
-            text.append(f"  {short_model(node.model)}", style=c.get("model", ""))
+        marks = Text()
+        if node.status == NO_CODE:
+            marks.append("  no code", style=c.get(NO_CODE, ""))
+        if node.failed_children and node.status != FAILED:
+            marks.append(f"  {node.failed_children}/{len(node.children)} failed", style=c.get(FAILED, ""))
+        model = Text(f"  {short_model(node.model)}", style=c.get("model", "")) \
+            if node.model and node.kind != "run" else Text()
+        # the richest tail that fits (leaving a sub-call room for its prompt): figures and model,
+        # figures, time only; a turn keeps its figures and squeezes its question instead
+        tails = [Text("  " + " · ".join(m for m in meta if m), style="dim") + model + marks,
+                 Text("  " + " · ".join(m for m in meta if m), style="dim") + marks,
+                 Text("  " + meta[0], style="dim") + marks]
+        turn = node.kind == "run" and node.parent_id is None
+        preview = node.prompt if node.kind == "sub" or turn else ""
+        need = MIN_PREVIEW if node.kind == "sub" else 0
+        room = 0
+        for tail in tails[:1] if turn else tails:
+            room = self._label_room(node) - text.cell_len - tail.cell_len - 2
+            if room >= need:
+                break
+        if preview:
+            if room >= MIN_PREVIEW // 2:
+                text.append((": " if node.kind == "run" else "  ") + fmt.one_line(preview, room),
+                            style="bold" if node.kind == "run" else "")
+        text.append_text(tail)
         if node.error and node.status == FAILED:
-            text.append(f"  {fmt.one_line(node.error, 40)}", style=c.get(FAILED, ""))
+            text.append(f"  {fmt.error_line(node.error, 40)}", style=c.get(FAILED, ""))
         return text
+
+    def _label_room(self, node: CallNode) -> int:
+        """The cells a node's label has on its line: the pane less the guides before it."""
+        width = self.size.width or DEFAULT_WIDTH
+        depth = len(self.graph.ancestors(node.call_id))
+        return width - self.guide_depth * depth - 3  # the fold arrow and the scrollbar
+
+    def on_resize(self) -> None:
+        for call_id in self._tree_nodes_by_call:
+            self._relabel(call_id)
+        self.refresh()
 
     def get_label_width(self, node: TreeNode[str]) -> int:
         """Cheap: the plain label's width (the stock one renders every label on every rebuild)."""
         return node._label.cell_len + 2
+
+    def show_call(self, call_id: str) -> None:
+        """Put the cursor on a call's row (as the detail view browses), opening the rows above it."""
+        tree_node = self._tree_nodes_by_call.get(call_id)
+        if tree_node is None:
+            return
+        parent = tree_node.parent
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        self.move_cursor(tree_node)
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[str]) -> None:
         event.stop()
@@ -203,6 +250,8 @@ def describe(node: CallNode) -> str:
     return "\n\n".join(parts)
 
 
-def fence(text: str, lang: str = "") -> str:
+def fence(text: str, lang: str = "text") -> str:
+    """`text` as a fenced block; plain `text` unless a language is named (prompts are English:
+    guessing a lexer for them paints words as code)."""
     ticks = "````" if "```" in text else "```"
     return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"

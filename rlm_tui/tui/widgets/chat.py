@@ -10,15 +10,17 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from rlm_tui.engine.calls import CallGraph
+from rlm_tui.engine.calls import NO_CODE, CallGraph
 from rlm_tui.engine.events import (
     BudgetExhausted,
     CellOutput,
     CodeCell,
+    CodeMissing,
     Event,
     IterationStarted,
     LMCallFinished,
     LMToken,
+    OFF_PROTOCOL_AFTER,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -29,7 +31,8 @@ from rlm_tui.engine.events import (
 from rlm_tui.tui import fmt
 from rlm_tui.usage import Usage
 from rlm_tui.tui.widgets.blocks import QuietCollapsible, TextBlock
-from rlm_tui.tui.widgets.iteration import IterationBlock
+from rlm_tui.tui.widgets.iteration import OFF_PROTOCOL_NOTE, IterationBlock
+from rlm_tui.tui.widgets.run_summary import RunFigures, RunSummary
 
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -76,6 +79,7 @@ class AssistantTurn(Vertical):
         self.question = question
         self.syntax_theme = syntax_theme
         self.run_id: str | None = None
+        self.model = ""  # the root model, from the run's start
         self.iterations: dict[str, IterationBlock] = {}
         self.started = time.time()
         self.finished: float | None = None
@@ -110,7 +114,9 @@ class AssistantTurn(Vertical):
             bits = [f"{n} iteration{'s' if n != 1 else ''}", elapsed]
             if tokens:
                 bits.append(f"{fmt.tokens(tokens)} tok")
-            if self.usage.cost_usd:
+            if tokens and fmt.is_local(self.model):
+                bits.append(fmt.cost(0, local=True))
+            elif self.usage.cost_usd:
                 bits.append(fmt.cost(self.usage.cost_usd))
             self.steps.title = "rlm · " + " · ".join(bits)
             self.steps.remove_class("-running")
@@ -158,6 +164,11 @@ class AssistantTurn(Vertical):
                                    "change the model with /model."), classes="turn-error"))
         self._tick()
 
+    async def show_summary(self, figures: RunFigures | None) -> None:
+        """The turn's figures and a bar per model, under the answer."""
+        if figures is not None and not self.query(RunSummary):
+            await self.mount(RunSummary(figures))
+
     def export_markdown(self) -> str:
         parts = [f"### You\n\n{self.question}", "### rlm"]
         parts += [b.export_markdown() for b in self.iterations.values()]
@@ -188,6 +199,12 @@ class ChatView(VerticalScroll):
     DEFAULT_CSS = """
     ChatView { padding: 0 1 0 1; scrollbar-size-vertical: 1; }
     ChatView > #chat-welcome { color: $text-muted; height: auto; margin: 1 0; }
+    /* answer headings: bold text, not link-blue underlines, and no blank rows above them */
+    ChatView AnswerBlock MarkdownH1 { color: $foreground; background: transparent; margin: 0 0 1 0;
+                                      text-style: bold; content-align: left middle; }
+    ChatView AnswerBlock MarkdownH2 { color: $foreground; background: transparent; margin: 0 0 1 0;
+                                      text-style: bold; }
+    ChatView AnswerBlock MarkdownH3 { color: $foreground 85%; background: transparent; text-style: bold italic; }
     """
 
     def __init__(self, graph: CallGraph, syntax_theme: str, **kwargs) -> None:
@@ -250,6 +267,12 @@ class ChatView(VerticalScroll):
                 case CodeCell() if block is not None:
                     streamed.pop(block, None)
                     await block.show_cell(e.reasoning, e.code)
+                case CodeMissing() if block is not None:
+                    block.live_text += "".join(streamed.pop(block, []))
+                    await block.show_no_code()
+                    touched.add(block)
+                    if e.in_a_row == OFF_PROTOCOL_AFTER:
+                        await turn.note(OFF_PROTOCOL_NOTE.format(n=e.in_a_row))
                 case CellOutput() if block is not None:
                     await block.show_output(e.stdout, e.stderr, e.error)
                     touched.add(block)
@@ -265,9 +288,11 @@ class ChatView(VerticalScroll):
                     await self._refresh_blocks(touched)
                     touched.clear()
                     await turn.finish(e.outputs, e.partial, e.usage, e.ts)
+                    await turn.show_summary(RunFigures.of(self.graph, e.call_id))
                 case RunFailed() if e.call_id == turn.run_id:
                     touched.update(turn.iterations.values())
                     await turn.fail(e.error, e.cancelled, e.ts)
+                    await turn.show_summary(RunFigures.of(self.graph, e.call_id))
         for block, texts in streamed.items():
             await block.stream("".join(texts))
         now = time.monotonic()
@@ -292,12 +317,16 @@ class ChatView(VerticalScroll):
             if node is None:
                 continue
             bits = [fmt.duration(node.elapsed())]
+            if node.status == NO_CODE:
+                bits.insert(0, "∅ no code")
             if node.total_tokens:
                 bits.append(f"{fmt.tokens(node.total_tokens)} tok")
-            if node.total_cost:
+            if node.total_tokens and fmt.is_local(node.model):
+                bits.append(fmt.cost(0, local=True))
+            elif node.total_cost:
                 bits.append(fmt.cost(node.total_cost))
             if node.error:
-                bits.append(fmt.one_line(node.error, 40))
+                bits.append(fmt.error_line(node.error, 48))
             block.set_meta(" · ".join(bits), failed=node.status == "failed")
             await block.update_subcalls(self.graph)
 
@@ -313,4 +342,5 @@ class ChatView(VerticalScroll):
             turn.started = e.ts
             await self.mount_all([UserMessage(str(question)), turn])
         turn.run_id = e.call_id
+        turn.model = e.model
         self.turns[e.call_id] = turn

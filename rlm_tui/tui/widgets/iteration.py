@@ -12,6 +12,9 @@ from rlm_tui.engine.calls import DONE, FAILED, RUNNING, CallGraph
 from rlm_tui.tui.widgets.blocks import CodeBlock, OutputBlock, QuietCollapsible
 
 SUBCALL_LINES = 30  # the call tree has them all
+NO_CODE_NOTE = "∅ no code cell in this reply: nothing ran (the model was asked for a ```python block)"
+OFF_PROTOCOL_NOTE = ("The model is not following the protocol: {n} replies in a row had no code cell. "
+                     "A larger model (/model) may do better.")
 
 
 class IterationBlock(QuietCollapsible):
@@ -27,6 +30,7 @@ class IterationBlock(QuietCollapsible):
         & > CollapsibleTitle:focus { color: $foreground; background: $boost; }
         & > Contents { padding: 0 0 0 2; height: auto; }
         &.-failed > CollapsibleTitle { color: $error; }
+        &.-no-code > CollapsibleTitle { color: $warning; }
         .live { color: $text-muted; text-style: italic; height: auto; max-height: 8; }
         .reasoning { color: $foreground 80%; height: auto; margin: 0 0 1 0; }
         .note { color: $warning; height: auto; }
@@ -44,6 +48,7 @@ class IterationBlock(QuietCollapsible):
         self.output: OutputBlock | None = None
         self.subcalls: SubCallSummary | None = None
         self.meta = ""
+        self.no_code = False
 
     def _body(self):
         return self.query_one(Collapsible.Contents)
@@ -72,6 +77,16 @@ class IterationBlock(QuietCollapsible):
         if reasoning.strip():
             await body.mount(Static(Text(reasoning.strip()), classes="reasoning"))
         await body.mount(CodeBlock(code, syntax_theme=self.syntax_theme))
+
+    async def show_no_code(self) -> None:
+        """The reply had no code cell: show what the model said instead, and that nothing ran."""
+        self.no_code = True
+        self.add_class("-no-code")
+        await self.query(".live").remove()
+        body = self._body()
+        if self.live_text.strip():
+            await body.mount(Static(Text(self.live_text.strip()), classes="reasoning"))
+        await body.mount(Static(Text(NO_CODE_NOTE), classes="note"))
 
     async def show_output(self, stdout: str, stderr: str, error: str | None) -> None:
         text = stdout + (("\n" + stderr) if stderr.strip() else "")
@@ -108,6 +123,8 @@ class IterationBlock(QuietCollapsible):
             parts.append(self.reasoning.strip())
         if self.code:
             parts.append(f"```python\n{self.code.rstrip()}\n```")
+        elif self.no_code:
+            parts.append(f"_{NO_CODE_NOTE}_")
         if self.output is not None:
             parts.append(f"```text\n{self.output.full}\n```")
         if self.subcalls is not None:
@@ -124,12 +141,12 @@ class SubCallSummary(QuietCollapsible):
         & > CollapsibleTitle { color: $secondary; padding: 0; }
         & > CollapsibleTitle:hover, & > CollapsibleTitle:focus { background: $boost; }
         & > Contents { padding: 0 0 0 2; height: auto; }
-        Static { height: auto; color: $text-muted; }
+        #subcall-list { height: auto; color: $text-muted; }
     }
     """
 
     def __init__(self) -> None:
-        super().__init__(Static(""), title="sub-calls", collapsed=True)
+        super().__init__(Static("", id="subcall-list"), title="sub-calls", collapsed=True)
         self.summary = ""
 
     def show(self, subs: list, graph: CallGraph) -> None:
@@ -162,19 +179,20 @@ class SubCallSummary(QuietCollapsible):
         self._subs = leaves
 
     def render_list(self, subs: list) -> None:
-        lines = Text()
+        rows = []
         for s in subs[:SUBCALL_LINES]:
+            lines = Text()
             mark = {RUNNING: "…", DONE: "✓", FAILED: "✗"}.get(s.status, "·")
             lines.append(f"{mark} {s.title} ", style="bold")
             lines.append(fmt.one_line(s.prompt, 50), style="")
             if s.response:
                 lines.append(f"  → {fmt.one_line(s.response, 40)}", style="italic")
             if s.error:
-                lines.append(f"  {fmt.one_line(s.error, 40)}", style="red")
-            lines.append("\n")
+                lines.append(f"  {fmt.error_line(s.error, 40)}", style="red")
+            rows.append(lines)
         if len(subs) > SUBCALL_LINES:
-            lines.append(f"… {len(subs) - SUBCALL_LINES} more in the Calls pane", style="dim")
-        self.query_one(Static).update(lines)
+            rows.append(Text(f"… {len(subs) - SUBCALL_LINES} more in the Calls pane", style="dim"))
+        self.query_one("#subcall-list", Static).update(Text("\n").join(rows))
 
     def _watch_collapsed(self, collapsed: bool) -> None:
         super()._watch_collapsed(collapsed)

@@ -30,6 +30,7 @@ class StatusInfo:
     usage: Usage = Usage()
     budget: str = ""  # e.g. "3/12 iter · $0.41 left"
     offline_default: str = ""  # the offline model used because none was configured
+    warning: str = ""  # e.g. "model is not following the protocol (no code ×2)"
 
 
 OFFLINE_DEFAULT_TAG = "offline default, no key · /model for a hosted one"
@@ -97,7 +98,9 @@ class StatusLine(Horizontal):
         style = STATE_STYLE.get(i.state, "$foreground")
         parts = [f"[{style}]{dot} {escape(i.state)}[/]"]
         if i.detail:
-            parts[0] += f" [$text-muted]{escape(fmt.one_line(i.detail, 48))}[/]"
+            parts[0] += f" [$text-muted]{escape(fmt.one_line(i.detail, 72))}[/]"
+        if i.warning:
+            parts.append(f"[$warning]⚠ {escape(i.warning)}[/]")
         if i.model:
             models = escape(i.model)
             if i.sub_model and i.sub_model != i.model:
@@ -108,7 +111,9 @@ class StatusLine(Horizontal):
         u = i.usage
         if u.total_tokens:
             parts.append(f"{fmt.tokens(u.prompt_tokens)}↑ {fmt.tokens(u.completion_tokens)}↓ tok")
-            if u.cost_usd:  # unknown prices (local models) show no cost at all
+            if fmt.is_local(i.model) and fmt.is_local(i.sub_model or i.model):
+                parts.append(fmt.cost(0, local=True))
+            elif u.cost_usd:  # unknown prices show no cost at all
                 parts.append(fmt.cost(u.cost_usd) + ("" if u.cost_known else "+?"))
         if i.budget:
             parts.append(f"[$text-muted]budget[/] {escape(i.budget)}")
