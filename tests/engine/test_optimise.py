@@ -12,7 +12,6 @@ import pytest
 
 from rlm_tui.engine.rlm import RLM
 from tests.engine.test_engine import code, make_rlm
-from tests.support.scripted_server import last_user_text
 
 BETTER = "Answer with the question's text in UPPERCASE letters."
 
