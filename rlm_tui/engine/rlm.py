@@ -256,7 +256,7 @@ def _tool_dict(tools: Mapping[str, Callable[..., Any]] | Iterable[Callable[..., 
 
 def _with_progress(on_event: Callable[[Event], None] | None) -> Callable[[Event], None]:
     """The headless progress printer (on stderr), then the caller's sink."""
-    from rlm_tui.headless import ProgressPrinter
+    from rlm_tui.engine.printer import ProgressPrinter
 
     printer = ProgressPrinter()
 
