@@ -240,14 +240,23 @@ class ChatSession:
         return session
 
     async def _replay_cells(self, events: list[Event]) -> None:
+        """Each root turn again: its inputs set as it set them, then its cells re-run."""
+        from rlm_tui.engine.input_values import encode_input
+
         roots = {e.call_id for e in events if isinstance(e, RunStarted) and e.depth == 0}
-        cells = [e.code for e in events if isinstance(e, CodeCell) and e.parent_id in roots]
+        steps = [e for e in events if (isinstance(e, RunStarted) and e.call_id in roots)
+                 or (isinstance(e, CodeCell) and e.parent_id in roots)]
+        cells = sum(1 for e in steps if isinstance(e, CodeCell))
         if not cells:
             return
-        self._status(f"Restoring the sandbox: re-running {len(cells)} cells…")
+        self._status(f"Restoring the sandbox: re-running {cells} cells…")
         self._sandbox.host_functions.update(_replay_functions(events))
-        for code in cells:
-            await self._sandbox.in_thread(self._sandbox.run, code)
+        for step in steps:
+            if isinstance(step, RunStarted):
+                inputs = {k: step.task if k == "question" and step.task else v for k, v in step.inputs.items()}
+                await self._sandbox.in_thread(self._sandbox.set_variables, inputs, encode_input)
+            else:
+                await self._sandbox.in_thread(self._sandbox.run, step.code)
         self._sandbox.host_functions.update(_idle_functions(list(self._sandbox.host_functions)))
         self.variables = await self._sandbox.in_thread(self._sandbox.variables)
         self._status(f"Restored {len(self.variables)} variables")
@@ -281,45 +290,61 @@ def _idle_functions(names: list[str]) -> dict[str, Callable[..., Any]]:
     return dict.fromkeys(names, idle)
 
 
+class ReplayStopped(Exception):
+    """Raised in a cell being replayed where the original run stopped: at a call that failed
+    (with its error) or never finished (the turn was cancelled), so the sandbox ends up with
+    exactly the variables it had."""
+
+
 def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:
     """Guest functions that answer with what the original run got: `llm_query` and a batch's
-    `rlm_query` by prompt (batched children finish out of order; matched by hash, as a long
-    prompt may be stored as its hash alone), `predict` and `rlm_query` in call order."""
+    `rlm_query` by prompt (batched calls finish out of order; matched by hash, as a long prompt
+    may be stored as its hash alone), `predict` and `rlm_query` in call order. A recorded failure
+    fails again (an "ERROR: ..." slot in a batch); a call with no recorded end stops the cell."""
     prompts = {e.call_id: text_key(e.prompt) for e in events if isinstance(e, SubCallStarted)}
     batches = {e.call_id for e in events if isinstance(e, SubCallStarted) and e.function == "rlm_query_batched"}
-    by_prompt: dict[str, deque[str]] = defaultdict(deque)
-    by_question: dict[str, deque[str]] = defaultdict(deque)
-    in_order: dict[str, deque[str]] = defaultdict(deque)
+    by_prompt: dict[str, deque[SubCallFinished]] = defaultdict(deque)
+    by_question: dict[str, deque[SubCallFinished]] = defaultdict(deque)
+    in_order: dict[str, deque[SubCallFinished]] = defaultdict(deque)
     for e in events:
-        if isinstance(e, SubCallFinished) and e.error is None:
+        if isinstance(e, SubCallFinished):
             if e.function == "llm_query":
-                by_prompt[prompts.get(e.call_id, "")].append(e.response)
+                by_prompt[prompts.get(e.call_id, "")].append(e)
             elif e.function == "rlm_query" and e.parent_id in batches:
-                by_question[prompts.get(e.call_id, "")].append(e.response)
+                by_question[prompts.get(e.call_id, "")].append(e)
             elif e.function in ("predict", "rlm_query"):
-                in_order[e.function].append(e.response)
+                in_order[e.function].append(e)
+
+    def next_of(queue: deque[SubCallFinished] | None) -> SubCallFinished:
+        if not queue:
+            raise ReplayStopped("this call had not finished when the turn stopped")
+        return queue.popleft()
 
     def llm_query(prompt: str, *_args: Any, **_kwargs: Any) -> str:
-        return _take(by_prompt, prompt)
+        done = next_of(by_prompt.get(text_key(prompt)) if isinstance(prompt, str) else None)
+        if done.error is not None:
+            raise ReplayStopped(done.error)
+        return done.response
+
+    def batch(answers: dict[str, deque[SubCallFinished]], prompts: list[str]) -> list[str]:
+        finished = [next_of(answers.get(text_key(p)) if isinstance(p, str) else None) for p in prompts]
+        return [f"ERROR: {d.error}" if d.error is not None else d.response for d in finished]
+
+    def llm_query_batched(prompts: list[str], *_args: Any, **_kwargs: Any) -> list[str]:
+        return batch(by_prompt, prompts)
 
     def recorded(function: str, decode: Callable[[str], Any]) -> Callable[..., Any]:
         def answer(*_args: Any, **_kwargs: Any) -> Any:
-            queue = in_order[function]
-            return decode(queue.popleft()) if queue else MISSING
+            done = next_of(in_order[function])
+            if done.error is not None:
+                raise ReplayStopped(done.error)
+            return decode(done.response)
         return answer
 
     return {
         "llm_query": llm_query,
-        "llm_query_batched": lambda prompts, *a, **k: [llm_query(p) for p in prompts],
+        "llm_query_batched": llm_query_batched,
         "predict": recorded("predict", json.loads),
         "rlm_query": recorded("rlm_query", str),
-        "rlm_query_batched": lambda questions, *a, **k: [_take(by_question, q) for q in questions],
+        "rlm_query_batched": lambda questions, *a, **k: batch(by_question, questions),
     }
-
-
-def _take(answers: dict[str, deque[str]], prompt: Any) -> str:
-    queue = answers.get(text_key(prompt)) if isinstance(prompt, str) else None
-    return queue.popleft() if queue else MISSING
-
-
-MISSING = "(no recorded answer for this call while restoring the session)"

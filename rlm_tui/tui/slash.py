@@ -16,7 +16,7 @@ from textual.markup import escape
 from rlm_tui.chat_api import ChatSessionAPI, SavedSession, SessionBackend
 from rlm_tui.config import Budget, Settings
 from rlm_tui.redact import scrub
-from rlm_tui.tui import commands
+from rlm_tui.tui import commands, fmt
 from rlm_tui.tui.commands import ParsedCommand
 
 if TYPE_CHECKING:
@@ -203,18 +203,20 @@ class SlashCommands:
         except Exception as e:  # noqa: BLE001
             self.app.notify(f"Cannot list sessions: {e}", severity="error")
             return
+        current = self.app.session.session_id if self.app.session is not None else None
+        saved = [s for s in saved if s.id != current]
         if not saved:
-            self.app.notify("No saved sessions yet.", severity="warning")
+            self.app.notify("No other saved sessions yet.", severity="warning")
             return
         from rlm_tui.tui.screens.modals import PickerScreen
 
-        options = [(s.id, Text.assemble((f"{saved_when(s)}  ", "dim"), (s.title or s.id, "bold"))) for s in saved]
+        options = [(s.id, saved_label(s)) for s in saved]
 
         def chosen(sid: str | None) -> None:
             if sid:
                 self.app.run_worker(self._resume(sid), group="slash")
 
-        self.app.push_screen(PickerScreen("Resume a session", options), chosen)
+        self.app.push_screen(PickerScreen("Resume a session", options, width=96), chosen)
 
     async def _resume(self, session_id: str) -> None:
         await self._close_session()
@@ -289,6 +291,38 @@ class SlashCommands:
         await self.app.action_quit()
 
 
-def saved_when(saved: SavedSession) -> str:
-    """When a saved session was last saved, in local time: ``2026-01-02 14:05``."""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(saved.updated))
+def saved_label(saved: SavedSession) -> Text:
+    """`today 14:05  What does this do?` over a dim `~/src/project` line."""
+    title = fmt.one_line(saved.title or saved.id, 72)
+    label = Text.assemble((f"{saved_when(saved.updated):<15}  ", "dim"), (title, "bold"))
+    if saved.project:
+        label.append(f"\n{'':15}  {_home_short(saved.project)}", style="dim")
+    return label
+
+
+def saved_when(updated: float, now: float | None = None) -> str:
+    """When, for a person: `just now`, `12 min ago`, `today 14:05`, `yesterday 09:30`,
+    `Mon 14:05` (this week), `2 Dec 14:05` (this year), `2 Dec 2025`."""
+    now = time.time() if now is None else now
+    ago = now - updated
+    if 0 <= ago < 60:
+        return "just now"
+    if 0 <= ago < 3600:
+        return f"{int(ago // 60)} min ago"
+    then, today = time.localtime(updated), time.localtime(now)
+    days = (time.mktime(today[:3] + (0, 0, 0, 0, 0, -1)) - time.mktime(then[:3] + (0, 0, 0, 0, 0, -1))) / 86400
+    clock = time.strftime("%H:%M", then)
+    if round(days) == 0:
+        return f"today {clock}"
+    if round(days) == 1:
+        return f"yesterday {clock}"
+    if 1 < days < 7:
+        return time.strftime("%a ", then) + clock
+    if then.tm_year == today.tm_year:
+        return f"{then.tm_mday} {time.strftime('%b', then)} {clock}"
+    return f"{then.tm_mday} {time.strftime('%b %Y', then)}"
+
+
+def _home_short(path: str) -> str:
+    home = str(Path.home())
+    return "~" + path[len(home):] if path == home or path.startswith(home + "/") else path

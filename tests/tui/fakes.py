@@ -77,8 +77,10 @@ class FakeSession:
         """What the real session's meta.json records of the models (read by `list_saved`)."""
         meta = self.backend.root / "meta" / f"{self.session_id}.json"
         meta.parent.mkdir(parents=True, exist_ok=True)
+        title = self.asked[0][0][:80] if self.asked else "(new session)"
         meta.write_text(json.dumps(dict(model=self.settings.model, sub_model=self.settings.sub_model,
-                                        api_base=self.settings.api_base, project=str(self.project))))
+                                        api_base=self.settings.api_base, project=str(self.project),
+                                        title=title)))
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -97,7 +99,10 @@ class FakeSession:
         self.asked.append((question, list(context_paths or [])))
         turn = self.backend.turns.pop(0) if self.backend.turns else Turn()
         self._cancel.clear()
-        return await asyncio.to_thread(self._run, question, turn)
+        try:
+            return await asyncio.to_thread(self._run, question, turn)
+        finally:
+            self._save_meta()  # as the real session saves after every turn
 
     def _run(self, question: str, turn: Turn) -> TurnResult:  # noqa: C901 - a script
         d = self.backend.delay
@@ -207,8 +212,8 @@ class FakeBackend:
 
     def list_saved(self) -> list[SavedSession]:
         traces = sorted((self.root / "traces").glob("*.jsonl")) if (self.root / "traces").is_dir() else []
-        found = [SavedSession(p.stem, f"session {p.stem}", p.stat().st_mtime, p, **self._meta(p.stem))
-                 for p in traces]
+        found = [SavedSession(**{"title": f"session {p.stem}", **self._meta(p.stem)}, id=p.stem,
+                              updated=p.stat().st_mtime, path=p) for p in traces]
         return sorted(found, key=lambda s: s.updated, reverse=True)
 
     def _meta(self, session_id: str) -> dict[str, Any]:

@@ -97,7 +97,12 @@ async def test_budget_save_and_resume_reach_the_real_session(scripted_server, en
         await slash(pilot, app, "/save")
         assert meta.is_file()
 
+        saved = app.session.session_id
+        await slash(pilot, app, "/new")
+        await wait_for(pilot, lambda: app.session is not None and app.session.session_id != saved,
+                       timeout=120)
         await slash(pilot, app, "/resume")
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
-        labels = [str(label) for _, label in app.screen.options]
-        assert labels and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d  ", label) for label in labels), labels
+        assert [k for k, _ in app.screen.options] == [saved]  # not the current, empty session
+        label = str(app.screen.options[0][1])
+        assert re.match(r"just now +What is this project\?\n +\S", label), label

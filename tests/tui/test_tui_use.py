@@ -254,3 +254,41 @@ async def test_model_strings_are_checked_when_set(project, settings, make_backen
             assert backend.sessions[0].models[0] == "openai/root-model"
         await slash(pilot, app, "/sub-model anthropic/claude-x")
         await wait_for(pilot, lambda: app.settings.sub_model == "anthropic/claude-x")
+
+
+def test_saved_dates_read_like_a_person_says_them():
+    import time
+
+    from rlm_tui.tui.slash import saved_when
+
+    now = time.mktime((2026, 12, 3, 15, 0, 0, 0, 0, -1))
+    at = lambda *t: time.mktime((2026, *t, 0, 0, 0, -1))  # noqa: E731
+    assert saved_when(now - 20, now) == "just now"
+    assert saved_when(now - 600, now) == "10 min ago"
+    assert saved_when(at(12, 3, 9, 5), now) == "today 09:05"
+    assert saved_when(at(12, 2, 22, 0), now) == "yesterday 22:00"
+    assert saved_when(at(11, 30, 8, 0), now) == time.strftime("%a", time.localtime(at(11, 30, 8, 0))) + " 08:00"
+    assert saved_when(at(3, 1, 8, 0), now) == "1 Mar 08:00"
+    assert saved_when(time.mktime((2025, 3, 1, 8, 0, 0, 0, 0, -1)), now) == "1 Mar 2025"
+
+
+async def test_resume_picker_lists_other_sessions_on_one_line_with_their_project(
+        project, settings, make_backend):
+    from rlm_tui.tui.screens.modals import PickerScreen
+    from tests.tui.test_tui_commands import slash
+
+    backend = make_backend()
+    app = make_app(settings, project, backend=backend)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ask(pilot, app, "What does\nthis project\ndo?")
+        old = app.session.session_id
+        await slash(pilot, app, "/new")
+        await wait_for(pilot, lambda: app.session is not None and app.session.session_id != old
+                       and app.main.status.info.state == "ready")
+        await slash(pilot, app, "/resume")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen))
+        assert [k for k, _ in app.screen.options] == [old]  # not the current, empty one
+        first, second = str(app.screen.options[0][1]).split("\n")
+        assert first.split() == ["just", "now", "What", "does", "this", "project", "do?"]
+        assert second.strip() == str(project)
+        app.save_screenshot("resume_picker.svg", path="/tmp")

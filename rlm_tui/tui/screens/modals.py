@@ -134,8 +134,9 @@ class PickerScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, options: list[tuple[str, str | Text]], current: str | None = None,
-                 on_highlight: Callable[[str], None] | None = None) -> None:
+                 on_highlight: Callable[[str], None] | None = None, width: int | None = None) -> None:
         super().__init__(classes="-beside" if on_highlight else "")
+        self.width = width  # columns of the box, at most 90% of the screen (default 64)
         self.title_text = title
         self.options = options
         self.current = current
@@ -143,6 +144,9 @@ class PickerScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
+            if self.width:
+                box.styles.width = self.width
+                box.styles.max_width = "90%"
             box.border_title = self.title_text
             box.border_subtitle = "↑↓ choose · enter select · esc cancel"
             yield OptionList(*[Option(label, id=key) for key, label in self.options])
