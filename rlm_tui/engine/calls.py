@@ -12,8 +12,8 @@ Node kinds shown in the tree: ``run`` (a turn, or an ``rlm_query`` child run), `
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from rlm_tui.engine import events as ev
@@ -115,7 +115,7 @@ class CallGraph:
         return changes
 
     def clear(self) -> None:
-        self.__init__()
+        CallGraph.__init__(self)
 
     # ---- building ------------------------------------------------------------------------
     def _add(self, node: CallNode) -> CallNode:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlm_tui.engine.outputs import output_types, type_name
 from rlm_tui.chat_api import VarInfo
+from rlm_tui.engine.outputs import output_types, type_name
 
 TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smaller slice to see them]"
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import dspy
 
-from rlm_tui.config import Budget, Settings
 from rlm_tui import redact
-from rlm_tui.lm.client import LM, _prefix_key_vars
+from rlm_tui.config import Budget, Settings
 from rlm_tui.engine.budget import BudgetMeter
 from rlm_tui.engine.context import RunContext
 from rlm_tui.engine.events import Event
@@ -21,9 +20,10 @@ from rlm_tui.engine.fanout import EventFanOut
 from rlm_tui.engine.outputs import make_signature
 from rlm_tui.engine.run import Run
 from rlm_tui.engine.skill_setup import prepare_skills
-from rlm_tui.skills import Skill
+from rlm_tui.lm.client import LM, _prefix_key_vars
 from rlm_tui.sandbox import Sandbox
 from rlm_tui.sandbox.disk_quota import DiskQuota
+from rlm_tui.skills import Skill
 
 
 class RLM(dspy.Module):
@@ -44,7 +44,7 @@ class RLM(dspy.Module):
         sub_lm: str | LM | None = None,
         project: str | Path = ".",
         budget: Budget | None = None,
-        roles: dict[str, str | LM] | None = None,
+        roles: Mapping[str, str | LM] | None = None,
         api_base: str | None = None,
         api_key: str | None = None,
         max_depth: int = 2,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 
-from rlm_tui.headless import ProgressPrinter
 from rlm_tui.engine.replay import summarize
+from rlm_tui.headless import ProgressPrinter
 from tests.tui.traces import sample_events
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.syntax import Syntax
@@ -117,7 +117,7 @@ class PickerScreen(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, options: list[tuple[str, str | Text]], current: str | None = None,
+    def __init__(self, title: str, options: Sequence[tuple[str, str | Text]], current: str | None = None,
                  on_highlight: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.title_text = title
