@@ -113,9 +113,8 @@ def build_tui_parser() -> argparse.ArgumentParser:
 
 
 def load(args: argparse.Namespace) -> Any:
-    from rlm_tui.config import ConfigError, load_settings
-
     from rlm_tui import redact
+    from rlm_tui.config import ConfigError, load_settings
 
     flags = {k: getattr(args, k, None) for k in ("model", "sub_model", "api_base", "max_iterations",
                                                   "max_lm_calls", "max_tokens", "max_cost_usd", "max_seconds")}
@@ -210,8 +209,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         settings = chosen.settings
         err(f"rlm-tui: {chosen.notice}")
     try:
-        from rlm_tui.lm.client import LMError
         from rlm_tui.engine.rlm import RLM
+        from rlm_tui.lm.client import LMError
 
         rlm = RLM.from_settings(settings, args.signature, project=project,
                                 on_event=ProgressPrinter(quiet=args.quiet), trace=trace)
@@ -276,8 +275,8 @@ def cmd_trust(args: argparse.Namespace) -> int:
     from rlm_tui import trust
 
     if args.list:
-        for path, record in sorted(trust.records().items()):
-            say(f"{path}  ({', '.join(record.get('tools', []))}; since {record.get('trusted_at', '?')})")
+        for trusted, record in sorted(trust.records().items()):
+            say(f"{trusted}  ({', '.join(record.get('tools', []))}; since {record.get('trusted_at', '?')})")
         return EXIT_OK
     project = project_dir(args.project)
     if args.untrust:
@@ -328,8 +327,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def protocol_settings(args: argparse.Namespace) -> Any:
     """Settings for a protocol server, checked before the client is served: no model or a missing
     key is a usage error on stderr, not a failure on the client's first question."""
-    from rlm_tui.lm.client import LMError
     from rlm_tui.lm.build import NoModelError, build_lms
+    from rlm_tui.lm.client import LMError
 
     settings = load(args)
     try:
@@ -388,7 +387,7 @@ def cmd_tui(argv: list[str]) -> int:
     chosen = offline_default(settings)
     if chosen is not None:
         settings = chosen.settings
-    make_app(settings, project, resume=args.resume, offline_default=chosen and chosen.model).run()
+    make_app(settings, project, resume=args.resume, offline_default=chosen.model if chosen else None).run()
     return EXIT_OK
 
 

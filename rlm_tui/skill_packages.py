@@ -39,7 +39,7 @@ import tomllib
 import urllib.parse
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -79,7 +79,7 @@ class PackageError(ValueError):
 
 def split_hashes(text: str) -> tuple[str, tuple[str, ...]]:
     """('name>=1', (sha256, ...)) from 'name>=1 --hash=sha256:<hex> ...'."""
-    hashes = []
+    hashes: list[str] = []
     while match := _HASH.search(text):
         hashes.insert(0, match.group(1).lower())
         text = text[:match.start()]
@@ -185,7 +185,7 @@ def _wheel_or_none(filename: str, **kwargs: Any) -> Wheel | None:
         return None
     wheel = Wheel(filename, **kwargs)
     try:
-        wheel.parsed
+        _ = wheel.parsed  # parsing the name is the check
     except (InvalidWheelFilename, InvalidVersion):
         return None
     return wheel
@@ -529,7 +529,7 @@ def resolve(requirements: Sequence[tuple[str, Requirement]], target: Target, fin
     return sorted((c for c in result.mapping.values() if not c.extras), key=lambda c: c.name)
 
 
-def _conflict(causes: Sequence[Any], target: Target) -> str:
+def _conflict(causes: Collection[Any], target: Target) -> str:
     lines, names = [], []
     for cause in causes:
         req = cause.requirement
@@ -655,8 +655,8 @@ def merged(skills: Sequence[SkillPackages], locks: Sequence[Lock], target: Targe
     and whether a resolution was made just now."""
     chosen: dict[str, Pin] = {}
     agree = True
-    for lock in locks:
-        for pin in lock.pins:
+    for skill_lock in locks:
+        for pin in skill_lock.pins:
             if pin.name in chosen and chosen[pin.name].version != pin.version:
                 agree = False
             chosen.setdefault(pin.name, pin)
@@ -668,14 +668,14 @@ def merged(skills: Sequence[SkillPackages], locks: Sequence[Lock], target: Targe
     path = cache_dir() / "skill-locks" / f"joint-{key}.toml"
     texts = tuple(sorted(str(r) for _, r in requirements))
     lock = read_pylock(path)
-    fresh = lock is None or not lock.fits(texts, target)
-    if fresh:
-        lock = lock_from(texts, resolve(requirements, target, finder), target, finder)
-        try:
-            write_pylock(path, lock, target)
-        except OSError:
-            pass
-    return list(lock.pins), fresh
+    if lock is not None and lock.fits(texts, target):
+        return list(lock.pins), False
+    lock = lock_from(texts, resolve(requirements, target, finder), target, finder)
+    try:
+        write_pylock(path, lock, target)
+    except OSError:
+        pass
+    return list(lock.pins), True
 
 
 def install(skills: Sequence[SkillPackages], packages_dir: Path, image_zip: Path | None,

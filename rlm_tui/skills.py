@@ -226,20 +226,21 @@ def select(catalogue: Catalogue, enable: Iterable[str], disable: Iterable[str] =
     if unknown:
         raise SkillError(f"unknown skill(s) {', '.join(unknown)}; available: {', '.join(sorted(skills)) or 'none'}")
     enabled = [skills[n] for n in wanted]
-    modules: dict[str, tuple[Path, Skill]] = {}
-    tools: dict[str, tuple[Callable[..., Any], Skill]] = {}
+    modules: dict[str, Path] = {}
+    tools: dict[str, Callable[..., Any]] = {}
+    owners: dict[tuple[str, str], Skill] = {}  # (kind, name) -> the skill that defines it
     for skill in enabled:
-        for kind, table, items in (("module", modules, skill.modules), ("tool", tools, skill.tools)):
-            for name, value in items.items():
-                if name in table and table[name][1] is not skill:
-                    other = table[name][1]
+        for kind, names in (("module", skill.modules), ("tool", skill.tools)):
+            for name in names:
+                other = owners.setdefault((kind, name), skill)
+                if other is not skill:
                     raise SkillError(f"{kind} {name!r} is defined by skill {other.name!r} ({other.source}) "
                                      f"and by skill {skill.name!r} ({skill.source})")
-                table[name] = (value, skill)
+        modules.update(skill.modules)
+        tools.update(skill.tools)
     packages = tuple(dict.fromkeys(p for s in enabled for p in s.packages))
     available = tuple(s for n, s in sorted(skills.items()) if n not in wanted)
-    return SkillSet(tuple(enabled), available, {k: v for k, (v, _) in modules.items()},
-                    {k: v for k, (v, _) in tools.items()}, packages)
+    return SkillSet(tuple(enabled), available, modules, tools, packages)
 
 
 def stage(skills: SkillSet, folder: Path, image_zip: Path | None = None,

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from rlm_tui.download import DownloadError, ExactPin, move_into_place, parse_exact_pin, pip_download, sha256_file
+from rlm_tui.download import (
+    DownloadError,
+    ExactPin,
+    move_into_place,
+    parse_exact_pin,
+    pip_download,
+    sha256_file,
+)
 from rlm_tui.local.catalog import ChunkPin
 
 

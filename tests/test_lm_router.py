@@ -11,9 +11,9 @@ import pytest
 
 from rlm_tui.cli import EXIT_OK, EXIT_USAGE, main
 from rlm_tui.config import ConfigError, RouterSettings, Settings, load_router_file
+from rlm_tui.lm.build import build_lms
 from rlm_tui.lm.client import LMError
 from rlm_tui.lm.router import RouterError
-from rlm_tui.lm.build import build_lms
 from tests.engine.test_engine import code
 from tests.support.scripted_server import Reply, ScriptedServer
 

@@ -112,7 +112,7 @@ def render(path: str, pages: Any = None, dpi: float = 150, region: Any = None, g
     images = [image for part in parts for image in part]
     suffix = "" if region is None else "-region"
     return [guest_paths.write_bytes(f"{out_dir.rstrip('/')}/{stem}-p{index + 1:04d}-{dpi:g}dpi{suffix}.png", png)
-            for index, png in zip(chosen, images)]
+            for index, png in zip(chosen, images, strict=True)]
 
 
 def _boxes(boxes: Any) -> dict[int, list[list[float]]]:

@@ -61,7 +61,7 @@ def info(path: str, name: str) -> dict[str, Any]:
 
 def _chars(textpage: pdfium.PdfTextPage) -> list[tuple[str, tuple[float, float, float, float] | None]]:
     """(character, (left, bottom, right, top) or None for generated ones) in page order."""
-    out = []
+    out: list[tuple[str, tuple[float, float, float, float] | None]] = []
     l, b, r, t = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     raw = textpage.raw
     for i in range(pdfium_c.FPDFText_CountChars(raw)):

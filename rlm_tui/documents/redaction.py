@@ -241,7 +241,7 @@ def redact(path: str, name: str, boxes: dict[int, list[list[float]]], fill: list
             editor = _Page(page, rects)
             ops = editor.rewrite()
             removed += editor.removed
-            paint = [([], pikepdf.Operator("Q")), ([], pikepdf.Operator("q")),
+            paint: list[Any] = [([], pikepdf.Operator("Q")), ([], pikepdf.Operator("q")),
                      ([*fill[:3]], pikepdf.Operator("rg"))]
             paint += [([l, b, r - l, t - b], pikepdf.Operator("re")) for l, b, r, t in rects]
             paint += [([], pikepdf.Operator("f")), ([], pikepdf.Operator("Q"))]

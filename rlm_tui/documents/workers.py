@@ -50,16 +50,20 @@ class _Worker:
     def call(self, target: str, args: tuple[Any, ...], deadline: float) -> tuple[str, Any]:
         module, _, name = target.partition(":")
         data = pickle.dumps((module, name, args))
+        stdin = self.proc.stdin
+        assert stdin is not None, "the worker is started with a pipe on stdin"
         try:
-            self.proc.stdin.write(len(data).to_bytes(8, "big") + data)
-            self.proc.stdin.flush()
+            stdin.write(len(data).to_bytes(8, "big") + data)
+            stdin.flush()
         except (BrokenPipeError, OSError):
             raise _Gone("the worker exited") from None
         size = int.from_bytes(self._read(8, deadline), "big")
         return pickle.loads(self._read(size, deadline))
 
     def _read(self, count: int, deadline: float) -> bytes:
-        fd = self.proc.stdout.fileno()
+        stdout = self.proc.stdout
+        assert stdout is not None, "the worker is started with a pipe on stdout"
+        fd = stdout.fileno()
         chunks, left = [], count
         while left:
             remaining = deadline - time.monotonic()

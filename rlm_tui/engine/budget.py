@@ -123,7 +123,7 @@ class BudgetMeter:
                 raise CallRefused("cost_usd", self.limits.max_cost_usd, self.cost_usd)
             raise CallRefused("cost_usd", self.limits.max_cost_usd, self.cost_usd, cost_usd)
         if (left := self.seconds_left()) is not None and left <= 0:
-            raise CallRefused("seconds", self.limits.max_seconds, self.elapsed)
+            raise CallRefused("seconds", self.limits.max_seconds or 0.0, self.elapsed)
 
     def settle(self, reservation: Reservation, prompt_tokens: int, completion_tokens: int,
                cost_usd: float | None) -> None:
@@ -156,7 +156,7 @@ class BudgetMeter:
             if limit is not None and used >= limit:
                 return BudgetExceeded(name, limit, used)
         if left is not None and left <= 0:
-            return BudgetExceeded("seconds", self.limits.max_seconds, self.elapsed)
+            return BudgetExceeded("seconds", self.limits.max_seconds or 0.0, self.elapsed)
         return None
 
 

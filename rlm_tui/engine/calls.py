@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from rlm_tui.engine import events as ev
@@ -142,7 +142,7 @@ class CallGraph:
         return changes
 
     def clear(self) -> None:
-        self.__init__()
+        CallGraph.__init__(self)
 
     # ---- building ------------------------------------------------------------------------
     def _add(self, node: CallNode) -> CallNode:

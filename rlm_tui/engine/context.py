@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rlm_tui.lm.client import LM, Completion, Usage, price_usd
-from rlm_tui.lm.facts import CHARS_PER_TOKEN
 from rlm_tui.engine.budget import BudgetExceeded, BudgetMeter, MemoryPool, Reservation
 from rlm_tui.engine.events import Event, LMCallFinished, LMCallStarted, LMToken, new_id
+from rlm_tui.lm.client import LM, Completion, Usage, price_usd
+from rlm_tui.lm.facts import CHARS_PER_TOKEN
 
 if TYPE_CHECKING:
     from rlm_tui.sandbox.disk_quota import DiskQuota
@@ -67,6 +67,12 @@ class RunContext:
     def __post_init__(self) -> None:
         if self.memory is None:
             self.memory = MemoryPool(self.meter.limits.max_memory_mb or 2 * self.memory_mb)
+
+    @property
+    def memory_pool(self) -> MemoryPool:
+        """`memory`, which `__post_init__` always sets."""
+        assert self.memory is not None
+        return self.memory
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -142,7 +148,7 @@ class RunContext:
         except TimeoutError:
             if not scope.expired():
                 raise
-            raise BudgetExceeded("seconds", self.meter.limits.max_seconds, self.meter.elapsed) from None
+            raise BudgetExceeded("seconds", self.meter.limits.max_seconds or 0.0, self.meter.elapsed) from None
 
     async def complete(
         self,

@@ -20,7 +20,9 @@ import dspy
 import pydantic
 from dspy.utils.constants import IS_TYPE_UNDEFINED
 
-from rlm_tui.sandbox.protocol import IMAGE_KEY as IMAGE_KEY  # the door's keys, used here and by predict
+from rlm_tui.sandbox.protocol import (
+    IMAGE_KEY as IMAGE_KEY,  # the door's keys, used here and by predict
+)
 from rlm_tui.sandbox.protocol import TYPES_KEY as TYPES_KEY
 
 MAX_TYPES = 64

@@ -17,15 +17,18 @@ class OutputError(ValueError):
 
 
 def make_signature(signature: str | type[dspy.Signature]) -> type[dspy.Signature]:
+    made: type[dspy.Signature]
     if isinstance(signature, str):
         try:
-            signature = dspy.Signature(signature, custom_types=_file_types(signature))
+            made = dspy.Signature(signature, custom_types=_file_types(signature))
         except Exception as e:  # dspy raises ValueError/SyntaxError/TypeError for bad strings
             raise ValueError(f"invalid signature {signature!r}: {e}") from None
-    if not signature.input_fields or not signature.output_fields:
-        raise ValueError(f"invalid signature {signature.signature!r}: it needs input and output fields, "
+    else:
+        made = signature
+    if not made.input_fields or not made.output_fields:
+        raise ValueError(f"invalid signature {made.signature!r}: it needs input and output fields, "
                          "e.g. 'question -> answer'")
-    return signature
+    return made
 
 
 def _file_types(signature: str) -> dict[str, Any] | None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import dspy
 
-from rlm_tui.lm.client import LM, Usage, price_usd
 from rlm_tui.engine.guest_types import (
     TYPES_KEY,
     GuestTypeError,
@@ -22,6 +21,7 @@ from rlm_tui.engine.guest_types import (
     validate_inputs,
 )
 from rlm_tui.engine.outputs import jsonable
+from rlm_tui.lm.client import LM, Usage, price_usd
 
 
 async def run_predict(lm: LM, signature: str, instructions: str | None, inputs: dict[str, Any]) -> tuple[dict, Usage]:
@@ -53,7 +53,7 @@ async def run_predict(lm: LM, signature: str, instructions: str | None, inputs: 
 def typed_signature(signature: str | type[dspy.Signature], instructions: str | None, schemas: Any = None,
                     inputs: dict[str, Any] | None = None) -> type[dspy.Signature]:
     """A DSPy signature from the guest's text and class schemas (ValueError when unusable)."""
-    if isinstance(signature, type) and issubclass(signature, dspy.Signature):  # host callers
+    if not isinstance(signature, str):  # host callers pass a dspy.Signature class
         return signature.with_instructions(instructions) if instructions else signature
     try:
         names = build_models(schemas) if schemas else {}

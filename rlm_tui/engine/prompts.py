@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rlm_tui.chat_api import VarInfo
 from rlm_tui.engine.input_values import json_note, preview_value
 from rlm_tui.engine.outputs import output_types
 from rlm_tui.engine.schemas import field_desc, outputs_text
-from rlm_tui.chat_api import VarInfo
 
 TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smaller slice to see them]"
 

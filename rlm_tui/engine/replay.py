@@ -14,7 +14,6 @@ from rlm_tui.engine.events import (
     TraceCapped,
 )
 
-
 BATCHES = ("llm_query_batched", "rlm_query_batched")  # a batch's calls are counted, not the batch
 
 

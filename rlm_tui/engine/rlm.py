@@ -14,9 +14,8 @@ from typing import Any
 
 import dspy
 
-from rlm_tui.config import Budget, Settings
 from rlm_tui import redact
-from rlm_tui.lm.client import LM, _prefix_key_vars
+from rlm_tui.config import Budget, Settings
 from rlm_tui.engine.budget import BudgetMeter
 from rlm_tui.engine.components import Components
 from rlm_tui.engine.context import RunContext
@@ -26,10 +25,11 @@ from rlm_tui.engine.outputs import make_signature
 from rlm_tui.engine.run import Run
 from rlm_tui.engine.run_trace import TraceRecorder
 from rlm_tui.engine.skill_setup import prepare_skills
-from rlm_tui.skills import Skill
+from rlm_tui.lm.client import LM, _prefix_key_vars
 from rlm_tui.sandbox import Sandbox
 from rlm_tui.sandbox.disk_quota import DiskQuota
 from rlm_tui.sandbox.folders import make_private, remove_tree
+from rlm_tui.skills import Skill
 
 LMLike = str | LM | dspy.LM
 
@@ -61,7 +61,7 @@ class RLM(Components, dspy.Module):
         max_iterations: int | None = None,
         max_llm_calls: int | None = None,
         verbose: bool = False,
-        roles: dict[str, str | LM] | None = None,
+        roles: Mapping[str, str | LM] | None = None,
         api_base: str | None = None,
         api_key: str | None = None,
         max_depth: int = 2,

@@ -13,11 +13,7 @@ from typing import Any
 
 import dspy
 
-from rlm_tui.lm.client import Completion, ContextWindowError
-from rlm_tui.local.reply_grammar import root_replies
 from rlm_tui.engine.budget import BudgetExceeded, child_memory_mb
-from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window
-from rlm_tui.lm.warm import warm_up
 from rlm_tui.engine.context import Cancelled, RunContext
 from rlm_tui.engine.events import (
     BudgetExhausted,
@@ -29,15 +25,21 @@ from rlm_tui.engine.events import (
     RunFinished,
     RunStarted,
     Status,
-    Submitted,
     SubmitRejected,
+    Submitted,
     VariablesChanged,
     new_id,
 )
 from rlm_tui.engine.files import RunFiles
 from rlm_tui.engine.input_values import encode_input
-from rlm_tui.engine.schemas import guest_classes, install_classes_source
-from rlm_tui.engine.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
+from rlm_tui.engine.outputs import (
+    OutputError,
+    coerce,
+    jsonable,
+    make_signature,
+    output_types,
+    validate_outputs,
+)
 from rlm_tui.engine.prompts import (
     COMPACT_IMPORTS,
     EXTRACT,
@@ -47,8 +49,13 @@ from rlm_tui.engine.prompts import (
     task_prompt,
 )
 from rlm_tui.engine.reply import parse_reply
+from rlm_tui.engine.schemas import guest_classes, install_classes_source
 from rlm_tui.engine.small_model import cell_feedback, project_listing
 from rlm_tui.engine.subcalls import GuestFunctions
+from rlm_tui.lm.client import Completion, ContextWindowError
+from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window
+from rlm_tui.lm.warm import warm_up
+from rlm_tui.local.reply_grammar import root_replies
 from rlm_tui.sandbox import CellResult, Sandbox, SandboxError
 from rlm_tui.sandbox.door import SOFT_TIMEOUT_GRACE_S
 
@@ -164,12 +171,18 @@ class Run:
                              message=message))
 
     @property
+    def box(self) -> Sandbox:
+        """The run's sandbox, once `_prepare_sandbox` has made or adopted it."""
+        assert self.sandbox is not None, "the sandbox is prepared before any cell runs"
+        return self.sandbox
+
+    @property
     def own_messages(self) -> list[dict[str, str]]:
         """This run's exchange: its task prompt onwards (no system prompt, no earlier turns)."""
         return self.messages[1 + len(self.prior_messages):]
 
     def _give_memory(self) -> None:
-        self.ctx.memory.give(self._memory_mb)
+        self.ctx.memory_pool.give(self._memory_mb)
         self._memory_mb = 0
 
     async def spawn_child(self, question: str, signature: str | None, inputs: dict[str, Any],
@@ -190,9 +203,9 @@ class Run:
         ctx = self.ctx
         if self.sandbox is None:
             if self.depth == 0:
-                self._memory_mb = ctx.memory.take(ctx.memory_mb, ctx.memory_mb)
+                self._memory_mb = ctx.memory_pool.take(ctx.memory_mb, ctx.memory_mb)
             else:
-                self._memory_mb = ctx.memory.take(child_memory_mb(ctx.memory_mb))
+                self._memory_mb = ctx.memory_pool.take(child_memory_mb(ctx.memory_mb))
             self.sandbox = await asyncio.to_thread(
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
                 timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb, disk_quota=ctx.disk_quota,
@@ -200,24 +213,24 @@ class Run:
                 progress=self._status,
             )
         else:  # the caller's sandbox (a chat session's): kept open, its variables kept
-            self._memory_mb = ctx.memory.take(self.sandbox.memory_mb, self.sandbox.memory_mb)
+            self._memory_mb = ctx.memory_pool.take(self.sandbox.memory_mb, self.sandbox.memory_mb)
             self.sandbox.host_functions.update(self.functions.as_dict())
             fields = list(self.signature.output_fields)
             if self.sandbox.output_fields != fields:
-                await self.sandbox.in_thread(self.sandbox.set_output_fields, fields)
+                await self.box.in_thread(self.box.set_output_fields, fields)
         await self._install_output_classes()
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
-            await self.sandbox.in_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
+            await self.box.in_thread(self.box.run, f"{sys_path}.__setitem__(slice(0, 0), "
                                     f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
         self._compact_helpers = False
         if ctx.compact_prompt:  # the helpers a small model's prompt names, imported for it
-            imported = await self.sandbox.in_thread(self.sandbox.run, COMPACT_IMPORTS)
+            imported = await self.box.in_thread(self.box.run, COMPACT_IMPORTS)
             self._compact_helpers = imported.error is None
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
         if self.inputs:  # over the sandbox's door, never pasted into source code: any size fits
             try:
-                self._variables = await self.sandbox.in_thread(self.sandbox.set_variables, self.inputs, encode_input)
+                self._variables = await self.box.in_thread(self.box.set_variables, self.inputs, encode_input)
             except SandboxError as e:
                 raise RuntimeError(f"could not load the inputs into the sandbox: {e}") from e
         else:
@@ -251,8 +264,8 @@ class Run:
                                       parent_id=self.call_id, iteration=iteration))
             try:
                 completion = await self._root_reply()
-            except BudgetExceeded as exceeded:
-                return await self._extract(exceeded)
+            except BudgetExceeded as refused:
+                return await self._extract(refused)
             reply = parse_reply(completion.text)
             self.messages.append({"role": "assistant", "content": completion.text})
             if reply.code is None:
@@ -277,8 +290,8 @@ class Run:
             if result.submitted is not None:
                 try:
                     outputs = validate_outputs(self.signature, result.submitted)
-                    outputs = await asyncio.to_thread(self.files.export, outputs, self.sandbox.workspace,
-                                                      max_bytes=self.sandbox.disk_quota.max_bytes)
+                    outputs = await asyncio.to_thread(self.files.export, outputs, self.box.workspace,
+                                                      max_bytes=self.box.disk_quota.max_bytes)
                 except OutputError as e:
                     ctx.emit(SubmitRejected(run_id=ctx.run_id, call_id=self.iteration_id,
                                             parent_id=self.call_id, error=str(e)))
@@ -310,7 +323,7 @@ class Run:
     async def _install_output_classes(self) -> None:
         """The pydantic output models as guest classes of the same name (`SUBMIT(result=Result(...))`)."""
         if classes := guest_classes(output_types(self.signature)):
-            await self.sandbox.in_thread(self.sandbox.run, install_classes_source(classes))
+            await self.box.in_thread(self.box.run, install_classes_source(classes))
 
     async def _run_cell(self, code: str) -> CellResult:
         """Run a cell within the turn's deadline: its own time limit is cut to the time left,
@@ -324,14 +337,14 @@ class Run:
     async def _timed_cell(self, code: str) -> CellResult:
         left = self.ctx.meter.seconds_left()
         if left is None:
-            return await self.sandbox.in_thread(self.sandbox.run, code)
+            return await self.box.in_thread(self.box.run, code)
         timeout = max(0.05, min(self.ctx.cell_timeout_s, left))
         # The cell's own limit stops it softly at the deadline; the watchdog, a moment later, ends
         # what that limit cannot (waits on host calls) without cutting the cell's unwinding short.
         watchdog = asyncio.get_running_loop().call_later(max(0.0, left) + SOFT_TIMEOUT_GRACE_S,
-                                                         self.sandbox.cancel)
+                                                         self.box.cancel)
         try:
-            return await self.sandbox.in_thread(self.sandbox.run, code, timeout)
+            return await self.box.in_thread(self.box.run, code, timeout)
         finally:
             watchdog.cancel()
 
@@ -371,8 +384,8 @@ class Run:
                         f"{ctx.meter.extract_allowance:g} s kept for it: {e})")
             except Exception as e:  # best effort: fall back to an explicit placeholder
                 text = f"(no answer: the budget ran out and the extract step failed: {e})"
-        outputs = self.files.export(self._parse_extract(text), self.sandbox.workspace, strict=False,
-                                    max_bytes=self.sandbox.disk_quota.max_bytes)
+        outputs = self.files.export(self._parse_extract(text), self.box.workspace, strict=False,
+                                    max_bytes=self.box.disk_quota.max_bytes)
         return Outcome(outputs, True, self.steps, exceeded.budget)
 
     def _parse_extract(self, text: str) -> dict[str, Any]:

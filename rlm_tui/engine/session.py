@@ -15,17 +15,24 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui import redact
-from rlm_tui.config import Budget, Settings
 from rlm_tui.chat_api import SavedSession, TurnResult, VarInfo
-from rlm_tui.paths import data_dir
+from rlm_tui.config import Budget, Settings
 from rlm_tui.engine.context import Cancelled
-from rlm_tui.engine.events import CodeCell, Event, RunStarted, Status, SubCallFinished, SubCallStarted
-from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window
+from rlm_tui.engine.events import (
+    CodeCell,
+    Event,
+    RunStarted,
+    Status,
+    SubCallFinished,
+    SubCallStarted,
+)
 from rlm_tui.engine.fanout import EventFanOut
 from rlm_tui.engine.session_lock import SessionLock
 from rlm_tui.engine.session_meta import SavedTurn, SessionMeta
 from rlm_tui.engine.trace import read_trace
 from rlm_tui.engine.trace_blobs import text_key
+from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window
+from rlm_tui.paths import data_dir
 from rlm_tui.sandbox import Sandbox
 
 GUEST_FUNCTIONS = ("llm_query", "llm_query_batched", "predict", "rlm_query", "rlm_query_batched")
@@ -141,8 +148,8 @@ class ChatSession:
                 signature=turn_signature, prior_messages=prior, history_summary=summary,
                 context_paths=context_paths)
         except (Cancelled, asyncio.CancelledError):
-            if asyncio.current_task() is not None:
-                asyncio.current_task().uncancel()
+            if (current := asyncio.current_task()) is not None:
+                current.uncancel()
             return TurnResult("", {}, False, ctx.used(), "cancelled", cancelled=True)
         except Exception as e:
             return TurnResult("", {}, False, ctx.used(), f"{type(e).__name__}: {e}")
@@ -249,16 +256,18 @@ class ChatSession:
         cells = sum(1 for e in steps if isinstance(e, CodeCell))
         if not cells:
             return
+        sandbox = self._sandbox
+        assert sandbox is not None, "the sandbox starts before its cells are replayed"
         self._status(f"Restoring the sandbox: re-running {cells} cells…")
-        self._sandbox.host_functions.update(_replay_functions(events))
+        sandbox.host_functions.update(_replay_functions(events))
         for step in steps:
             if isinstance(step, RunStarted):
                 inputs = {k: step.task if k == "question" and step.task else v for k, v in step.inputs.items()}
-                await self._sandbox.in_thread(self._sandbox.set_variables, inputs, encode_input)
+                await sandbox.in_thread(sandbox.set_variables, inputs, encode_input)
             else:
-                await self._sandbox.in_thread(self._sandbox.run, step.code)
-        self._sandbox.host_functions.update(_idle_functions(list(self._sandbox.host_functions)))
-        self.variables = await self._sandbox.in_thread(self._sandbox.variables)
+                await sandbox.in_thread(sandbox.run, step.code)
+        sandbox.host_functions.update(_idle_functions(list(sandbox.host_functions)))
+        self.variables = await sandbox.in_thread(sandbox.variables)
         self._status(f"Restored {len(self.variables)} variables")
 
 

@@ -18,15 +18,14 @@ import inspect
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
-from rlm_tui.lm.client import Usage
 from rlm_tui.engine.budget import BudgetExceeded, CallRefused, child_memory_mb
 from rlm_tui.engine.context import Cancelled, RunContext
 from rlm_tui.engine.events import CallsRefused, SubCallFinished, SubCallStarted, new_id
 from rlm_tui.engine.guest_paths import mounted, sandbox_mounts
-
+from rlm_tui.lm.client import Usage
 from rlm_tui.sandbox import Sandbox
 
 T = TypeVar("T")
@@ -104,10 +103,10 @@ class GuestFunctions:
 
     # -- bridge ----------------------------------------------------------------------------
 
-    def _bridge(self, coro: Awaitable[T]) -> T:
+    def _bridge(self, coro: Coroutine[Any, Any, T]) -> T:
         loop = self.ctx.loop
         assert loop is not None, "guest functions need the run's event loop"
-        future = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[arg-type]
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
         while not concurrent.futures.wait([future], timeout=0.1).done:
             if self.ctx.cancel_event.is_set():
                 future.cancel()
@@ -259,7 +258,7 @@ class GuestFunctions:
             assert ctx.memory is not None
             if running == 0:
                 return True  # the pool may still refuse it: that slot then says so
-            return running < ctx.concurrency and (not sandboxed or ctx.memory.free_mb >= need_mb)
+            return running < ctx.concurrency and (not sandboxed or ctx.memory_pool.free_mb >= need_mb)
 
         async def one(question: str, call_id: str) -> str:
             nonlocal running

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from rlm_tui import redact
-from rlm_tui.engine.events import Event, LMToken, event_from_dict
 from rlm_tui.engine import trace_blobs
+from rlm_tui.engine.events import Event, LMToken, event_from_dict
 from rlm_tui.engine.run_trace import RunTrace, run_traces
 from rlm_tui.engine.trace_blobs import BlobResolver, TracePacker, stored_blobs
 
@@ -109,7 +109,8 @@ def _event(data: dict[str, Any]) -> Event:
     """An event from one decoded line, refused unless its fields have the types the event
     declares (a trace from elsewhere must not crash the readers)."""
     event = event_from_dict(data)
-    for name, hint in _hints(type(event)).items():
+    # a class is hashable; mypy reads the instances' __hash__ of a dataclass with eq=True
+    for name, hint in _hints(type(event)).items():  # type: ignore[arg-type]
         if not _fits(getattr(event, name), hint):
             raise TypeError(f"field {name!r} is not {hint}")
     return event

@@ -55,7 +55,7 @@ class Record:
 
 def generate(rng: random.Random, chars: int) -> list[Record]:
     users_n = max(8, chars // 2500)
-    users = []
+    users: list[str] = []
     while len(users) < users_n:
         name = "".join(rng.choice(SYLLABLES) for _ in range(2)) + f"_{rng.randrange(1, 100)}"
         if name not in users:

@@ -69,7 +69,8 @@ class _Visitor(ast.NodeVisitor):
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._define(node, "function")
 
-    visit_AsyncFunctionDef = visit_FunctionDef
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._define(node, "function")
 
     def visit_Call(self, node: ast.Call) -> None:
         f = node.func

@@ -93,7 +93,9 @@ def run_command(args: argparse.Namespace, settings: Any) -> int:
         datasets=datasets,
     )
     try:
-        from rlm_tui.eval.progress import EvalProgress  # the command is the UI: it shows the progress
+        from rlm_tui.eval.progress import (
+            EvalProgress,  # the command is the UI: it shows the progress
+        )
 
         runner = Runner(config, settings, families, EvalProgress())
         if args.dry_run:

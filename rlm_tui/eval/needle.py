@@ -8,6 +8,8 @@ answer has to come from the right sentence, not from any 7-digit number.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 from rlm_tui.eval import scoring
 from rlm_tui.eval.tasks import CHARS_PER_TOKEN, Instance, Task, grid, token_sizes
@@ -82,6 +84,7 @@ class NeedleFamily:
             question = (f"What is the access code for the {target_names[0]} vault? "
                         "Answer with the 7-digit code only.")
             expected: object = target_codes[0]
+            scorer: Callable[[Any, Any], float]
             scorer, scoring_name = scoring.exact_code, "exact"
         else:
             listed = ", ".join(target_names[:-1]) + f" and {target_names[-1]}"

@@ -109,8 +109,8 @@ class Silent:
 class Runner:
     def __init__(self, config: EvalConfig, settings: Settings, families: dict[str, Family] | None = None,
                  progress: Reporter | None = None) -> None:
-        from rlm_tui.lm.client import LM
         from rlm_tui.lm.build import build_lms
+        from rlm_tui.lm.client import LM
 
         self.config, self.settings = config, settings
         self.families = families or default_families()

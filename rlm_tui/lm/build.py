@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rlm_tui.config import Settings
 from rlm_tui.lm.client import LM
 
@@ -24,19 +26,18 @@ Hosted providers read their usual key variables (OPENAI_API_KEY, ANTHROPIC_API_K
 def build_lms(settings: Settings) -> tuple[LM, LM, dict[str, LM]]:
     if not settings.model:
         from rlm_tui.config import config_file
-
         from rlm_tui.local.commands import offline_hint
 
         raise NoModelError(HOW_TO_SET_A_MODEL.format(config=config_file()) + "\n" + offline_hint())
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    common = {"api_base": settings.api_base, "api_key": key, "temperature": settings.temperature}
+    common: dict[str, Any] = {"api_base": settings.api_base, "api_key": key, "temperature": settings.temperature}
     groups = _router_groups(settings)  # None without a router; else root and sub go through it
 
     def served(model: str, role: bool = False) -> str:
         return f"router/{model}" if groups is not None and (model in groups or not role) else model
 
     root = LM(served(settings.model), **common)
-    sub = root if settings.effective_sub_model == settings.model else LM(served(settings.effective_sub_model), **common)
+    sub = root if settings.effective_sub_model == settings.model else LM(served(settings.effective_sub_model or settings.model), **common)
     roles = {}
     for name, role in settings.roles.items():
         roles[name] = LM(

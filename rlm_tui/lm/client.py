@@ -446,7 +446,7 @@ class LM:
         if not prompt or completion is None:
             # Not reported (litellm reads a missing usage as zeros; no real prompt is 0 tokens):
             # estimate the tokens, and the price is unknown.
-            completion = completion if completion or not text else estimate_tokens(text)
+            completion = completion or (estimate_tokens(text) if text else 0)
             usage = Usage(estimate_tokens(_messages_text(messages)), completion, None, latency_s, 1)
         return Completion(text=text, model=self.model, usage=usage)
 

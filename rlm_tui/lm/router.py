@@ -155,7 +155,8 @@ class _Stream:
     """Router stream chunks as litellm's generic chunks; the finish reason and usage at the end."""
 
     def __init__(self) -> None:
-        self.finish, self.usage = "stop", None
+        self.finish = "stop"
+        self.usage: dict[str, int] | None = None
 
     def take(self, chunk: Any) -> str:
         if getattr(chunk, "usage", None) is not None:
@@ -178,7 +179,7 @@ except ImportError:  # pragma: no cover - litellm is a hard dependency
     _CustomLLM = object  # type: ignore[assignment,misc]
 
 
-class RouterLLM(_CustomLLM):  # type: ignore[misc,valid-type]
+class RouterLLM(_CustomLLM):
     """litellm handler for ``router/<group>``: completion, acompletion, streaming, astreaming."""
 
     def completion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,

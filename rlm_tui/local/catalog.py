@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from rlm_tui.download import parse_exact_pin
+from rlm_tui.download import ExactPin, parse_exact_pin
 from rlm_tui.paths import cache_dir
 
 PROVIDER = "embedded"
@@ -90,6 +90,7 @@ def parse_pins(text: str) -> tuple[ChunkPin, ...]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
+        pin: ExactPin | None
         try:
             pin = parse_exact_pin(line)
         except ValueError as e:

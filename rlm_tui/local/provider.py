@@ -27,9 +27,9 @@ from rlm_tui.local.catalog import PROVIDER, UnknownModelError, get_model, known_
 from rlm_tui.local.llama import (
     ContextOverflowError,
     Generation,
+    LlamaMissingError,
     LocalModel,
     LocalModelError,
-    LlamaMissingError,
     context_size,
     import_llama_cpp,
     local_model,
@@ -163,7 +163,10 @@ def _fill(model_response: Any, model: str, generation: Generation) -> Any:
     model_response.choices[0].finish_reason = generation.stats.finish_reason
     model_response.model = f"{PROVIDER}/{_bare(model)}"
     model_response.created = int(time.time())
-    model_response.usage = litellm.Usage(**_usage(generation))
+    usage = _usage(generation)
+    model_response.usage = litellm.Usage(prompt_tokens=usage["prompt_tokens"],
+                                         completion_tokens=usage["completion_tokens"],
+                                         total_tokens=usage["total_tokens"])
     return model_response
 
 
@@ -180,7 +183,7 @@ except ImportError:  # pragma: no cover - litellm is a hard dependency
     _CustomLLM = object  # type: ignore[assignment,misc]
 
 
-class EmbeddedLLM(_CustomLLM):  # type: ignore[misc,valid-type]
+class EmbeddedLLM(_CustomLLM):
     """litellm handler for ``embedded/<name>``: completion, acompletion, streaming, astreaming."""
 
     def completion(

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rlm_tui.local.catalog import DEFAULT_OFFLINE_MODEL, UnknownModelError, get_model
-from rlm_tui.local.commands import pull_model, llama_available
+from rlm_tui.local.commands import llama_available, pull_model
 
 RUNTIME_REQUIREMENT = "llama-cpp-python==0.3.36"
 PORTABLE_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON "
@@ -169,8 +169,8 @@ def _short(lines: Iterable[str], width: int = 200) -> list[str]:
 # --- 3. the sandbox --------------------------------------------------------------------------------
 def prepare_sandbox(bar: Bar, err: TextIO) -> bool:
     """Fetch and compile the interpreter image (cached after the first time)."""
-    from rlm_tui.sandbox.wasm_module import shared_module
     from rlm_tui.sandbox.image import ImageError
+    from rlm_tui.sandbox.wasm_module import shared_module
 
     started = time.monotonic()
     compiling: list[float] = []

@@ -51,13 +51,13 @@ from acp.schema import (
 )
 
 from rlm_tui.config import Settings
+from rlm_tui.engine.citations import extract_citations
+from rlm_tui.engine.events import Event
+from rlm_tui.engine.session import TurnResult
 from rlm_tui.protocols.acp_updates import SessionUpdates
 from rlm_tui.protocols.pool import SessionPool
 from rlm_tui.protocols.progress import EventChannel, TurnMeter
 from rlm_tui.protocols.requests import BadRequest
-from rlm_tui.engine.citations import extract_citations
-from rlm_tui.engine.events import Event
-from rlm_tui.engine.session import TurnResult
 
 
 class RlmAgent:

@@ -29,6 +29,7 @@ from acp import (
 )
 from acp.schema import PlanEntry, PlanEntryPriority, PlanEntryStatus, ToolKind
 
+from rlm_tui.engine.calls import RUNNING, CallGraph, CallNode
 from rlm_tui.engine.events import (
     BudgetExhausted,
     CellOutput,
@@ -43,7 +44,6 @@ from rlm_tui.engine.events import (
     SubCallStarted,
     SubmitRejected,
 )
-from rlm_tui.engine.calls import RUNNING, CallGraph, CallNode
 
 Send = Callable[[Any], Awaitable[None]]
 

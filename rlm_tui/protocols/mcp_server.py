@@ -37,6 +37,10 @@ from mcp_types import INVALID_PARAMS, Tool
 from pydantic import BaseModel, Field
 
 from rlm_tui.config import Budget, Settings
+from rlm_tui.engine.citations import extract_citations
+from rlm_tui.engine.events import Event
+from rlm_tui.engine.outputs import jsonable
+from rlm_tui.engine.session import TurnResult
 from rlm_tui.protocols.pool import Listener, SessionPool
 from rlm_tui.protocols.progress import EventChannel, TurnMeter
 from rlm_tui.protocols.requests import (
@@ -45,10 +49,6 @@ from rlm_tui.protocols.requests import (
     checked_signature,
     effective_budget,
 )
-from rlm_tui.engine.citations import extract_citations
-from rlm_tui.engine.events import Event
-from rlm_tui.engine.outputs import jsonable
-from rlm_tui.engine.session import TurnResult
 
 DEFAULT_SIGNATURE = "question -> answer"
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from rlm_tui.config import Budget, Settings
-from rlm_tui.lm.client import Usage
-from rlm_tui.protocols.requests import BadRequest
 from rlm_tui.engine.events import Event
 from rlm_tui.engine.session import ChatSession, TurnResult
+from rlm_tui.lm.client import Usage
+from rlm_tui.protocols.requests import BadRequest
 
 Listener = Callable[[Event], None]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from rlm_tui.engine.calls import DONE, FAILED, RUNNING, CallGraph
 from rlm_tui.engine.events import (
     BudgetExhausted,
     CellOutput,
@@ -32,7 +33,6 @@ from rlm_tui.engine.events import (
     SubmitRejected,
     Submitted,
 )
-from rlm_tui.engine.calls import DONE, FAILED, RUNNING, CallGraph
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlm_tui.sandbox.image import WHEEL_REQUIREMENT, WHEEL_SHA256, ImageError, Progress, image_dir, verify
+from rlm_tui.sandbox.image import (
+    WHEEL_REQUIREMENT,
+    WHEEL_SHA256,
+    ImageError,
+    Progress,
+    image_dir,
+    verify,
+)
 
 START_RUNS = 3
 CELL_RUNS = 200

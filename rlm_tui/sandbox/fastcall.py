@@ -13,10 +13,13 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import wasmtime
 from wasmtime import _ffi as ffi
+
+if TYPE_CHECKING:
+    from wasmtime._instance import InstanceExports
 
 MASK32 = 0xFFFFFFFF
 _I32 = wasmtime.ValType.i32()
@@ -25,6 +28,17 @@ _TrapPtr = ctypes.POINTER(ffi.wasm_trap_t)
 _Vals = ctypes.POINTER(ffi.wasmtime_val_raw_t)
 
 Context = Any  # ctypes pointer to wasmtime_context_t (a store's, or a caller's)
+
+
+E = TypeVar("E", wasmtime.Func, wasmtime.Memory)
+
+
+def export(exports: InstanceExports, name: str, kind: type[E]) -> E:
+    """The instance's export `name`, checked to be a `kind` (a function or a memory)."""
+    item = exports[name]
+    if not isinstance(item, kind):
+        raise TypeError(f"the guest's export {name!r} is not a {kind.__name__}")
+    return item
 
 
 class RawFunc:
@@ -103,7 +117,7 @@ class RawMemory:
 HostImpl = Callable[[Context, "ctypes._Pointer[ffi.wasmtime_val_raw_t]"], int]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _host_type(params: tuple[str, ...]) -> wasmtime.FuncType:
     """The type of a host function of `params` returning i32 (engine-independent, kept)."""
     return wasmtime.FuncType([_I64 if k == "i64" else _I32 for k in params], [_I32])

@@ -59,7 +59,7 @@ def pid_alive(pid: int) -> bool:
 def sweep_stale(root: str | Path | None = None) -> list[Path]:
     """Remove this user's private folders under `root` (the temp dir) whose owner is gone."""
     folder = Path(root or tempfile.gettempdir())
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

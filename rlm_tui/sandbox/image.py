@@ -72,7 +72,7 @@ def image_dir() -> Path:
     return cache_dir() / "image" / WHEEL_SHA256[:16]
 
 
-def sha256(data: bytes) -> bytes:
+def sha256(data: bytes | bytearray) -> bytes:
     """sha256 of `data`, without hashlib's OpenSSL start-up (a few ms of every start) where
     CPython has its own implementation built in."""
     try:

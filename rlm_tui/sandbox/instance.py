@@ -14,11 +14,11 @@ from wasmtime import _ffi as ffi
 
 from rlm_tui.sandbox import clock
 from rlm_tui.sandbox.disk_quota import DiskQuota, DiskUsage
-from rlm_tui.sandbox.wasm_module import SharedModule, ticks
-from rlm_tui.sandbox.fastcall import MASK32, Context, RawFunc, RawHostFunc, RawMemory
+from rlm_tui.sandbox.fastcall import MASK32, Context, RawFunc, RawHostFunc, RawMemory, export
 from rlm_tui.sandbox.wasi_filter import FileFilter, Mount
 from rlm_tui.sandbox.wasi_shim import SCRATCH_BYTES, WASI, WASI_PARAMS, RealWasi
 from rlm_tui.sandbox.wasi_writes import WriteGuard
+from rlm_tui.sandbox.wasm_module import SharedModule, ticks
 
 _CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
 _DeadlineCallback = ctypes.CFUNCTYPE(
@@ -77,7 +77,6 @@ class Instance:
         # Imports are made before the instance exists; the memory and `host_alloc` they use
         # are bound right after instantiation.
         self._memory = RawMemory()
-        self._alloc: RawFunc | None = None
         linker = wasmtime.Linker(rt.engine)
         linker.define_wasi()
         self.usage = DiskUsage(quota, [m.host for m in mounts if m.writable], hooks.stderr)
@@ -99,13 +98,13 @@ class Instance:
             self._host_funcs.append(func)
         instance = linker.instantiate(store, rt.module)
         exports = instance.exports(store)
-        self._memory.bind(exports["memory"])
-        self._alloc = RawFunc(store, exports["host_alloc"])
-        self._turn = RawFunc(store, exports["turn"])
-        scratch = self._alloc(self._ctx, SCRATCH_BYTES) & MASK32
+        self._memory.bind(export(exports, "memory", wasmtime.Memory))
+        self._alloc = alloc = RawFunc(store, export(exports, "host_alloc", wasmtime.Func))
+        self._turn = RawFunc(store, export(exports, "turn", wasmtime.Func))
+        scratch = alloc(self._ctx, SCRATCH_BYTES) & MASK32
         if not scratch:
             raise MemoryError("the guest has no memory for the host's scratch space")
-        real.bind(store, exports["memory"], scratch)
+        real.bind(store, export(exports, "memory", wasmtime.Memory), scratch)
         self.files.bind(self._ctx)
 
     # -- calls into the guest --------------------------------------------------------------

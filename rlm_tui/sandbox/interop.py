@@ -297,7 +297,7 @@ def _bind_positional(tool: Callable[..., Any], args: tuple, kwargs: dict[str, An
     if len(args) > len(named):
         raise TypeError(f"{getattr(tool, '__name__', 'tool')}() takes {len(named)} arguments but {len(args)} were given")
     bound = dict(kwargs)
-    for param, value in zip(named, args):
+    for param, value in zip(named, args, strict=False):  # fewer args than parameters is fine
         if param.name in bound:
             raise TypeError(f"{getattr(tool, '__name__', 'tool')}() got multiple values for argument {param.name!r}")
         bound[param.name] = value

@@ -16,17 +16,24 @@ import wasmtime
 from rlm_tui.sandbox import clock
 from rlm_tui.sandbox import protocol as p
 from rlm_tui.sandbox.boot import BOOTSTRAP, BootCode
-from rlm_tui.sandbox.checks import HostFunction, check_names, describe_trap, existing_dir, extra_mounts, workspace_dir
 from rlm_tui.sandbox.checkpoint import GuestState, RestoreReport, input_encoder, json_bytes
+from rlm_tui.sandbox.checks import (
+    HostFunction,
+    check_names,
+    describe_trap,
+    existing_dir,
+    extra_mounts,
+    workspace_dir,
+)
 from rlm_tui.sandbox.disk_quota import DiskQuota
 from rlm_tui.sandbox.door import CANCEL_GRACE_S, CHECK_S, Cell, Door
-from rlm_tui.sandbox.wasm_module import SharedModule, Ticker, shared_module, ticks
 from rlm_tui.sandbox.folders import make_private, remove_tree, sweep_stale_once, warn
 from rlm_tui.sandbox.image import MPL_DATA_GUEST, Progress
 from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
 from rlm_tui.sandbox.output import OutputBuffer
 from rlm_tui.sandbox.results import CellResult, SandboxError, SandboxRestarted, VarInfo
 from rlm_tui.sandbox.tickets import HostCalls
+from rlm_tui.sandbox.wasm_module import SharedModule, Ticker, shared_module, ticks
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -214,9 +221,11 @@ class Sandbox:
     def _turn(self, source: str, cell: Cell, first_check_s: float) -> tuple[int, str | None]:
         """Run host-made source in the guest as `cell`: (status, why the instance is gone or None)."""
         self._door.cell = cell
+        instance = self._instance
+        assert instance is not None, "a turn runs on a started instance"
         Ticker.enter()
         try:
-            return self._instance.turn(source.encode(), ticks(first_check_s)), None
+            return instance.turn(source.encode(), ticks(first_check_s)), None
         except (GuestStopped, clock.Interrupted) as e:
             return 1, str(e)
         except wasmtime.ExitTrap as e:

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from rlm_tui.sandbox.protocol import encode_reply, error_reply, ok_reply
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor  # imported on first use: it pulls in logging (~8 ms)
+    from concurrent.futures import (
+        ThreadPoolExecutor,  # imported on first use: it pulls in logging (~8 ms)
+    )
 
 MAX_WORKERS = 64
 _worker = threading.local()

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 import wasmtime
 
 from rlm_tui.paths import cache_dir
-from rlm_tui.sandbox.wasm_module import ENGINE_SETTINGS, wasmtime_version
-from rlm_tui.sandbox.fastcall import RawFunc
+from rlm_tui.sandbox.fastcall import RawFunc, export
 from rlm_tui.sandbox.image import sha256
+from rlm_tui.sandbox.wasm_module import ENGINE_SETTINGS, wasmtime_version
 
 WASI = "wasi_snapshot_preview1"
 # The host's scratch space in guest memory (allocated once per instance), for the results of
@@ -131,4 +131,4 @@ class RealWasi:
         instance = wasmtime.Instance(store, self._module, [*self._imports, memory])
         exports = instance.exports(store)
         for name in self._names:
-            setattr(self, name, RawFunc(store, exports[name], WASI_PARAMS[name]))
+            setattr(self, name, RawFunc(store, export(exports, name, wasmtime.Func), WASI_PARAMS[name]))

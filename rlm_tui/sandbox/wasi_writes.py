@@ -55,6 +55,7 @@ class WriteGuard:
     def _write(self, ctx: Context, entry: Descriptor, fd: int, iovs: int, count: int, offset: int | None,
                call: Callable[[], int], out: int) -> int:
         sizes = self.files.sizes
+        assert entry.node is not None, "a file under a writable folder has its (dev, ino)"
         size = sizes.get(entry.node, 0)
         if entry.append:
             start = size  # an append lands at the end, whatever the offset
@@ -113,6 +114,7 @@ class WriteGuard:
         if entry is None:
             return self.real.fd_filestat_set_size(ctx, fd, new)
         new &= _MASK64
+        assert entry.node is not None, "a file under a writable folder has its (dev, ino)"
         size = self.files.sizes.get(entry.node, 0)
         if new > size and not self.usage.allow(new - size):
             return ERRNO_DQUOT

@@ -15,6 +15,7 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 
 from rlm_tui import redact
 from rlm_tui.chat_api import ChatSessionAPI, SessionBackend, TurnResult
@@ -278,12 +279,6 @@ class RLMApp(App[None]):
         """Run a slash command, typed in the prompt or picked in the palette."""
         self.slash.run(parsed)
 
-    def show_variable(self, row: Any) -> None:
-        from rlm_tui.tui.screens.modals import PreviewScreen
-        from rlm_tui.tui.widgets.variables import describe
-
-        self.push_screen(PreviewScreen(f"Variable {row.name}", describe(row), copy_text=row.preview))
-
     # ---- turns ---------------------------------------------------------------------------
     def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
         text = message.text
@@ -319,6 +314,7 @@ class RLMApp(App[None]):
                     chat.pending.remove(turn)
                 return
             result: TurnResult | None
+            error: str | None
             try:
                 result = await self.session.ask(text, context_paths=context)
             except Exception as e:  # engine bug or transport error: keep the app alive
@@ -354,7 +350,7 @@ class RLMApp(App[None]):
         self.main.status.update_info(detail="cancelling…")
         self.notify("Cancelling the turn…", timeout=2)
 
-    def notify(self, message: str, *, title: str = "", severity: str = "information",
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
         """Notifications carry engine and user text: never parse them as markup."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)

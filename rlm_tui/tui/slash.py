@@ -20,6 +20,7 @@ from rlm_tui.tui import commands, fmt
 from rlm_tui.tui.commands import ParsedCommand
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
     from textual.screen import Screen
     from textual.theme import Theme
     from textual.worker import Worker
@@ -44,7 +45,7 @@ class SlashHost(Protocol):
 
     def get_theme(self, theme_name: str) -> Theme | None: ...
 
-    def notify(self, message: str, *, title: str = "", severity: str = "information",
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None: ...
 
     def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None] | None = None) -> Any: ...

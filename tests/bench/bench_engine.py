@@ -25,10 +25,10 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from rlm_tui.lm.client import LM, Completion, Usage  # noqa: E402
 from rlm_tui.config import Budget  # noqa: E402
 from rlm_tui.engine.events import SubCallFinished  # noqa: E402
 from rlm_tui.engine.rlm import RLM  # noqa: E402
+from rlm_tui.lm.client import LM, Completion, Usage  # noqa: E402
 
 SERVER = Path(__file__).resolve().parents[1] / "support" / "scripted_server.py"
 

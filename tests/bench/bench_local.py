@@ -27,11 +27,11 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from rlm_tui.engine.prompts import COMPACT_SYSTEM  # noqa: E402
 from rlm_tui.lm.client import LM  # noqa: E402
 from rlm_tui.local import provider  # noqa: E402
 from rlm_tui.local.catalog import get_model, known_models  # noqa: E402
 from rlm_tui.local.llama import LocalModel, default_threads  # noqa: E402
-from rlm_tui.engine.prompts import COMPACT_SYSTEM  # noqa: E402
 
 TASK = (
     "Inputs (bound as REPL variables):\n- `question` (str, 52 chars): Which functions does calc.py "

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rlm_tui.config import Settings
+from rlm_tui.config import Budget, Settings
 from rlm_tui.engine import trace_blobs
-from rlm_tui.config import Budget
 from rlm_tui.engine.events import (
     CallsRefused,
     CodeCell,

@@ -18,7 +18,6 @@ from rlm_tui.eval.sdist import CodebaseUnavailable
 from rlm_tui.eval.tasks import Task, parse_size, plan
 from tests.engine.test_engine import code
 
-
 # --- generators and scoring -------------------------------------------------------------------------
 
 def test_sizes_parse():

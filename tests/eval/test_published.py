@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 from rlm_tui.cli import EXIT_OK, EXIT_USAGE, main
-from tests.eval.test_datasets import FIXTURES, spreadsheet_folder
 from tests.engine.test_engine import code
+from tests.eval.test_datasets import FIXTURES, spreadsheet_folder
 
 
 def argv(server, out: Path, *extra: str) -> list[str]:

@@ -19,8 +19,8 @@ from rlm_tui.local.llama import (
     ContextOverflowError,
     Generation,
     GenerationStats,
-    LocalModel,
     LlamaMissingError,
+    LocalModel,
 )
 
 MODEL = "embedded/qwen2.5-coder-0.5b"

@@ -11,9 +11,9 @@ import pytest
 
 from rlm_tui import cli
 from rlm_tui.config import RouterSettings, Settings, load_settings
-from rlm_tui.usage import Usage
 from rlm_tui.local import default
 from rlm_tui.local.catalog import DEFAULT_OFFLINE_MODEL, SMALL_TEST_MODEL, get_model
+from rlm_tui.usage import Usage
 
 
 def install(name: str) -> None:

@@ -103,9 +103,9 @@ def test_the_grammar_gives_one_block_and_the_fast_sampler_matches_llama_cpps_cha
     spec = require_small_model()
     from llama_cpp import LlamaGrammar
 
-    from rlm_tui.local.llama import LocalModel
-    from rlm_tui.local.grammar_sampler import GreedyGrammarSampler
     from rlm_tui.engine.reply import parse_reply, scan
+    from rlm_tui.local.grammar_sampler import GreedyGrammarSampler
+    from rlm_tui.local.llama import LocalModel
 
     model = LocalModel(spec.path(), name=spec.name, prefix_cache=False)
     messages = [{"role": "system", "content": "You are a helpful assistant."},

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlm_tui.local.reply_grammar import ROOT_REPLY
-from rlm_tui.engine.prompts import COMPACT_HELPERS, system_prompt, task_prompt
 from rlm_tui.engine.outputs import make_signature
+from rlm_tui.engine.prompts import COMPACT_HELPERS, system_prompt, task_prompt
 from rlm_tui.engine.small_model import answer_nudge, cell_feedback, short_error, wanted_shapes
+from rlm_tui.local.reply_grammar import ROOT_REPLY
 from tests.local.test_reply_grammar import MODEL, scripted  # noqa: F401 (a fixture)
 
 TRACEBACK = """Traceback (most recent call last):

@@ -20,10 +20,10 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from rlm_tui.cli import EXIT_USAGE, main
-from rlm_tui.protocols.pool import MAX_SESSIONS
 from rlm_tui.engine.events import RunFailed
 from rlm_tui.engine.session import sessions_dir
 from rlm_tui.engine.trace import read_trace
+from rlm_tui.protocols.pool import MAX_SESSIONS
 from tests.protocols.support import (
     code,
     eventually,

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from rlm_tui.config import Budget, Settings
+from rlm_tui.engine import events as ev
 from rlm_tui.protocols.acp_updates import SessionUpdates
 from rlm_tui.protocols.pool import SessionPool
 from rlm_tui.protocols.progress import EventChannel, TurnMeter
@@ -16,7 +17,6 @@ from rlm_tui.protocols.requests import (
     checked_signature,
     effective_budget,
 )
-from rlm_tui.engine import events as ev
 from tests.protocols.support import code
 from tests.support.scripted_server import Reply
 

@@ -14,8 +14,8 @@ import pytest
 
 from rlm_tui.sandbox import ImageError
 from rlm_tui.sandbox.doctor import DoctorReport, doctor_report
-from rlm_tui.sandbox.wasm_module import module_cache_file, shared_module
 from rlm_tui.sandbox.image import WHEEL_SHA256, ensure_image, image_dir, verify
+from rlm_tui.sandbox.wasm_module import module_cache_file, shared_module
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import dspy
 import pytest
-from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreter, CodeInterpreterError, FinalOutput
+from dspy.primitives.code_interpreter import (
+    CodeExecutionError,
+    CodeInterpreter,
+    CodeInterpreterError,
+    FinalOutput,
+)
 from dspy.utils.dummies import DummyLM
 
 from rlm_tui.sandbox import WasmInterpreter

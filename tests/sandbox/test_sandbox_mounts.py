@@ -77,8 +77,8 @@ def test_an_image_cached_before_matplotlib_data_gets_it_on_first_use(tmp_path: P
     import os
     import shutil
 
-    from rlm_tui.sandbox.wasm_module import shared_module
     from rlm_tui.sandbox.image import ensure_image
+    from rlm_tui.sandbox.wasm_module import shared_module
 
     source = shared_module().image.folder
     monkeypatch.setenv("RLM_TUI_HOME", str(tmp_path / "home"))

@@ -54,7 +54,7 @@ def test_the_guest_sends_every_op_the_host_answers_and_no_other() -> None:
     sent = set()
     for node in ast.walk(_tree("door")):
         if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
+            for key, value in zip(node.keys, node.values, strict=True):
                 if isinstance(key, ast.Name) and key.id == "OP":
                     assert isinstance(value, ast.Name), ast.unparse(node)
                     sent.add(getattr(protocol, value.id))

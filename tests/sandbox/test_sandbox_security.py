@@ -15,11 +15,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from sandbox_helpers import SECRET, fingerprint
 
 from rlm_tui.paths import cache_dir
 from rlm_tui.sandbox import Sandbox
-
-from sandbox_helpers import SECRET, fingerprint
 
 ENV_SECRET = "env-s3cr3t-value"
 

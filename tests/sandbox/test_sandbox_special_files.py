@@ -185,8 +185,8 @@ def test_regular_files_directories_and_creation_still_work(special, tmp_path: Pa
 
 
 def test_the_shims_wasi_signatures_match_the_interpreters_imports() -> None:
-    from rlm_tui.sandbox.wasm_module import shared_module
     from rlm_tui.sandbox.wasi_shim import WASI, WASI_PARAMS
+    from rlm_tui.sandbox.wasm_module import shared_module
 
     imported = {i.name: tuple(str(p) for p in i.type.params) for i in shared_module().module.imports if i.module == WASI}
     assert {name: imported[name] for name in WASI_PARAMS} == WASI_PARAMS

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rlm_tui.sandbox import wasm_module, image, stamps
+from rlm_tui.sandbox import image, stamps, wasm_module
 from rlm_tui.sandbox.image import ImageError, ensure_image
 
 

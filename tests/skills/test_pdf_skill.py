@@ -28,7 +28,7 @@ def project(tmp_path: Path) -> Path:
     table = [[(56, 72, 12, "Item", True), (300, 72, 12, "Qty", True), (420, 72, 12, "Price", True)],
              ]
     rows = [("Bolt", "12", "0.40"), ("Nut", "30", "0.10"), ("Washer", "100", "0.05")]
-    lines = table[0] + [(x, 92 + 18 * i, 12, v) for i, row in enumerate(rows) for x, v in zip((56, 300, 420), row)]
+    lines = table[0] + [(x, 92 + 18 * i, 12, v) for i, row in enumerate(rows) for x, v in zip((56, 300, 420), row, strict=True)]
     (root / "parts.pdf").write_bytes(pdf_bytes([lines]))
     return root
 

@@ -31,7 +31,7 @@ def make_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] 
     folder.mkdir(parents=True, exist_ok=True)
     dist = name.replace("-", "_")
     path = folder / f"{dist}-{version}-{tag}.whl"
-    meta = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     meta += [f"Requires-Dist: {r}" for r in requires]
     if requires_python:
         meta.append(f"Requires-Python: {requires_python}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.widgets import Tabs
 
 from rlm_tui.config import Settings
-from rlm_tui.tui.app import make_app
 from rlm_tui.engine.calls import DONE
+from rlm_tui.tui.app import make_app
 from rlm_tui.tui.widgets.blocks import CodeBlock, OutputBlock
 from rlm_tui.tui.widgets.chat import UserMessage
 from rlm_tui.tui.widgets.iteration import IterationBlock

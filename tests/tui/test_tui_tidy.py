@@ -4,6 +4,7 @@ shading, headings that are not links, costs that never read "$0.0000"."""
 from __future__ import annotations
 
 from rich.style import Style
+
 from rlm_tui.tui import fmt
 from rlm_tui.tui.app import make_app
 from rlm_tui.tui.widgets.blocks import CodeBlock

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from rlm_tui.engine import events as ev
-from rlm_tui.tui import commands, fmt, fuzzy
 from rlm_tui.engine.calls import CANCELLED, DONE, FAILED, RUNNING, CallGraph
+from rlm_tui.tui import commands, fmt, fuzzy
 from rlm_tui.tui.ignore import IgnoreFilter
 from rlm_tui.tui.pump import EventPump
 from tests.tui.traces import sample_events

@@ -247,7 +247,7 @@ async def test_model_strings_are_checked_when_set(project, settings, make_backen
         for junk, why in (("/theme", "is not a model string"), ("nosuch/model-x", "knows no provider"),
                           ("embedded/nope", "unknown offline model")):
             await slash(pilot, app, f"/model {junk}")
-            await wait_for(pilot, lambda: any(why in m for m in messages(app)), timeout=60)  # litellm loads
+            await wait_for(pilot, lambda why=why: any(why in m for m in messages(app)), timeout=60)  # litellm loads
             said = next(m for m in messages(app) if why in m)
             assert "HTTP" not in said and junk in said, said
             assert app.settings.model == "openai/root-model"

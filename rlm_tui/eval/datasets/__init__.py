@@ -38,5 +38,7 @@ def open_dataset(name: str, path: str | Path, *, limit: int | None = None, subse
     if docs is not None and family is not BrowseCompFamily:
         raise DatasetError(f"--docs applies to browsecomp-plus only, not {name}")
     if family is BrowseCompFamily:
-        return BrowseCompFamily(path, limit=limit, subset=subset, **({"docs": docs} if docs else {}))
+        if docs:
+            return BrowseCompFamily(path, limit=limit, subset=subset, docs=docs)
+        return BrowseCompFamily(path, limit=limit, subset=subset)
     return family(path, limit=limit, subset=subset)

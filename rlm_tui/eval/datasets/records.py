@@ -145,7 +145,7 @@ def _scan_json(file: Path) -> Iterator[tuple[Ref, dict[str, Any]]]:
             raise DatasetError(f"{file}: line {line}: the array is not closed (a truncated download?)")
         try:
             value, end = decoder.raw_decode(text, pos)
-        except ValueError as e:
+        except json.JSONDecodeError as e:
             raise DatasetError(f"{file}: line {line + text.count(chr(10), pos, e.pos)}: not valid JSON: "
                                f"{e.msg} (a truncated download?)") from None
         size = len(text[pos:end].encode())

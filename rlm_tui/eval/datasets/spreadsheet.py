@@ -121,8 +121,8 @@ def same_style(a: Any, b: Any) -> bool:
 
 def positions(answer_position: str, default_sheet: str) -> list[tuple[str, list[str]]]:
     """[(sheet, [cell, ...])] of an answer position like ``'Sheet 1'!A1:B3,C5``."""
-    from openpyxl.utils.cell import range_boundaries
     from openpyxl.utils import get_column_letter
+    from openpyxl.utils.cell import range_boundaries
 
     out = []
     for part in answer_position.split(","):
@@ -177,7 +177,7 @@ def direct_values(reply: str, count: int) -> list[dict[str, Any]]:
         return [{} for _ in range(count)]
     if count == 1 and not any(str(k) == "1" for k in data):
         data = {"1": data}
-    return [data.get(str(i + 1)) if isinstance(data.get(str(i + 1)), dict) else {} for i in range(count)]
+    return [d if isinstance(d := data.get(str(i + 1)), dict) else {} for i in range(count)]
 
 
 def check_values(case: dict[str, str], values: dict[str, Any], answer_position: str) -> bool:

@@ -14,7 +14,6 @@ from rlm_tui.engine.calls import CallGraph, CallNode
 from rlm_tui.tui.widgets.call_tree import describe
 
 
-
 class CallDetailScreen(ModalScreen[None]):
     """The detail of one call, on the right, the chat still in sight. `n`/`]` and `p`/`[` move
     to the next/previous call beside it (the prompts of a batch, a turn's iterations)."""

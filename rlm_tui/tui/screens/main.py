@@ -6,6 +6,7 @@ usable. `apply(batch)` takes one batch of engine events and updates every pane o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import events
@@ -16,15 +17,16 @@ from textual.screen import Screen
 from textual.widgets import Static, Tab, Tabs
 
 from rlm_tui.config import Budget
-from rlm_tui.tui import fmt
 from rlm_tui.engine.calls import CallGraph, CallNode
 from rlm_tui.engine.events import CodeCell, CodeMissing, RunStarted, Status, VariablesChanged
+from rlm_tui.tui import fmt
 from rlm_tui.tui.widgets.call_tree import CallTreeView
 from rlm_tui.tui.widgets.chat import ChatView
 from rlm_tui.tui.widgets.files import FilesTree
 from rlm_tui.tui.widgets.prompt import PromptArea
 from rlm_tui.tui.widgets.status import StatusLine
 from rlm_tui.tui.widgets.variables import VariablesTable
+from rlm_tui.tui.widgets.variables import describe as describe_variable
 
 PANES = ("chat", "calls", "vars", "files")
 PANE_TITLES = {"chat": "Chat", "calls": "Calls", "vars": "Variables", "files": "Files"}
@@ -40,7 +42,7 @@ class MainScreen(Screen):
         Binding("ctrl+b", "toggle_side", "Side panes", id="toggle_side"),
     ]
 
-    def __init__(self, project: Path, syntax_theme: str, files: callable, history_file: Path | None,
+    def __init__(self, project: Path, syntax_theme: str, files: Callable[[], list[str]], history_file: Path | None,
                  replay: Path | None = None) -> None:
         super().__init__()
         self.project = project
@@ -171,7 +173,7 @@ class MainScreen(Screen):
     async def reset(self) -> None:
         """Forget everything shown (for /new and /resume)."""
         self.graph.clear()
-        self.calls.reset()
+        self.calls.clear_calls()
         self.variables.clear_rows()
         await self.chat.clear_chat()
         self._seen.clear()
@@ -185,7 +187,10 @@ class MainScreen(Screen):
             self.app.push_screen(CallDetailScreen(self.graph, message.call_id, self.calls.show_call))
 
     def on_variables_table_variable_chosen(self, message: VariablesTable.VariableChosen) -> None:
-        self.app.show_variable(message.row)  # type: ignore[attr-defined]
+        from rlm_tui.tui.screens.modals import PreviewScreen
+
+        row = message.row
+        self.app.push_screen(PreviewScreen(f"Variable {row.name}", describe_variable(row), copy_text=row.preview))
 
     def on_answer_block_citation_chosen(self, message) -> None:  # AnswerBlock.CitationChosen
         from rlm_tui.tui.screens.modals import file_preview

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.syntax import Syntax
@@ -133,7 +133,7 @@ class PickerScreen(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, options: list[tuple[str, str | Text]], current: str | None = None,
+    def __init__(self, title: str, options: Sequence[tuple[str, str | Text]], current: str | None = None,
                  on_highlight: Callable[[str], None] | None = None, width: int | None = None) -> None:
         super().__init__(classes="-beside" if on_highlight else "")
         self.width = width  # columns of the box, at most 90% of the screen (default 64)

@@ -99,7 +99,7 @@ class OutputBlock(Copyable, Vertical):
         #out-more:hover { color: $accent; }
     }
     """
-    BINDINGS = [Binding("enter,space", "toggle", "Show more/less", show=False)]
+    BINDINGS = [Binding("enter,space", "toggle_fold", "Show more/less", show=False)]
 
     def __init__(self, text: str, error: str | None = None) -> None:
         super().__init__(classes="-error" if error else "")
@@ -133,13 +133,13 @@ class OutputBlock(Copyable, Vertical):
         more.display = len(lines) > FOLD_LINES
         more.update(f"▾ show {len(lines) - FOLD_LINES} more lines" if folded else "▴ show less")
 
-    def action_toggle(self) -> None:
+    def action_toggle_fold(self) -> None:
         self.expanded = not self.expanded
         self._show()
 
     def on_click(self, event) -> None:
         if getattr(event.widget, "id", None) == "out-more":
-            self.action_toggle()
+            self.action_toggle_fold()
 
     def copy_text(self) -> str:
         return self.full
@@ -163,7 +163,8 @@ class FastTitle(CollapsibleTitle):
 
     def _update_label(self) -> None:
         symbol = self.collapsed_symbol if self.collapsed else self.expanded_symbol
-        self.update(Content.assemble(symbol, " ", self.label), layout=False)
+        label = Content.from_rich_text(self.label) if isinstance(self.label, Text) else self.label
+        self.update(Content.assemble(symbol, " ", label), layout=False)
 
 
 class QuietCollapsible(Collapsible):

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from rlm_tui.tui import fmt
 from rlm_tui.engine.calls import CANCELLED, DONE, FAILED, NO_CODE, RUNNING, CallGraph, CallNode
+from rlm_tui.tui import fmt
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ICONS = {DONE: "✓", FAILED: "✗", CANCELLED: "⊘", NO_CODE: "∅"}
@@ -50,7 +51,7 @@ class CallTreeView(Tree[str]):
         self._live_calls: set[str] = set()
         self._ct_pending: list[str] = []
         self._last_add = 0.0
-        self._flush_timer = None
+        self._flush_timer: Timer | None = None
 
     def on_mount(self) -> None:
         self.root.expand()
@@ -67,7 +68,7 @@ class CallTreeView(Tree[str]):
         for call_id in self._tree_nodes_by_call:
             self._relabel(call_id)
 
-    def reset(self) -> None:
+    def clear_calls(self) -> None:
         self.clear()
         self._tree_nodes_by_call.clear()
         self._live_calls.clear()

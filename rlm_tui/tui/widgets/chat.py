@@ -8,10 +8,12 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Static
 
 from rlm_tui.engine.calls import NO_CODE, CallGraph
 from rlm_tui.engine.events import (
+    OFF_PROTOCOL_AFTER,
     BudgetExhausted,
     CellOutput,
     CodeCell,
@@ -20,7 +22,6 @@ from rlm_tui.engine.events import (
     IterationStarted,
     LMCallFinished,
     LMToken,
-    OFF_PROTOCOL_AFTER,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -29,11 +30,10 @@ from rlm_tui.engine.events import (
     SubmitRejected,
 )
 from rlm_tui.tui import fmt
-from rlm_tui.usage import Usage
 from rlm_tui.tui.widgets.blocks import QuietCollapsible, TextBlock
 from rlm_tui.tui.widgets.iteration import OFF_PROTOCOL_NOTE, IterationBlock
 from rlm_tui.tui.widgets.run_summary import RunFigures, RunSummary
-
+from rlm_tui.usage import Usage
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 LAZY_S = 0.5  # sub-call summaries and iteration totals refresh at most twice a second
@@ -215,7 +215,7 @@ class ChatView(VerticalScroll):
         self.pending: list[AssistantTurn] = []
         self._lazy: set[IterationBlock] = set()
         self._lazy_at = 0.0
-        self._lazy_timer = None
+        self._lazy_timer: Timer | None = None
 
     def on_mount(self) -> None:
         self.anchor()

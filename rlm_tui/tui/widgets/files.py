@@ -157,13 +157,13 @@ class FilesTree(Tree[Entry]):
         entry.loaded = True
         listing = self._list(entry)
         for name, kind in listing[:MAX_ENTRIES]:
-            self._add_child(node, name, kind)
+            self._add_entry(node, name, kind)
         if len(listing) > MAX_ENTRIES:
             more = len(listing) - MAX_ENTRIES
             node.add_leaf(Text(f"… {more} more", style="dim italic"),
                           data=Entry(entry.path, False, entry.root, more=more))
 
-    def _add_child(self, node: TreeNode[Entry], name: str, kind: Kind,
+    def _add_entry(self, node: TreeNode[Entry], name: str, kind: Kind,
                    before: TreeNode[Entry] | None = None) -> None:
         entry = node.data
         assert entry is not None
@@ -269,9 +269,10 @@ class FilesTree(Tree[Entry]):
                 for part in folder.relative_to(root).parts:
                     if node.data is None or not node.data.loaded:
                         return None
-                    node = node.data.children.get(part)
-                    if node is None:
+                    child = node.data.children.get(part)
+                    if child is None:
                         return None
+                    node = child
                 return node if node.data and node.data.loaded else None
         return None
 
@@ -291,7 +292,7 @@ class FilesTree(Tree[Entry]):
                     child.set_label(self._label(child.data))
                 continue
             following = [entry.children[n] for n in names[i + 1:] if n in entry.children]
-            self._add_child(node, name, listing[name], before=following[0] if following else None)
+            self._add_entry(node, name, listing[name], before=following[0] if following else None)
 
     def _expire_fresh(self) -> None:
         now = time.monotonic()

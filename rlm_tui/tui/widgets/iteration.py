@@ -7,8 +7,8 @@ from collections import Counter
 from rich.text import Text
 from textual.widgets import Collapsible, Static
 
-from rlm_tui.tui import fmt
 from rlm_tui.engine.calls import DONE, FAILED, RUNNING, CallGraph
+from rlm_tui.tui import fmt
 from rlm_tui.tui.widgets.blocks import CodeBlock, OutputBlock, QuietCollapsible
 
 SUBCALL_LINES = 30  # the call tree has them all

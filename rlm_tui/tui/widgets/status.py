@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -64,7 +65,7 @@ class StatusLine(Horizontal):
         self._timer = self.set_interval(0.1, self._tick, pause=True)
         self.watch_info(self.info)
 
-    def update_info(self, **changes: object) -> None:
+    def update_info(self, **changes: Any) -> None:
         self.info = replace(self.info, **changes)
 
     def watch_info(self, info: StatusInfo) -> None:
