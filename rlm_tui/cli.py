@@ -223,7 +223,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             err(f"· skill {winner.name!r}: using {winner.source} (over {hidden.source})")
     first_input = check_question(rlm, args.question)
     try:
-        rlm.lm.check_credentials()
+        if rlm.lm is not None:  # from_settings always gives one; the library may leave it to dspy
+            rlm.lm.check_credentials()
         prediction = asyncio.run(rlm.aforward(**{first_input: args.question}))
     except LMError as e:
         err(f"rlm-tui: {e}")

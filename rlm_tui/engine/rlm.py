@@ -10,7 +10,7 @@ import contextvars
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import dspy
 
@@ -31,7 +31,7 @@ from rlm_tui.sandbox.disk_quota import DiskQuota
 from rlm_tui.sandbox.folders import make_private, remove_tree
 from rlm_tui.skills import Skill
 
-LMLike = str | LM | dspy.LM
+LMLike: TypeAlias = "str | LM | dspy.LM"  # dspy has no types: a string keeps mypy's alias
 
 
 class RLM(Components, dspy.Module):

@@ -29,4 +29,4 @@ def install() -> None:
     from textual.drivers import linux_driver, linux_inline_driver, web_driver
 
     for module in (linux_driver, linux_inline_driver, web_driver):
-        module.XTermParser = AltKeyParser  # type: ignore[attr-defined, misc]
+        module.XTermParser = AltKeyParser  # type: ignore[attr-defined]
