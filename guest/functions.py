@@ -59,9 +59,30 @@ def _host_function(name, doc):
     return call
 
 
+class Prediction(dict):
+    """`predict`'s result: the output fields as a dict that also reads them as attributes
+    (`r.answer` and `r['answer']`), like a DSPy prediction."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"the prediction has no field {name!r} (its fields: {', '.join(self)})") from None
+
+    def __dir__(self):
+        return [*super().__dir__(), *(k for k in self if isinstance(k, str))]
+
+
+def _prediction(value):
+    return Prediction(value) if isinstance(value, dict) else value
+
+
 def _predict_function(doc):
     def predict(signature, instructions=None, model=None, **inputs):
-        """A typed sub-LM call through a DSPy signature; returns the output fields as a dict.
+        """A typed sub-LM call through a DSPy signature; returns the output fields as a dict
+        that also reads them as attributes (`r.answer`).
 
         Types: `list[str]`, `Optional[...]`, `Literal['a', 'b']`, `Image` (an input made with
         `Image('/project/pic.png')` or `Image(raw_bytes)`), and classes defined here:
@@ -73,14 +94,14 @@ def _predict_function(doc):
             kwargs["instructions"] = instructions
         if model is not None:
             kwargs["model"] = model
-        finish = None
+        finish = _prediction
         if isinstance(signature, str) and ":" in signature:  # typed fields: maybe the user's classes
             outputs, schemas = typed.signature_types(signature, frame)
             if schemas:
                 kwargs[door.TYPES_KEY] = schemas
 
                 def finish(value):
-                    return typed.rebuild_outputs(value, outputs)
+                    return _prediction(typed.rebuild_outputs(value, outputs))
 
         return _invoke("predict", [signature], kwargs, frame, finish)
 
@@ -108,11 +129,11 @@ def SUBMIT(*args, **kwargs):
     raise Submitted
 
 
-_OWN = {"SUBMIT": SUBMIT, "SHOW_VARS": variables.SHOW_VARS, "Image": images.Image}
+_OWN = {"SUBMIT": SUBMIT, "SHOW_VARS": variables.SHOW_VARS, "Image": images.Image, "Audio": images.Audio}
 
 
 def install_own():
-    """Bind the sandbox's own builtins (`SUBMIT`, `SHOW_VARS`, `Image`)."""
+    """Bind the sandbox's own builtins (`SUBMIT`, `SHOW_VARS`, `Image`, `Audio`)."""
     for name, fn in _OWN.items():
         setattr(builtins, name, fn)
         _installed[name] = fn

@@ -5,10 +5,16 @@ classes defined in the REPL: dataclasses, TypedDicts, Enums, or plain classes wi
 fields (there is no pydantic here). Their fields cross to the host as type text, the host
 builds pydantic models from them, and the dicts that come back are rebuilt into instances
 of the user's classes.
+
+`install_classes` rebuilds the task's pydantic output models as dataclasses of the same name
+and fields (keyword-only, as pydantic models are built), so that
+`SUBMIT(result=Result(total=3, items=[Item(...)]))` reads as it does with pydantic; the host
+validates what SUBMIT hands over.
 """
 
 import ast
 import builtins
+import copy
 import dataclasses
 import enum
 import types
@@ -25,7 +31,8 @@ def signature_types(signature, frame):
     namespace.update(frame.f_globals)
     if frame.f_locals is not frame.f_globals:
         namespace.update(frame.f_locals)
-    namespace["Image"] = builtins.Image  # in a signature, Image is always the sub-model image type
+    namespace["Image"] = builtins.Image  # in a signature, Image and Audio are always the sub-model's media types
+    namespace["Audio"] = builtins.Audio
     sides = signature.split("->")
     if len(sides) != 2:
         return {}, {}
@@ -51,7 +58,7 @@ def signature_types(signature, frame):
 
 
 def _user_kind(tp):
-    if not isinstance(tp, type) or tp is builtins.Image or tp.__module__ in _NOT_USER:
+    if not isinstance(tp, type) or tp in (builtins.Image, builtins.Audio) or tp.__module__ in _NOT_USER:
         return None
     if issubclass(tp, enum.Enum):
         return "enum"
@@ -200,3 +207,31 @@ def rebuild(tp, value):
         for k, v in kept.items():
             setattr(obj, k, v)
         return obj
+
+
+def install_classes(classes):
+    """Bind the output classes the host describes (`{name: {"doc", "fields": [[name, type_text,
+    required, default], ...]}}`) as builtins; a class the host named before is replaced."""
+    for name, spec in classes.items():
+        rows = []
+        for field_name, text, required, default in spec["fields"]:
+            if required:
+                rows.append((field_name, text))
+            else:
+                rows.append((field_name, text, dataclasses.field(default_factory=lambda v=default: copy.deepcopy(v))))
+        namespace = {"model_dump": _model_dump, "__doc__": spec.get("doc")}
+        cls = dataclasses.make_dataclass(name, rows, kw_only=True, namespace=namespace)
+        setattr(builtins, name, cls)
+    names = {**vars(typing), **{name: getattr(builtins, name) for name in classes}}
+    for name in classes:  # real annotations, so that predict() signatures can use the classes too
+        cls = getattr(builtins, name)
+        for field_name, text in list(cls.__annotations__.items()):
+            try:
+                cls.__annotations__[field_name] = eval(text, names)  # the host's type text
+            except Exception:
+                pass  # a type the guest lacks (File): the text stays, as the host checks it anyway
+
+
+def _model_dump(self):
+    """The fields as plain data (nested classes as dicts), like pydantic's `model_dump()`."""
+    return dataclasses.asdict(self)

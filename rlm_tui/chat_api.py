@@ -49,12 +49,17 @@ class TurnResult:
 
 @dataclass(frozen=True)
 class SavedSession:
-    """A session saved on disk, as `/resume` lists it."""
+    """A session saved on disk, as `/resume` lists it, with the model it ran with (resumed
+    with it when this start names none)."""
 
     id: str
     title: str
     updated: float  # time.time() of its last save
     path: Path
+    project: str = ""
+    model: str | None = None
+    sub_model: str | None = None
+    api_base: str | None = None
 
 
 @runtime_checkable

@@ -195,7 +195,7 @@ def check_question(rlm: Any, question: str) -> str:
 def cmd_ask(args: argparse.Namespace) -> int:
     import asyncio
 
-    from rlm_tui.headless import ProgressPrinter
+    from rlm_tui.engine.printer import ProgressPrinter
     from rlm_tui.lm.build import NoModelError
     from rlm_tui.skills import SkillError
 

@@ -52,6 +52,9 @@ class Skill:
     untrusted_tools: Path | None = None  # a tools.py left unimported: its project is not trusted
     folder: Path | None = None  # where SKILL.md is (its packages' lock goes beside it)
 
+    def __post_init__(self) -> None:  # `modules={"name": "file.py"}`: str paths as well as Paths
+        object.__setattr__(self, "modules", {name: Path(p) for name, p in self.modules.items()})
+
     def summary(self) -> str:
         return f"`{self.name}`: {self.description or self.instructions.strip().splitlines()[0][:100]}"
 

@@ -161,6 +161,12 @@ class BudgetMeter:
 
 
 MIN_SANDBOX_MB = 64  # the least a child sandbox is started with (the interpreter boots in less)
+CHILD_MEMORY_SHARE = 4  # a child RLM's sandbox gets memory_mb / this from the tree's pool (or what is left)
+
+
+def child_memory_mb(memory_mb: int) -> int:
+    """What a child RLM's sandbox asks of the tree's pool when runs have `memory_mb` each."""
+    return max(MIN_SANDBOX_MB, memory_mb // CHILD_MEMORY_SHARE)
 
 
 class MemoryExhausted(RuntimeError):

@@ -50,6 +50,7 @@ class RunContext:
     disk_quota: DiskQuota | None = None  # None: the sandbox's default
     skills_dir: Path | None = None
     skills_text: str = ""
+    system_prompt: str | None = None  # a template in place of prompts.SYSTEM (`RLM(system_prompt=...)`)
     skills_path: list[str] = field(default_factory=list)
     tools: dict[str, Callable[..., Any]] = field(default_factory=dict)
     tool_timeout_s: float = 60.0

@@ -35,8 +35,11 @@ _GENERICS: dict[str, Any] = {
 }
 _PLAIN: dict[str, Any] = {
     "str": str, "int": int, "float": float, "bool": bool, "bytes": bytes, "Any": Any,
-    "None": type(None), "NoneType": type(None), "Image": dspy.Image,
+    "None": type(None), "NoneType": type(None), "Image": dspy.Image, "Audio": dspy.Audio,
 }
+_MEDIA = (dspy.Image, dspy.Audio)
+_AUDIO_FORMATS = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/x-wav": "wav", "audio/wave": "wav"}
+MAX_URL = 2048
 
 
 class GuestTypeError(ValueError):
@@ -171,12 +174,14 @@ def parse_signature(signature: str, names: dict[str, Any]) -> tuple[dict[str, An
 
 def make_typed_signature(signature: str, instructions: str | None, names: dict[str, Any],
                          inputs: dict[str, Any]) -> type[dspy.Signature]:
-    """A DSPy signature from guest text; an untyped input given an image becomes an Image."""
+    """A DSPy signature from guest text; an untyped input given an image (a sound) becomes an
+    Image (an Audio)."""
     input_types, output_types = parse_signature(signature, names)
     fields: dict[str, Any] = {}
     for name, annotation in input_types.items():
-        if annotation is None and _has_image(inputs.get(name)):
-            annotation = list[dspy.Image] if isinstance(inputs.get(name), list) else dspy.Image
+        media = _media_type(inputs.get(name))
+        if annotation is None and media is not None:
+            annotation = list[media] if isinstance(inputs.get(name), list) else media  # type: ignore[valid-type]
         if annotation is None:
             fields[name] = (str, dspy.InputField(**{IS_TYPE_UNDEFINED: True}))
         else:
@@ -189,14 +194,18 @@ def make_typed_signature(signature: str, instructions: str | None, names: dict[s
         raise GuestTypeError(f"invalid signature {signature!r}: {e}") from None
 
 
-def _has_image(value: Any) -> bool:
-    if isinstance(value, dspy.Image):
-        return True
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dspy.Image) for v in value)
+def _media_type(value: Any) -> type | None:
+    """`dspy.Image` / `dspy.Audio` for a value (or a list of values) all of that type, else None."""
+    items = value if isinstance(value, list) else [value]
+    for media in _MEDIA:
+        if items and all(isinstance(v, media) for v in items):
+            return media
+    return None
 
 
 def decode_images(value: Any) -> Any:
-    """Image markers from the guest as `dspy.Image`s (data URIs: the host never opens a path)."""
+    """Media markers from the guest as `dspy.Image`s / `dspy.Audio`s (data URIs and http(s)
+    URLs as they are: the host never opens a path or fetches a URL)."""
     if isinstance(value, dict):
         if set(value) == {IMAGE_KEY}:
             return _image(value[IMAGE_KEY])
@@ -206,37 +215,80 @@ def decode_images(value: Any) -> Any:
     return value
 
 
-def _image(spec: Any) -> dspy.Image:
+def _image(spec: Any) -> dspy.Image | dspy.Audio:
+    if isinstance(spec, dict) and isinstance(spec.get("url"), str):
+        return media_from_url(spec["url"], audio=spec.get("kind") == "audio")
     if not isinstance(spec, dict) or not isinstance(spec.get("data"), str):
         raise GuestTypeError("a bad image crossed from the sandbox")
-    mime = spec.get("mime")
+    return _media(spec.get("mime"), spec["data"])
+
+
+def media_from_url(url: str, *, audio: bool = False) -> dspy.Image | dspy.Audio:
+    """A data URI or an http(s) URL as the sub-model's Image (Audio), never fetched."""
+    if len(url) > MAX_URL and not url.startswith("data:"):
+        raise GuestTypeError(f"a media URL over {MAX_URL} characters cannot cross to a sub-model")
+    if url.startswith("data:"):
+        head, comma, data = url[5:].partition(",")
+        mime, _, encoding = head.partition(";")
+        if not comma or encoding != "base64":
+            raise GuestTypeError("a data URI must look like data:image/png;base64,<data>")
+        return _media(mime, data)
+    if audio:
+        raise GuestTypeError("Audio takes a file, bytes or a data URI: a sub-model is not sent audio URLs")
+    if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+        raise GuestTypeError(f"{url[:80]!r} is not an http(s) URL or a data URI")
+    return dspy.Image(url)
+
+
+def _media(mime: Any, data: str) -> dspy.Image | dspy.Audio:
+    if isinstance(mime, str) and mime.startswith("audio/") and len(mime) <= 40:
+        _check_base64(data, "a sound")
+        return dspy.Audio(data=data, audio_format=_AUDIO_FORMATS.get(mime, mime.split("/", 1)[1]))
     if not isinstance(mime, str) or not mime.startswith("image/") or len(mime) > 40:
-        raise GuestTypeError(f"unsupported image type {mime!r}: use PNG, JPEG, GIF or WebP")
-    data = spec["data"]
-    if len(data) > MAX_IMAGE_BYTES * 4 // 3 + 4:
-        raise GuestTypeError(f"an image over {MAX_IMAGE_BYTES >> 20} MB cannot cross to a sub-model")
-    try:
-        base64.b64decode(data, validate=True)
-    except ValueError:
-        raise GuestTypeError("an image from the sandbox is not valid base64") from None
+        raise GuestTypeError(f"unsupported media type {mime!r}: use PNG, JPEG, GIF or WebP images, "
+                             "WAV, MP3, OGG or FLAC sounds")
+    _check_base64(data, "an image")
     return dspy.Image(f"data:{mime};base64,{data}")
 
 
+def _check_base64(data: str, what: str) -> None:
+    if len(data) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+        raise GuestTypeError(f"{what} over {MAX_IMAGE_BYTES >> 20} MB cannot cross to a sub-model")
+    try:
+        base64.b64decode(data, validate=True)
+    except ValueError:
+        raise GuestTypeError(f"{what} from the sandbox is not valid base64") from None
+
+
 def validate_inputs(signature: type[dspy.Signature], inputs: dict[str, Any]) -> dict[str, Any]:
-    """Inputs whose type involves a REPL class or an Image, validated into it."""
+    """Inputs whose type involves a REPL class or media, validated into it (a data URI or an
+    http(s) URL given for an Image field becomes that Image)."""
     checked = dict(inputs)
     for name, info in signature.input_fields.items():
         annotation = info.annotation
         if name in checked and _needs_validation(annotation):
             try:
-                checked[name] = pydantic.TypeAdapter(annotation).validate_python(checked[name])
+                checked[name] = pydantic.TypeAdapter(annotation).validate_python(_urls_as_media(annotation, checked[name]))
             except pydantic.ValidationError as e:
                 problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or name}: {err['msg']}" for err in e.errors()[:3])
                 raise GuestTypeError(f"input {name!r} does not match its type: {problems}") from None
     return checked
 
 
+def _urls_as_media(annotation: Any, value: Any) -> Any:
+    """Strings given for an `Image` / `Audio` field (or a list of them) as that media type."""
+    media = next((m for m in _MEDIA if annotation is m or annotation == list[m]), None)  # type: ignore[valid-type]
+    if media is None:
+        return value
+    audio = media is dspy.Audio
+    if isinstance(value, str):
+        return media_from_url(value, audio=audio)
+    if isinstance(value, list):
+        return [media_from_url(v, audio=audio) if isinstance(v, str) else v for v in value]
+    return value
+
+
 def _needs_validation(annotation: Any) -> bool:
-    if isinstance(annotation, type) and issubclass(annotation, (pydantic.BaseModel, dspy.Image)):
+    if isinstance(annotation, type) and issubclass(annotation, (pydantic.BaseModel, *_MEDIA)):
         return True
     return any(_needs_validation(a) for a in typing.get_args(annotation))

@@ -70,7 +70,7 @@ def validate_outputs(signature: type[dspy.Signature], outputs: dict[str, Any]) -
             continue
         value = outputs[name]
         try:
-            coerced[name] = coerce(annotation, value)
+            coerced[name] = coerce(annotation, value, name)
         except ValueError as e:
             problems.append(f"field {name!r} must be {type_name(annotation)}, got {type(value).__name__} {_short(value)} ({e})")
     if problems:
@@ -79,14 +79,27 @@ def validate_outputs(signature: type[dspy.Signature], outputs: dict[str, Any]) -
     return coerced
 
 
-def coerce(annotation: Any, value: Any) -> Any:
-    """`value` as `annotation` (numbers become text for str fields); ValueError if it cannot be."""
+def coerce(annotation: Any, value: Any, name: str = "") -> Any:
+    """`value` as `annotation` (numbers become text for str fields); ValueError if it cannot be,
+    each problem under the path of the part that is wrong (`result.items[2].price: ...`)."""
     if annotation is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     try:
         return TypeAdapter(annotation).validate_python(value)
     except ValidationError as e:
-        raise ValueError("; ".join(err["msg"] for err in e.errors()[:3])) from None
+        errors = e.errors()
+        shown = "; ".join(f"{_path(name, err['loc'])}: {err['msg']}" if name and err["loc"] else err["msg"]
+                          for err in errors[:MAX_PROBLEMS])
+        more = f"; and {len(errors) - MAX_PROBLEMS} more" if len(errors) > MAX_PROBLEMS else ""
+        raise ValueError(shown + more) from None
+
+
+MAX_PROBLEMS = 5
+
+
+def _path(name: str, loc: tuple[Any, ...]) -> str:
+    """`result.items[2].price` for field `result` and pydantic's loc `('items', 2, 'price')`."""
+    return name + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
 
 
 def jsonable(value: Any) -> Any:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from rlm_tui.engine.outputs import output_types, type_name
+from rlm_tui.engine.input_values import json_note, preview_value
+from rlm_tui.engine.outputs import output_types
+from rlm_tui.engine.schemas import field_desc, outputs_text
 from rlm_tui.chat_api import VarInfo
 
 TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smaller slice to see them]"
@@ -12,9 +15,10 @@ TRUNCATION_MARKER = "\n… [{hidden:,} more characters truncated; print a smalle
 GUEST_FUNCTIONS = """\
 - `llm_query(prompt: str, model: str | None = None) -> str`: ask a sub-LM one question (it sees only the prompt you give it; it can take ~100K characters).
 - `llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]`: many independent prompts in parallel; a failed prompt returns an "ERROR: ..." string in its slot.
-- `predict(signature: str, **inputs) -> dict`: a typed sub-LM call, e.g. `predict("text -> sentiment: Literal['pos','neg'], score: float", text=t)`. Output types may be dataclasses/TypedDicts/Enums you define in the REPL (results come back as instances); images go in as `Image('/project/pic.png')` (or bytes) in a field typed `Image`.
+- `predict(signature: str, **inputs) -> dict`: a typed sub-LM call, e.g. `r = predict("text -> sentiment: Literal['pos','neg'], score: float", text=t)`; read `r.score` or `r['score']`. Output types may be dataclasses/TypedDicts/Enums you define in the REPL (results come back as instances); images go in as `Image('/project/pic.png')` (or bytes, a data URI, an https URL) in a field typed `Image`, sounds as `Audio(...)` in a field typed `Audio`.
 - Parallel calls: in a cell that uses `await`, await every sub-call function: `rs = await asyncio.gather(*[predict(...) for x in xs])` runs them all at once (plain calls in cells without `await` block as usual).
 - `rlm_query(question: str, **inputs) -> str`: hand a sub-task to a child RLM with its own REPL over the same project.
+- `rlm_query_batched(questions: list[str]) -> list[str]`: many independent sub-tasks to child RLMs in parallel; a failed one returns an "ERROR: ..." string in its slot.
 - `SUBMIT(**outputs)`: finish with your final outputs (typed, see below). Call it only when you are done.
 - `SHOW_VARS()`: list your variables."""
 
@@ -31,7 +35,7 @@ Functions available in the REPL (already defined):
 {functions}
 {roles}
 Your outputs: SUBMIT({outputs})
-
+{output_notes}
 How to work:
 1. Each reply: brief reasoning, then exactly one ```python code block. It runs, and you see what it \
 prints (long output is truncated to {output_limit:,} characters, so print summaries and slices).
@@ -50,7 +54,7 @@ printed (cut at {output_limit:,} characters) and reply again, until you call SUB
 
 {helpers}- llm_query(prompt) -> str: ask a helper model about text you put in the prompt.
 - SUBMIT({outputs}): your final answer. Call it as soon as an output shows the answer.
-
+{output_notes}
 Example, in another project:
 Question: When did the Harwick bridge open? Answer with the year only.
 ```python
@@ -92,15 +96,19 @@ def truncate(text: str, limit: int) -> str:
     return text[:limit] + TRUNCATION_MARKER.format(hidden=len(text) - limit)
 
 
-def describe_inputs(inputs: dict[str, Any]) -> str:
-    """One line per input: type, length and a short preview, never the whole value."""
+def describe_inputs(inputs: dict[str, Any], descs: dict[str, str] | None = None) -> str:
+    """One line per input: type, length, its field's desc and a short preview, never the whole value."""
     lines = []
+    descs = descs or {}
     for name, value in inputs.items():
-        text = value if isinstance(value, str) else repr(value)
+        text = value if isinstance(value, str) else repr(preview_value(value))
         length = f", {len(value):,} chars" if isinstance(value, str) else (
             f", {len(value):,} items" if hasattr(value, "__len__") else "")
         preview = text[:200].replace("\n", "\\n") + ("…" if len(text) > 200 else "")
-        lines.append(f"- `{name}` ({type(value).__name__}{length}): {preview}")
+        desc = f"; {descs[name]}" if descs.get(name) else ""
+        if note := json_note(value):
+            desc += f"; in the REPL: {note}"
+        lines.append(f"- `{name}` ({type(value).__name__}{length}{desc}): {preview}")
     return "\n".join(lines) or "(none)"
 
 
@@ -119,22 +127,28 @@ def system_prompt(
     has_skills_mount: bool = False,
     compact: bool = False,
     compact_helpers: bool = False,
+    template: str | None = None,
 ) -> str:
-    outputs = ", ".join(f"{n}={type_name(t)}" for n, t in output_types(signature).items())
-    if compact:
-        helpers = COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS
-        return COMPACT_SYSTEM.format(outputs=outputs, output_limit=output_limit, helpers=helpers)
+    """The root LM's system prompt. `template` (an `RLM(system_prompt=...)`) replaces `SYSTEM` (or
+    `COMPACT_SYSTEM`); the placeholders it names (`{outputs}`, `{functions}`, `{output_limit:,}`...)
+    are filled in, and any other braces are left as written."""
+    outputs, notes = outputs_text(output_types(signature), signature.output_fields)
     role_text = ""
     if roles:
         role_text = "Named sub-LM roles for `model=`: " + ", ".join(f"`{r}` ({m})" for r, m in roles.items()) + "\n"
-    return SYSTEM.format(
-        functions=GUEST_FUNCTIONS,
-        roles=role_text,
-        outputs=outputs,
-        output_limit=output_limit,
-        skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "",
-        skills=skills_text,
-    ).rstrip() + "\n"
+    values: dict[str, Any] = dict(
+        functions=GUEST_FUNCTIONS, roles=role_text, outputs=outputs, output_limit=output_limit,
+        output_notes=notes + "\n" if notes else "",
+        skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "", skills=skills_text,
+        helpers=COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS,
+    )
+    if template is None:
+        template = COMPACT_SYSTEM if compact else SYSTEM
+    filled = _PLACEHOLDER.sub(lambda m: format(values[m[1]], m[2] or ""), template)
+    return filled if compact else filled.rstrip() + "\n"
+
+
+_PLACEHOLDER = re.compile(r"\{(functions|roles|outputs|output_notes|output_limit|skills_mount|skills|helpers)(?::([^{}]*))?\}")
 
 
 def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,
@@ -152,7 +166,8 @@ def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo]
         parts.append(f"{name.capitalize()}: {value}")
     rest = {name: value for name, value in inputs.items() if name not in shown}
     if rest or not shown:
-        parts.append(f"Inputs (bound as REPL variables):\n{describe_inputs(rest)}")
+        descs = {name: field_desc(info) for name, info in signature.input_fields.items()}
+        parts.append(f"Inputs (bound as REPL variables):\n{describe_inputs(rest, descs)}")
     others = describe_variables(variables, skip=set(inputs))
     if others:
         parts.append(f"Other variables already in the REPL:\n{others}")

@@ -15,6 +15,9 @@ from rlm_tui.engine.events import (
 )
 
 
+BATCHES = ("llm_query_batched", "rlm_query_batched")  # a batch's calls are counted, not the batch
+
+
 def summarize(events: list[Event]) -> str:
     """The tree, one line per run, iteration, sub-call and unfolded LM call; then the totals."""
     graph = CallGraph()
@@ -33,7 +36,7 @@ def summarize(events: list[Event]) -> str:
             walk(node, 0)
     cells = sum(isinstance(e, CellOutput) for e in events)
     lm_calls = sum(isinstance(e, LMCallFinished) for e in events)
-    subs = sum(isinstance(e, SubCallFinished) and e.function != "llm_query_batched" for e in events)
+    subs = sum(isinstance(e, SubCallFinished) and e.function not in BATCHES for e in events)
     lines.append(f"\n{cells} cells, {lm_calls} root LM calls, {subs} sub-calls")
     refused = sum(e.count for e in events if isinstance(e, CallsRefused))
     if refused:

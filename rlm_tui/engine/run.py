@@ -15,8 +15,9 @@ import dspy
 
 from rlm_tui.lm.client import Completion, ContextWindowError
 from rlm_tui.local.reply_grammar import root_replies
-from rlm_tui.engine.budget import MIN_SANDBOX_MB, BudgetExceeded
-from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window, warm_up
+from rlm_tui.engine.budget import BudgetExceeded, child_memory_mb
+from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window
+from rlm_tui.lm.warm import warm_up
 from rlm_tui.engine.context import Cancelled, RunContext
 from rlm_tui.engine.events import (
     BudgetExhausted,
@@ -34,6 +35,8 @@ from rlm_tui.engine.events import (
     new_id,
 )
 from rlm_tui.engine.files import RunFiles
+from rlm_tui.engine.input_values import encode_input
+from rlm_tui.engine.schemas import guest_classes, install_classes_source
 from rlm_tui.engine.outputs import OutputError, coerce, jsonable, output_types, make_signature, validate_outputs
 from rlm_tui.engine.prompts import (
     COMPACT_IMPORTS,
@@ -49,7 +52,6 @@ from rlm_tui.engine.subcalls import GuestFunctions
 from rlm_tui.sandbox import CellResult, Sandbox, SandboxError
 from rlm_tui.sandbox.door import SOFT_TIMEOUT_GRACE_S
 
-CHILD_MEMORY_SHARE = 4  # a child RLM's sandbox gets memory_mb / this from the tree's pool (or what is left)
 log = logging.getLogger(__name__)
 COMPACT_AT, COMPACT_TO = 0.8, 0.5  # past this share of the root window (4 chars a token), compact to that
 ELIDED = "\n… [older output elided to fit the context window]"
@@ -190,7 +192,7 @@ class Run:
             if self.depth == 0:
                 self._memory_mb = ctx.memory.take(ctx.memory_mb, ctx.memory_mb)
             else:
-                self._memory_mb = ctx.memory.take(max(MIN_SANDBOX_MB, ctx.memory_mb // CHILD_MEMORY_SHARE))
+                self._memory_mb = ctx.memory.take(child_memory_mb(ctx.memory_mb))
             self.sandbox = await asyncio.to_thread(
                 Sandbox, ctx.project, skills=ctx.skills_dir, host_functions=self.functions.as_dict(),
                 timeout_s=ctx.cell_timeout_s, memory_mb=self._memory_mb, disk_quota=ctx.disk_quota,
@@ -202,19 +204,20 @@ class Run:
             self.sandbox.host_functions.update(self.functions.as_dict())
             fields = list(self.signature.output_fields)
             if self.sandbox.output_fields != fields:
-                await asyncio.to_thread(self.sandbox.set_output_fields, fields)
+                await self.sandbox.in_thread(self.sandbox.set_output_fields, fields)
+        await self._install_output_classes()
         if ctx.skills_path:
             sys_path = "__import__('sys').path"
-            await asyncio.to_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
+            await self.sandbox.in_thread(self.sandbox.run, f"{sys_path}.__setitem__(slice(0, 0), "
                                     f"[p for p in {ctx.skills_path!r} if p not in {sys_path}])")
         self._compact_helpers = False
         if ctx.compact_prompt:  # the helpers a small model's prompt names, imported for it
-            imported = await asyncio.to_thread(self.sandbox.run, COMPACT_IMPORTS)
+            imported = await self.sandbox.in_thread(self.sandbox.run, COMPACT_IMPORTS)
             self._compact_helpers = imported.error is None
         self.inputs = await asyncio.to_thread(self.files.stage, self.inputs, self.sandbox)
         if self.inputs:  # over the sandbox's door, never pasted into source code: any size fits
             try:
-                self._variables = await asyncio.to_thread(self.sandbox.set_variables, self.inputs, _input_json)
+                self._variables = await self.sandbox.in_thread(self.sandbox.set_variables, self.inputs, encode_input)
             except SandboxError as e:
                 raise RuntimeError(f"could not load the inputs into the sandbox: {e}") from e
         else:
@@ -228,7 +231,7 @@ class Run:
             self.signature, output_limit=ctx.output_limit,
             roles={name: lm.model for name, lm in ctx.roles.items()},
             skills_text=ctx.skills_text, has_skills_mount=ctx.skills_dir is not None,
-            compact=ctx.compact_prompt, compact_helpers=self._compact_helpers,
+            compact=ctx.compact_prompt, compact_helpers=self._compact_helpers, template=ctx.system_prompt,
         )
         self.messages = [{"role": "system", "content": system}, *self.prior_messages,
                          {"role": "user", "content": task_prompt(
@@ -304,19 +307,31 @@ class Run:
             return await ctx.complete(ctx.lm, self._window(), role="root" if self.depth == 0 else f"root@{self.depth}",
                                       call_id=new_id(), parent_id=self.iteration_id, stream=True)
 
+    async def _install_output_classes(self) -> None:
+        """The pydantic output models as guest classes of the same name (`SUBMIT(result=Result(...))`)."""
+        if classes := guest_classes(output_types(self.signature)):
+            await self.sandbox.in_thread(self.sandbox.run, install_classes_source(classes))
+
     async def _run_cell(self, code: str) -> CellResult:
         """Run a cell within the turn's deadline: its own time limit is cut to the time left,
-        and at the deadline the cell is cancelled, which also ends its waits on host calls."""
+        and at the deadline the cell is cancelled, which also ends its waits on host calls.
+        After a restart the output classes are installed again in the fresh instance."""
+        result = await self._timed_cell(code)
+        if result.restarted:
+            await self._install_output_classes()
+        return result
+
+    async def _timed_cell(self, code: str) -> CellResult:
         left = self.ctx.meter.seconds_left()
         if left is None:
-            return await asyncio.to_thread(self.sandbox.run, code)
+            return await self.sandbox.in_thread(self.sandbox.run, code)
         timeout = max(0.05, min(self.ctx.cell_timeout_s, left))
         # The cell's own limit stops it softly at the deadline; the watchdog, a moment later, ends
         # what that limit cannot (waits on host calls) without cutting the cell's unwinding short.
         watchdog = asyncio.get_running_loop().call_later(max(0.0, left) + SOFT_TIMEOUT_GRACE_S,
                                                          self.sandbox.cancel)
         try:
-            return await asyncio.to_thread(self.sandbox.run, code, timeout)
+            return await self.sandbox.in_thread(self.sandbox.run, code, timeout)
         finally:
             watchdog.cancel()
 
@@ -411,15 +426,6 @@ class Run:
     def _fail(self, error: Exception, cancelled: bool = False) -> None:
         self.ctx.emit(RunFailed(run_id=self.ctx.run_id, call_id=self.call_id, parent_id=self.parent_id,
                                 error=str(error), error_type=type(error).__name__, cancelled=cancelled))
-
-
-def _input_json(value: Any) -> bytes:
-    """An input value as JSON for the guest (pydantic models dumped, the rest as text)."""
-    text = json.dumps(jsonable(value), default=str, ensure_ascii=False)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # lone surrogates: let JSON escape them
-        return json.dumps(jsonable(value), default=str).encode()
 
 
 def _preview(value: Any) -> str:

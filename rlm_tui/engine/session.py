@@ -28,7 +28,7 @@ from rlm_tui.engine.trace import read_trace
 from rlm_tui.engine.trace_blobs import text_key
 from rlm_tui.sandbox import Sandbox
 
-GUEST_FUNCTIONS = ("llm_query", "llm_query_batched", "predict", "rlm_query")
+GUEST_FUNCTIONS = ("llm_query", "llm_query_batched", "predict", "rlm_query", "rlm_query_batched")
 
 
 @dataclass
@@ -190,6 +190,8 @@ class ChatSession:
             title=self._turns[0].question[:80] if self._turns else "(new session)",
             turns=[SavedTurn(question=t.question, answer=t.answer, partial=t.partial, messages=t.messages)
                    for t in self._turns],
+            model=self.settings.model, sub_model=self.settings.sub_model,
+            api_base=self.settings.api_base,
         )
         with self._lock:
             _write_atomically(self.folder / "meta.json", json.dumps(redact.scrub_data(meta.model_dump())))
@@ -200,7 +202,9 @@ class ChatSession:
         for meta_file in sessions_dir().glob("*/meta.json"):
             try:
                 meta = SessionMeta.read(meta_file)
-                found.append(SavedSession(meta.id, meta.title, meta.updated, meta_file.parent))
+                found.append(SavedSession(meta.id, meta.title, meta.updated, meta_file.parent,
+                                          project=meta.project, model=meta.model,
+                                          sub_model=meta.sub_model, api_base=meta.api_base))
             except (OSError, ValueError):
                 continue
         return sorted(found, key=lambda s: s.updated, reverse=True)
@@ -243,9 +247,9 @@ class ChatSession:
         self._status(f"Restoring the sandbox: re-running {len(cells)} cells…")
         self._sandbox.host_functions.update(_replay_functions(events))
         for code in cells:
-            await asyncio.to_thread(self._sandbox.run, code)
+            await self._sandbox.in_thread(self._sandbox.run, code)
         self._sandbox.host_functions.update(_idle_functions(list(self._sandbox.host_functions)))
-        self.variables = await asyncio.to_thread(self._sandbox.variables)
+        self.variables = await self._sandbox.in_thread(self._sandbox.variables)
         self._status(f"Restored {len(self.variables)} variables")
 
 
@@ -278,22 +282,25 @@ def _idle_functions(names: list[str]) -> dict[str, Callable[..., Any]]:
 
 
 def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:
-    """Guest functions that answer with what the original run got: `llm_query` by prompt
-    (batched children finish out of order; matched by hash, as a long prompt may be stored
-    as its hash alone), `predict` and `rlm_query` in call order."""
+    """Guest functions that answer with what the original run got: `llm_query` and a batch's
+    `rlm_query` by prompt (batched children finish out of order; matched by hash, as a long
+    prompt may be stored as its hash alone), `predict` and `rlm_query` in call order."""
     prompts = {e.call_id: text_key(e.prompt) for e in events if isinstance(e, SubCallStarted)}
+    batches = {e.call_id for e in events if isinstance(e, SubCallStarted) and e.function == "rlm_query_batched"}
     by_prompt: dict[str, deque[str]] = defaultdict(deque)
+    by_question: dict[str, deque[str]] = defaultdict(deque)
     in_order: dict[str, deque[str]] = defaultdict(deque)
     for e in events:
         if isinstance(e, SubCallFinished) and e.error is None:
             if e.function == "llm_query":
                 by_prompt[prompts.get(e.call_id, "")].append(e.response)
+            elif e.function == "rlm_query" and e.parent_id in batches:
+                by_question[prompts.get(e.call_id, "")].append(e.response)
             elif e.function in ("predict", "rlm_query"):
                 in_order[e.function].append(e.response)
 
     def llm_query(prompt: str, *_args: Any, **_kwargs: Any) -> str:
-        queue = by_prompt.get(text_key(prompt)) if isinstance(prompt, str) else None
-        return queue.popleft() if queue else MISSING
+        return _take(by_prompt, prompt)
 
     def recorded(function: str, decode: Callable[[str], Any]) -> Callable[..., Any]:
         def answer(*_args: Any, **_kwargs: Any) -> Any:
@@ -306,7 +313,13 @@ def _replay_functions(events: list[Event]) -> dict[str, Callable[..., Any]]:
         "llm_query_batched": lambda prompts, *a, **k: [llm_query(p) for p in prompts],
         "predict": recorded("predict", json.loads),
         "rlm_query": recorded("rlm_query", str),
+        "rlm_query_batched": lambda questions, *a, **k: [_take(by_question, q) for q in questions],
     }
+
+
+def _take(answers: dict[str, deque[str]], prompt: Any) -> str:
+    queue = answers.get(text_key(prompt)) if isinstance(prompt, str) else None
+    return queue.popleft() if queue else MISSING
 
 
 MISSING = "(no recorded answer for this call while restoring the session)"

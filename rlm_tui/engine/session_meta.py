@@ -27,6 +27,9 @@ class SessionMeta(BaseModel):
     updated: float  # seconds since the epoch
     title: str
     turns: list[SavedTurn] = Field(default_factory=list)
+    model: str | None = None  # the models it last ran with, restored on resume when none is named
+    sub_model: str | None = None
+    api_base: str | None = None
 
     @classmethod
     def read(cls, path: Path) -> SessionMeta:

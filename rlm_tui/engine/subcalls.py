@@ -1,7 +1,10 @@
-"""The guest functions: `llm_query`, `llm_query_batched`, `predict`, `rlm_query`.
+"""The guest functions: `llm_query`, `llm_query_batched`, `predict`, `rlm_query`,
+`rlm_query_batched`.
 
 They run on the sandbox's thread while the guest waits, and hand their work to the run's
-event loop, where sub-calls run concurrently under the shared concurrency limit.
+event loop, where sub-calls run concurrently under the shared concurrency limit. A batch of
+child RLMs runs at most `concurrency` children at once, and starts the next one when the
+tree's memory pool has room for its sandbox.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from rlm_tui.lm.client import Usage
-from rlm_tui.engine.budget import BudgetExceeded, CallRefused
+from rlm_tui.engine.budget import BudgetExceeded, CallRefused, child_memory_mb
 from rlm_tui.engine.context import Cancelled, RunContext
 from rlm_tui.engine.events import CallsRefused, SubCallFinished, SubCallStarted, new_id
 from rlm_tui.engine.guest_paths import mounted, sandbox_mounts
@@ -53,6 +56,7 @@ class GuestFunctions:
             "llm_query_batched": self.llm_query_batched,
             "predict": self.predict,
             "rlm_query": self.rlm_query,
+            "rlm_query_batched": self.rlm_query_batched,
         }
         if self.ctx.load_skill is not None:
             functions["load_skill"] = self.ctx.load_skill
@@ -90,6 +94,13 @@ class GuestFunctions:
     def rlm_query(self, question: str, signature: str | None = None, **inputs: Any) -> Any:
         """Hand a sub-task to a child RLM with its own sandbox (str answer, or a dict with signature=)."""
         return self._bridge(self._child(_text(question), signature, inputs))
+
+    def rlm_query_batched(self, questions: list[str]) -> list[str]:
+        """Hand many independent sub-tasks to child RLMs that run in parallel; returns their
+        answers in order, a failed one as an 'ERROR: ...' string in its slot."""
+        if not isinstance(questions, list):
+            raise TypeError("rlm_query_batched takes a list of question strings")
+        return self._bridge(self._child_batch([_text(q) for q in questions]))
 
     # -- bridge ----------------------------------------------------------------------------
 
@@ -223,17 +234,56 @@ class GuestFunctions:
 
         return await self._tracked("predict", label, shown_inputs[:2000], self.run.iteration_id, work)
 
-    async def _child(self, question: str, signature: str | None, inputs: dict[str, Any]) -> Any:
+    async def _child(self, question: str, signature: str | None, inputs: dict[str, Any],
+                     parent_id: str | None = None) -> Any:
+        parent_id = parent_id or self.run.iteration_id
         if self.run.depth + 1 > self.ctx.max_depth:
             prompt = question if not inputs else f"{question}\n\nInputs:\n{inputs!r}"
-            return await self._query(prompt, None, "rlm_query", self.run.iteration_id)
+            return await self._query(prompt, None, "rlm_query", parent_id)
 
         async def work(call_id: str) -> tuple[str, Any, Usage]:
             outputs, _partial = await self.run.spawn_child(question, signature, inputs, parent_id=call_id)
             value = outputs if signature else next(iter(outputs.values()), "")
             return str(value)[:2000], value, Usage()
 
-        return await self._tracked("rlm_query", self.ctx.sub_lm.model, question, self.run.iteration_id, work)
+        return await self._tracked("rlm_query", self.ctx.sub_lm.model, question, parent_id, work)
+
+    async def _child_batch(self, questions: list[str]) -> list[str]:
+        ctx = self.ctx
+        sandboxed = self.run.depth + 1 <= ctx.max_depth  # past the depth cap children are plain queries
+        need_mb = child_memory_mb(ctx.memory_mb)
+        turn = asyncio.Condition()
+        running = 0
+
+        def may_start() -> bool:
+            assert ctx.memory is not None
+            if running == 0:
+                return True  # the pool may still refuse it: that slot then says so
+            return running < ctx.concurrency and (not sandboxed or ctx.memory.free_mb >= need_mb)
+
+        async def one(question: str, call_id: str) -> str:
+            nonlocal running
+            async with turn:
+                await turn.wait_for(may_start)
+                running += 1
+            try:
+                return str(await self._child(question, None, {}, call_id))
+            finally:
+                async with turn:
+                    running -= 1
+                    turn.notify_all()
+
+        async def work(call_id: str) -> tuple[str, list[str], Usage]:
+            results = await asyncio.gather(*(one(q, call_id) for q in questions), return_exceptions=True)
+            for r in results:
+                if isinstance(r, (Cancelled, asyncio.CancelledError)):
+                    raise r
+            answers = [r if isinstance(r, str) else _error_slot(r) for r in results]
+            failed = sum(1 for r in results if not isinstance(r, str))
+            return f"{len(questions)} answers" + (f", {failed} failed" if failed else ""), answers, Usage()
+
+        return await self._tracked("rlm_query_batched", ctx.sub_lm.model, f"{len(questions)} questions",
+                                   self.run.iteration_id, work)
 
 
 def _on_own_thread(name: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> asyncio.Future:

@@ -1,5 +1,6 @@
 """JSONL traces: one event per line, flushed as it happens; secrets scrubbed; bounded in size
-(long texts stored once, a byte cap per run: see `trace_blobs`)."""
+(long texts stored once, a byte cap per run: see `trace_blobs`). `read_run_traces` gives them
+back as typed `RunTrace`s, equal to the `prediction.trace` of the runs that wrote them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import IO, Any
 from rlm_tui import redact
 from rlm_tui.engine.events import Event, LMToken, event_from_dict
 from rlm_tui.engine import trace_blobs
+from rlm_tui.engine.run_trace import RunTrace, run_traces
 from rlm_tui.engine.trace_blobs import BlobResolver, TracePacker, stored_blobs
 
 
@@ -134,3 +136,8 @@ def _fits(value: Any, hint: Any) -> bool:
     if origin is dict:
         return isinstance(value, dict) and all(_fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items())
     return isinstance(value, hint)
+
+
+def read_run_traces(path: Path) -> list[RunTrace]:
+    """Each top-level run in a trace as a typed `RunTrace` (a session's trace: one per turn)."""
+    return run_traces(read_trace(path))

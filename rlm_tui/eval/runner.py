@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -146,11 +144,6 @@ class Runner:
 
     async def run(self) -> EvalResults:
         config = self.config
-        # Each running RLM task holds a worker thread for its cell while the cell waits on sub-calls,
-        # and those sub-calls need worker threads too (getaddrinfo, file writes): the default pool
-        # (cores + 4 threads) deadlocks at that many tasks at once. Size it for the concurrency.
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(
-            max_workers=2 * config.concurrency + (os.cpu_count() or 1) + 4, thread_name_prefix="rlm-eval"))
         _preload()
         tasks = self.plan()
         previous = self._previous()

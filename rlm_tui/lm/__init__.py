@@ -4,8 +4,10 @@
 |-------------|------------------------------------------------------------------------------|
 | `client`    | `LM`: dspy.LM over litellm, usage and cost, retries, streaming, prefix keys   |
 | `build`     | the root LM, the sub-LM and named role LMs from settings (`NoModelError`)    |
-| `facts`     | what a model can take: context window, chars per token, warm-up (no litellm) |
+| `facts`     | what a model can take: context window, chars per token (no litellm)          |
+| `warm`      | `warm_up`: load the LM client and an offline model's weights, with status    |
 | `router`    | a LiteLLM Router's model groups behind `router/<group>` model strings         |
 
-Importing the package loads nothing: `client` pulls in dspy and (lazily) litellm, `facts` neither.
+Importing the package loads nothing: `client` pulls in dspy and (lazily) litellm; `facts` and
+`warm` import them only when called.
 """

@@ -152,13 +152,15 @@ def json_bytes(value: Any) -> bytes:
         return json.dumps(value).encode()
 
 
-def input_encoder(encode: Callable[[Any], bytes]) -> Encoder:
-    """(kind, bytes) of an input: a str as UTF-8 (no JSON on either side), the rest `encode`d."""
+def input_encoder(encode: Callable[[Any], bytes | tuple[str, bytes]]) -> Encoder:
+    """(kind, bytes) of an input: a str as UTF-8 (no JSON on either side), the rest `encode`d
+    (JSON bytes, or a (kind, bytes) pair of its own: `pickle` of builtins that JSON would change)."""
 
     def encoder(value: Any) -> tuple[str, bytes]:
         if type(value) is str:
             return "text", value.encode("utf-8", "surrogatepass")
-        return "json", encode(value)
+        encoded = encode(value)
+        return encoded if isinstance(encoded, tuple) else ("json", encoded)
 
     return encoder
 

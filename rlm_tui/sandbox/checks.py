@@ -14,7 +14,7 @@ from rlm_tui.sandbox.results import SandboxError
 HostFunction = Callable[..., Any]
 
 
-_RESERVED = frozenset(dir(builtins)) | {"SUBMIT", "SHOW_VARS", "Image"}
+_RESERVED = frozenset(dir(builtins)) | {"SUBMIT", "SHOW_VARS", "Image", "Audio"}
 
 
 def check_names(functions: Mapping[str, HostFunction]) -> None:

@@ -9,6 +9,13 @@ Mapping of the protocol:
   tool's parameter names (DSPy wraps tools as keyword-only functions).
 - `output_fields` (a list of `{"name", "type"?}` dicts) orders `SUBMIT`'s values; a cell that
   calls `SUBMIT(...)` returns `FinalOutput(dict)`.
+- `execute` returns the cell's trailing expression's value when it is not None and JSON can
+  carry it (as `PythonInterpreter` does; printed output is then not returned), else the
+  printed output (a value JSON cannot carry is echoed there as its `repr`).
+- A tool result that JSON cannot carry reaches the guest as its `str()`; a tool's exception
+  reaches the guest as `RuntimeError("Type: message")`, as DSPy's sandbox raises it.
+- DSPy callbacks (`callbacks=` and `dspy.settings.callbacks`) see `start`, `execute`,
+  `invoke_tool` and `shutdown` (DSPy's `with_callbacks`).
 - A guest exception raises `CodeExecutionError` (the traceback, with any output printed
   before it), a syntax error raises `SyntaxError`; both leave the session usable.
 - `variables` (DSPy passes them on every call) cross over the sandbox's door as JSON, never
@@ -23,6 +30,7 @@ Mapping of the protocol:
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import keyword
@@ -32,6 +40,7 @@ from typing import Any
 
 from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError, FinalOutput
 from dspy.primitives.python_interpreter import _await_in_sync, _make_jsonable
+from dspy.utils.callback import BaseCallback, with_callbacks
 
 from rlm_tui.sandbox.folders import make_private, remove_tree
 from rlm_tui.sandbox.results import SandboxError, SandboxRestarted
@@ -62,7 +71,9 @@ class WasmInterpreter:
         memory_mb: int = 1024,
         output_limit: int = 100_000,
         survive_restarts: bool = False,
+        callbacks: list[BaseCallback] | None = None,
     ) -> None:
+        self.callbacks = list(callbacks or [])  # DSPy's `with_callbacks` reads them here
         self.tools: dict[str, Callable[..., Any]] = dict(tools or {})
         self.output_fields = output_fields
         self.project = project
@@ -91,6 +102,7 @@ class WasmInterpreter:
 
     # -- protocol ------------------------------------------------------------------------
 
+    @with_callbacks
     def start(self) -> None:
         if self._ended:
             raise CodeInterpreterError("this WasmInterpreter session has ended; create a new interpreter")
@@ -109,15 +121,17 @@ class WasmInterpreter:
             self._cleanup()
             raise CodeInterpreterError(f"could not start the WASM sandbox: {e}") from e
 
+    @with_callbacks
     def execute(self, code: str, variables: dict[str, Any] | None = None) -> Any:
         self.start()
         sandbox = self.sandbox
         assert sandbox is not None
+        self._value = _NO_VALUE
         try:
             self._sync(sandbox)
             if variables:
                 self._inject(sandbox, variables)
-            result = sandbox.run(code)
+            result = sandbox.run(_report_trailing_value(code))
         except SandboxRestarted as e:
             self._restarted(str(e))
         except SandboxError as e:
@@ -131,6 +145,8 @@ class WasmInterpreter:
                 raise SyntaxError(f"Invalid Python syntax. message: {result.error}")
             printed = f"\n(output before the error:)\n{result.stdout}" if result.stdout else ""
             raise CodeExecutionError(f"{result.error_type}: {result.error}{printed}")
+        if self._value is not _NO_VALUE:
+            return self._value
         return result.stdout + (f"\n[stderr]\n{result.stderr}" if result.stderr else "")
 
     def _restarted(self, message: str) -> None:
@@ -141,6 +157,7 @@ class WasmInterpreter:
             raise CodeInterpreterError(message)
         raise CodeExecutionError(message)
 
+    @with_callbacks
     def shutdown(self) -> None:
         self._ended = True
         if self.sandbox is not None:
@@ -164,8 +181,20 @@ class WasmInterpreter:
             folder, self._empty_project = self._empty_project, None
             remove_tree(folder)
 
+    @with_callbacks
+    def invoke_tool(self, tool_name: str, kwargs: dict[str, Any]) -> Any:
+        """Call tool `tool_name` for guest code (DSPy's name for it, seen by its callbacks)."""
+        tool = self.tools.get(tool_name)
+        if tool is None:
+            raise CodeInterpreterError(f"Unknown tool: {tool_name}")
+        result = tool(**kwargs)
+        return _await_in_sync(result) if inspect.isawaitable(result) else result
+
     def _sync(self, sandbox: Sandbox) -> None:
         """Bind tools added since the last call, and send changed output fields."""
+        if _VALUE_FUNCTION not in self._bound:
+            sandbox.add_host_functions({_VALUE_FUNCTION: self._keep_value})
+            self._bound.add(_VALUE_FUNCTION)
         new = {name: self._tool_proxy(name) for name in self.tools if name not in self._bound}
         if new:
             sandbox.add_host_functions(new, as_globals=True)
@@ -175,18 +204,22 @@ class WasmInterpreter:
             sandbox.set_output_fields(fields)
             self._fields_sent = fields
 
+    def _keep_value(self, value: Any) -> None:
+        self._value = value
+
     def _tool_proxy(self, name: str) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
-            tool = self.tools.get(name)
-            if tool is None:
-                raise CodeInterpreterError(f"Unknown tool: {name}")
-            if args:
-                kwargs = _bind_positional(tool, args, kwargs)
-                args = ()
-            result = tool(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = _await_in_sync(result)
-            return _make_jsonable(result)
+            if args:  # a wrong call is the guest's TypeError, as with DSPy's typed tool wrappers
+                kwargs = _bind_positional(self.tools.get(name, _no_tool), args, kwargs)
+            try:
+                result = _make_jsonable(self.invoke_tool(name, kwargs))
+            except Exception as e:  # guest code written for dspy.RLM catches RuntimeError
+                raise RuntimeError(f"{type(e).__name__}: {e}") from e
+            try:
+                json.dumps(result, allow_nan=False)
+            except (TypeError, ValueError):
+                return str(result)
+            return result
 
         call.__name__ = name
         call.__doc__ = getattr(self.tools.get(name), "__doc__", None)
@@ -204,6 +237,53 @@ class WasmInterpreter:
             raise
         except SandboxError as e:
             raise CodeInterpreterError(f"could not inject variables: {e}") from e
+
+
+_NO_VALUE: Any = object()
+_VALUE_FUNCTION = "__rlm_dspy_value__"  # takes the trailing expression's value to the host
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def _report_trailing_value(code: str) -> str:
+    """`code` with its trailing expression kept and handed to the host after the cell, the
+    lines before it unchanged (tracebacks keep their line numbers); unparsable code as given
+    (the sandbox reports its syntax error)."""
+    code = code.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    last = tree.body[-1] if tree.body else None
+    if not isinstance(last, ast.Expr):
+        return code
+    lines = code.split("\n")
+    before = lines[last.lineno - 1].encode()[: last.col_offset].decode()  # `a = 1; a + 1` (offsets in bytes)
+    expr = ast.get_source_segment(code, last.value, padded=False)
+    wait = "await " if _is_async(tree) else ""  # host functions return awaitables in async cells
+    return "\n".join([  # `_`, as a REPL binds the last value (and as a traceback then shows it)
+        *lines[: last.lineno - 1], f"{before}_ = ({expr})",
+        "if _ is not None:",
+        "    try:", f"        {wait}{_VALUE_FUNCTION}(_)",
+        "    except TypeError:", "        print(repr(_))",
+    ])
+
+
+def _is_async(tree: ast.Module) -> bool:
+    """Does the cell itself await (top level, outside functions and classes)?"""
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)):
+            return True
+        if isinstance(node, ast.comprehension) and node.is_async:
+            return True
+        if not isinstance(node, _SCOPES):
+            pending.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _no_tool(**kwargs: Any) -> None:
+    """Stands in for a tool that is gone, so `invoke_tool` reports it by name."""
 
 
 def _bind_positional(tool: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +305,23 @@ def _bind_positional(tool: Callable[..., Any], args: tuple, kwargs: dict[str, An
 
 
 def _variable_json(value: Any) -> bytes:
-    return json.dumps(_make_jsonable(value), default=_set_to_list).encode()
+    return json.dumps(_make_jsonable(_sets_as_lists(value)), default=_set_to_list).encode()
+
+
+def _sets_as_lists(value: Any) -> Any:
+    """Sets (at any depth in dicts, lists and tuples) as lists, sorted where their items sort,
+    as DSPy's `PythonInterpreter` sends them, so their order is the same on every run."""
+    if isinstance(value, (set, frozenset)):
+        items = [_sets_as_lists(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if type(value) is dict:
+        return {k: _sets_as_lists(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_sets_as_lists(v) for v in value)
+    return value
 
 
 def _set_to_list(value: Any) -> Any:

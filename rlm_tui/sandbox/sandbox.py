@@ -9,7 +9,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import wasmtime
 
@@ -27,6 +27,11 @@ from rlm_tui.sandbox.instance import GuestStopped, Hooks, Instance, Mount
 from rlm_tui.sandbox.output import OutputBuffer
 from rlm_tui.sandbox.results import CellResult, SandboxError, SandboxRestarted, VarInfo
 from rlm_tui.sandbox.tickets import HostCalls
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+T = TypeVar("T")
 
 __all__ = ["CellResult", "DiskQuota", "HostFunction", "Sandbox", "SandboxError", "SandboxRestarted", "VarInfo"]
 
@@ -91,6 +96,7 @@ class Sandbox:
         self._owner: int | None = None  # thread holding the lock, to refuse re-entry from a host call
         self._instance: Instance | None = None
         self._closed = self._closing = False
+        self._worker: ThreadPoolExecutor | None = None  # `in_thread`'s one thread
         self._stdout = OutputBuffer(output_limit)
         self._stderr = OutputBuffer(output_limit)
         self._calls = HostCalls()
@@ -130,6 +136,8 @@ class Sandbox:
             if self._closed:
                 return
             self._closed = True
+            if self._worker is not None:
+                self._worker.shutdown(wait=False)
             self._calls.close()
             self._drop_instance()
             self._remove_folders()
@@ -334,11 +342,26 @@ class Sandbox:
                 cell.submitted,
             )
 
-    async def arun(self, code: str, timeout_s: float | None = None) -> CellResult:
-        """`run` on a worker thread; cancelling the awaiting task cancels the cell."""
+    async def in_thread(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """`fn(*args)` on this sandbox's own worker thread, made on first use.
+
+        A cell blocks its thread while the guest waits on host calls, and serving those calls takes
+        threads of the loop's default pool (name lookups, file writes, a child run's sandbox): cells
+        on that pool would starve it once as many runs wait at once as it has threads. One thread
+        per sandbox also keeps its calls in order."""
         import asyncio
 
-        task = asyncio.ensure_future(asyncio.to_thread(self.run, code, timeout_s))
+        if self._worker is None:
+            from concurrent.futures import ThreadPoolExecutor  # first use: it imports logging
+
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="rlm-sandbox")
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    async def arun(self, code: str, timeout_s: float | None = None) -> CellResult:
+        """`run` on the sandbox's thread; cancelling the awaiting task cancels the cell."""
+        import asyncio
+
+        task = asyncio.ensure_future(self.in_thread(self.run, code, timeout_s))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -364,7 +387,7 @@ class Sandbox:
         """A fresh snapshot of the user's variables."""
         return self.run("pass").variables
 
-    def set_variables(self, values: Mapping[str, Any], encode: Callable[[Any], bytes] | None = None) -> list[VarInfo]:
+    def set_variables(self, values: Mapping[str, Any], encode: Callable[[Any], bytes | tuple[str, bytes]] | None = None) -> list[VarInfo]:
         """Bind `values` as variables in the guest, of any size its memory allows: each value
         crosses over the door, never inside source code: a str as UTF-8, anything else as
         JSON (`encode(value)`, default `json.dumps`). A value sent before (the same object) is

@@ -7,7 +7,7 @@ same store (WASI's descriptor table is per store) right after the guest: it impo
 WASI functions and the guest's memory, re-exports that memory, and exports one wrapper per
 function. A wrapper called with guest pointers therefore works on guest memory, with no copy.
 
-The module is compiled once (kept in the user cache) and loaded once per engine.
+The module is compiled once (kept in the user cache) and loaded once per wasmtime engine.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from rlm_tui import redact
 from rlm_tui.chat_api import ChatSessionAPI, SessionBackend, TurnResult
 from rlm_tui.config import Settings
 from rlm_tui.paths import data_dir
-from rlm_tui.tui import commands, fuzzy
+from rlm_tui.tui import alt_keys, commands, fuzzy
 from rlm_tui.tui.backend import EngineBackend
 from rlm_tui.tui.palette import RLMCommands
 from rlm_tui.tui.pump import EventPump
@@ -34,7 +34,7 @@ from rlm_tui.tui.widgets.prompt import PromptInput
 QUIT_WINDOW_S = 2.0
 
 
-class RLMApp(SlashCommands, App[None]):
+class RLMApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "rlm-tui"
     COMMANDS = App.COMMANDS | {RLMCommands}
@@ -42,7 +42,8 @@ class RLMApp(SlashCommands, App[None]):
         Binding("escape", "cancel_turn", "Cancel turn", id="cancel", show=False),
         Binding("ctrl+c", "ctrl_c", "Quit (twice)", id="quit", priority=True, show=False),
         Binding("f1", "help", "Help", id="help"),
-        Binding("ctrl+y", "copy_answer", "Copy answer", id="copy_answer", show=False),
+        Binding("ctrl+y", "copy_answer", "Copy answer", id="copy_answer", show=False,
+                priority=True),  # over the input's redo (super+y still redoes)
     ]
 
     def __init__(self, settings: Settings, project: Path, resume: str | None = None,
@@ -50,6 +51,7 @@ class RLMApp(SlashCommands, App[None]):
                  history_file: Path | None = None, theme_dirs: list[Path] | None = None,
                  offline_default: str | None = None) -> None:
         super().__init__()
+        alt_keys.install()  # alt+enter from tmux/xterm stays alt+enter (a newline), not enter
         self.settings = settings
         if settings.api_key is not None:  # scrubbed from /export and everything else written out
             redact.register(settings.api_key.get_secret_value())
@@ -75,6 +77,7 @@ class RLMApp(SlashCommands, App[None]):
         self.main: MainScreen = MainScreen(
             self.project, self._syntax_for(settings.theme), lambda: self.project_files,
             self.history_file, replay=self.replay)
+        self.slash = SlashCommands(self)
 
     # ---- startup -------------------------------------------------------------------------
     def get_default_screen(self) -> MainScreen:
@@ -98,11 +101,10 @@ class RLMApp(SlashCommands, App[None]):
         if self.replay is not None:
             self.main.status.update_info(state="replay", detail=str(self.replay.name))
             self.load_replay()
+        elif self.resume_id is not None and (self.settings.model is None or self.offline_default):
+            self._resume_with_saved_model()
         elif self.settings.model is None:
-            from rlm_tui.tui.screens.no_model import NoModelScreen
-
-            self.main.status.update_info(state="no model")
-            self.push_screen(NoModelScreen(), self._model_chosen)
+            self._ask_for_model()
         else:
             self.call_after_refresh(self.start_session, self.resume_id)
 
@@ -113,13 +115,40 @@ class RLMApp(SlashCommands, App[None]):
         if self.settings.keys:
             self.set_keymap(dict(self.settings.keys))
 
+    def _ask_for_model(self) -> None:
+        from rlm_tui.tui.screens.no_model import NoModelScreen, offline_model
+
+        self.main.status.update_info(state="no model")
+        self.push_screen(NoModelScreen(offline_model()), self._model_chosen)  # a stat and a find_spec
+
+    @work(group="session")
+    async def _resume_with_saved_model(self) -> None:
+        """`--resume` naming no model: the saved session runs with the model (and api_base) it
+        was saved with; one saved without a model asks for one, then resumes."""
+        saved = await asyncio.to_thread(self.backend.list_saved)
+        match = next((s for s in saved if s.id == self.resume_id), None) if self.resume_id \
+            else (saved[0] if saved else None)
+        if match is not None and match.model:
+            self.settings = self.settings.with_overrides(
+                model=match.model, sub_model=match.sub_model, api_base=match.api_base)
+            self.offline_default = ""
+            self.main.status.update_info(model=match.model, offline_default="",
+                                         sub_model=self.settings.effective_sub_model or "")
+        elif self.settings.model is None:
+            self._ask_for_model()
+            return
+        self.start_session(self.resume_id)
+
     def _model_chosen(self, choice: Any) -> None:
         if choice is None:
             return
-        self.settings = self.settings.with_overrides(model=choice.model, api_base=choice.api_base)
+        if choice.api_key:
+            redact.register(choice.api_key)  # scrubbed from /export and everything written out
+        self.settings = self.settings.with_overrides(model=choice.model, api_base=choice.api_base,
+                                                     api_key=choice.api_key)
         self.main.status.update_info(model=choice.model, sub_model=self.settings.effective_sub_model)
         self.main.prompt_area.input.focus()
-        self.start_session(None)
+        self.start_session(self.resume_id)  # `--resume` still resumes once a model is chosen
 
     @work(group="session", exclusive=True)
     async def start_session(self, resume: str | None = None) -> None:
@@ -243,6 +272,17 @@ class RLMApp(SlashCommands, App[None]):
         if self.pump is not None:
             self.pump.flush()
         await self._queue.join()
+
+    # ---- commands ------------------------------------------------------------------------
+    def run_slash(self, parsed: commands.ParsedCommand) -> None:
+        """Run a slash command, typed in the prompt or picked in the palette."""
+        self.slash.run(parsed)
+
+    def show_variable(self, row: Any) -> None:
+        from rlm_tui.tui.screens.modals import PreviewScreen
+        from rlm_tui.tui.widgets.variables import describe
+
+        self.push_screen(PreviewScreen(f"Variable {row.name}", describe(row), copy_text=row.preview))
 
     # ---- turns ---------------------------------------------------------------------------
     def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:

@@ -25,9 +25,9 @@ KEYS: tuple[tuple[str, str], ...] = (
 
 
 def no_model_message(config_path: Path) -> str:
-    """Markdown that says exactly how to configure a model."""
+    """Markdown that says exactly how to configure a model for good."""
     return f"""\
-# No model configured
+## Set a model for good
 
 rlm-tui needs a language model to drive the REPL. Set one in **any** of these ways:
 

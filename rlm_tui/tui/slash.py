@@ -1,77 +1,126 @@
-"""What each slash command does (mixed into `RLMApp`)."""
+"""What each slash command does. `SlashCommands` works on the app through `SlashHost`, the
+part of `RLMApp` it uses, so this module never imports the app (the app holds a `SlashCommands`)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 from rich.text import Text
 from textual.markup import escape
 
-from rlm_tui.chat_api import SavedSession
-from rlm_tui.config import Budget
+from rlm_tui.chat_api import ChatSessionAPI, SavedSession, SessionBackend
+from rlm_tui.config import Budget, Settings
 from rlm_tui.redact import scrub
 from rlm_tui.tui import commands
 from rlm_tui.tui.commands import ParsedCommand
 
 if TYPE_CHECKING:
-    from rlm_tui.tui.app import RLMApp
+    from textual.screen import Screen
+    from textual.theme import Theme
+    from textual.worker import Worker
+
+    from rlm_tui.tui.screens.main import MainScreen
+
+
+class SlashHost(Protocol):
+    """What the slash commands use of the app; `RLMApp` is the one implementation."""
+
+    settings: Settings
+    session: ChatSessionAPI | None
+    backend: SessionBackend
+    main: MainScreen
+    project: Path
+    replay: Path | None
+    turn_running: bool
+    theme: str
+
+    @property
+    def available_themes(self) -> dict[str, Theme]: ...
+
+    def get_theme(self, theme_name: str) -> Theme | None: ...
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = False) -> None: ...
+
+    def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None] | None = None) -> Any: ...
+
+    def run_worker(self, work: Any, *, group: str = "default") -> Worker[Any]: ...
+
+    def copy_to_clipboard(self, text: str) -> None: ...
+
+    def start_session(self, resume: str | None = None) -> Any: ...
+
+    def action_help(self) -> None: ...
+
+    def action_quit(self) -> Awaitable[None]: ...
 
 
 class SlashCommands:
-    """`run_slash` dispatches to `cmd_<name>`; the palette calls the same methods."""
+    """`run` dispatches a parsed command to `cmd_<name>`; the palette runs the same commands."""
 
-    def run_slash(self: RLMApp, parsed: ParsedCommand) -> None:
+    def __init__(self, app: SlashHost) -> None:
+        self.app = app
+
+    def run(self, parsed: ParsedCommand) -> None:
         if parsed.command is None:
             near = ", ".join(f"/{c.name}" for c in commands.complete(parsed.name[:2])[:4])
-            self.notify(f"Unknown command /{escape(parsed.name)}." + (f" Did you mean {near}?" if near else
+            self.app.notify(f"Unknown command /{escape(parsed.name)}." + (f" Did you mean {near}?" if near else
                         " Type / to see the commands."), severity="warning")
             return
-        if parsed.command.needs_session and self.session is None:
-            self.notify("The session is not ready yet.", severity="warning")
+        if parsed.command.needs_session and self.app.session is None:
+            self.app.notify("The session is not ready yet.", severity="warning")
             return
         handler = getattr(self, "cmd_" + parsed.command.name.replace("-", "_"))
         result = handler(parsed.arg)
         if hasattr(result, "__await__"):
-            self.run_worker(result, group="slash")
+            self.app.run_worker(result, group="slash")
 
-    def _replay_only(self: RLMApp, what: str) -> bool:
-        if self.replay is not None:
-            self.notify(f"{what} is not available in a replay.", severity="warning")
+    def _replay_only(self, what: str) -> bool:
+        if self.app.replay is not None:
+            self.app.notify(f"{what} is not available in a replay.", severity="warning")
             return True
         return False
 
     # ---- models and budget ---------------------------------------------------------------
-    def cmd_model(self: RLMApp, arg: str) -> None:
-        self._set_model("model", arg)
+    async def cmd_model(self, arg: str) -> None:
+        await self._set_model("model", arg)
 
-    def cmd_sub_model(self: RLMApp, arg: str) -> None:
-        self._set_model("sub_model", arg)
+    async def cmd_sub_model(self, arg: str) -> None:
+        await self._set_model("sub_model", arg)
 
-    def _set_model(self: RLMApp, field: str, arg: str) -> None:
+    async def _set_model(self, field: str, arg: str) -> None:
+        from rlm_tui.tui.model_check import model_problem
+
         label = "Root model" if field == "model" else "Sub-model"
         if not arg:
-            current = getattr(self.settings, field) or (self.settings.effective_sub_model
+            current = getattr(self.app.settings, field) or (self.app.settings.effective_sub_model
                                                          if field == "sub_model" else None)
-            self.notify(f"{label}: {current or 'not set'}. Change it with /{field.replace('_', '-')} NAME.")
+            self.app.notify(f"{label}: {current or 'not set'}. Change it with /{field.replace('_', '-')} NAME.")
             return
-        self.settings = self.settings.with_overrides(**{field: arg})
-        if self.session is not None:
-            self.session.set_models(**{field: arg})
-        self.main.status.update_info(model=self.settings.model or "",
-                                     sub_model=self.settings.effective_sub_model or "")
-        self.notify(f"{label} set to {arg} for this session.")
+        problem = await asyncio.to_thread(model_problem, arg, self.app.settings)
+        if problem is not None:
+            self.app.notify(f"{label} not changed: {problem}", severity="error", timeout=10)
+            return
+        self.app.settings = self.app.settings.with_overrides(**{field: arg})
+        if self.app.session is not None:
+            self.app.session.set_models(**{field: arg})
+        self.app.main.status.update_info(model=self.app.settings.model or "",
+                                     sub_model=self.app.settings.effective_sub_model or "")
+        self.app.notify(f"{label} set to {arg} for this session.")
 
-    def cmd_budget(self: RLMApp, arg: str) -> None:
-        budget = self.settings.budget
+    def cmd_budget(self, arg: str) -> None:
+        budget = self.app.settings.budget
         if not arg:
             rows = "\n".join(f"| `{name}` | {getattr(budget, name)} | {f.description or ''} |"
                              for name, f in Budget.model_fields.items())
             from rlm_tui.tui.screens.modals import PreviewScreen
 
-            self.push_screen(PreviewScreen("Budget", "Limits per turn (`none` = unlimited). Set one "
+            self.app.push_screen(PreviewScreen("Budget", "Limits per turn (`none` = unlimited). Set one "
                                            "with `/budget FIELD VALUE`.\n\n| field | value | meaning |"
                                            f"\n|---|---|---|\n{rows}"))
             return
@@ -80,32 +129,32 @@ class SlashCommands:
         value = value.strip()
         if name not in Budget.model_fields or not value:
             fields = ", ".join(Budget.model_fields)
-            self.notify(f"Usage: /budget FIELD VALUE, FIELD one of {fields}", severity="warning")
+            self.app.notify(f"Usage: /budget FIELD VALUE, FIELD one of {fields}", severity="warning")
             return
         parsed: Any = None if value.lower() in ("none", "off", "unlimited") else value
         try:
             new = Budget.model_validate({**budget.model_dump(), name: parsed})
         except ValidationError as e:
-            self.notify(f"Invalid value for {name}: {e.errors()[0]['msg']}", severity="error")
+            self.app.notify(f"Invalid value for {name}: {e.errors()[0]['msg']}", severity="error")
             return
-        self.settings = self.settings.model_copy(update={"budget": new})
-        if self.session is not None:  # the running session's next turns (a new one starts with it)
-            self.session.budget = new
-        self.main.refresh_usage(new)
-        self.notify(f"Budget {name} = {getattr(new, name)}")
+        self.app.settings = self.app.settings.model_copy(update={"budget": new})
+        if self.app.session is not None:  # the running session's next turns (a new one starts with it)
+            self.app.session.budget = new
+        self.app.main.refresh_usage(new)
+        self.app.notify(f"Budget {name} = {getattr(new, name)}")
 
-    def cmd_skills(self: RLMApp, arg: str) -> None:
+    def cmd_skills(self, arg: str) -> None:
         from rlm_tui.tui.screens.modals import PreviewScreen
 
         try:
             from rlm_tui import skills as skills_mod
 
             # listing them runs no tools.py
-            found = list(skills_mod.discover(self.project, host_tools=False).skills.values())
+            found = list(skills_mod.discover(self.app.project, host_tools=False).skills.values())
             problem = ""
         except Exception as e:  # noqa: BLE001 - a malformed user skill must not break the UI
             found, problem = [], f"\n\n**Could not load skills:** {e}"
-        enabled = set(self.settings.skills)
+        enabled = set(self.app.settings.skills)
         lines = [f"| {'✓' if s.name in enabled else ''} | **{s.name}** | {s.description} | "
                  f"{s.source} |" for s in found]
         table = ("| on | skill | what it does | from |\n|---|---|---|---|\n" + "\n".join(lines)
@@ -113,49 +162,49 @@ class SlashCommands:
         body = (f"{table}{problem}\n\nEnabled skills are in every prompt; the model can load the "
                 "others with `load_skill(name)`. Enable one by default with `skills = [\"name\"]` "
                 "in config.toml; add your own under `<config dir>/skills/` or `.rlm/skills/`.")
-        self.push_screen(PreviewScreen("Skills", body))
+        self.app.push_screen(PreviewScreen("Skills", body))
 
     # ---- sessions ------------------------------------------------------------------------
-    async def cmd_new(self: RLMApp, arg: str) -> None:
+    async def cmd_new(self, arg: str) -> None:
         if self._replay_only("/new"):
             return
         await self._close_session()
-        await self.main.reset()
-        self.notify("New session.")
-        self.start_session(None)
+        await self.app.main.reset()
+        self.app.notify("New session.")
+        self.app.start_session(None)
 
-    async def cmd_clear(self: RLMApp, arg: str) -> None:
-        await self.main.chat.clear_chat()
-        self.notify("Chat cleared; the session and its variables are kept.", timeout=3)
+    async def cmd_clear(self, arg: str) -> None:
+        await self.app.main.chat.clear_chat()
+        self.app.notify("Chat cleared; the session and its variables are kept.", timeout=3)
 
-    def cmd_save(self: RLMApp, arg: str) -> None:
+    def cmd_save(self, arg: str) -> None:
         if self._replay_only("/save"):
             return
-        if self.session is None:
-            self.notify("No session to save yet.", severity="warning")
+        if self.app.session is None:
+            self.app.notify("No session to save yet.", severity="warning")
             return
         try:
-            self.session.save()
+            self.app.session.save()
         except OSError as e:
-            self.notify(f"Cannot save the session: {e.strerror or e}", severity="error")
+            self.app.notify(f"Cannot save the session: {e.strerror or e}", severity="error")
             return
-        sid = self.session.session_id
-        self.notify(f"Session {sid} is saved (it saves after every turn). "
+        sid = self.app.session.session_id
+        self.app.notify(f"Session {sid} is saved (it saves after every turn). "
                     f"Reopen it with `rlm-tui --resume {sid}` or /resume.", timeout=8)
 
-    def cmd_resume(self: RLMApp, arg: str) -> None:
+    def cmd_resume(self, arg: str) -> None:
         if self._replay_only("/resume"):
             return
         if arg:
-            self.run_worker(self._resume(arg), group="slash")
+            self.app.run_worker(self._resume(arg), group="slash")
             return
         try:
-            saved = self.backend.list_saved()
+            saved = self.app.backend.list_saved()
         except Exception as e:  # noqa: BLE001
-            self.notify(f"Cannot list sessions: {e}", severity="error")
+            self.app.notify(f"Cannot list sessions: {e}", severity="error")
             return
         if not saved:
-            self.notify("No saved sessions yet.", severity="warning")
+            self.app.notify("No saved sessions yet.", severity="warning")
             return
         from rlm_tui.tui.screens.modals import PickerScreen
 
@@ -163,87 +212,81 @@ class SlashCommands:
 
         def chosen(sid: str | None) -> None:
             if sid:
-                self.run_worker(self._resume(sid), group="slash")
+                self.app.run_worker(self._resume(sid), group="slash")
 
-        self.push_screen(PickerScreen("Resume a session", options), chosen)
+        self.app.push_screen(PickerScreen("Resume a session", options), chosen)
 
-    async def _resume(self: RLMApp, session_id: str) -> None:
+    async def _resume(self, session_id: str) -> None:
         await self._close_session()
-        await self.main.reset()
-        self.start_session(session_id)
+        await self.app.main.reset()
+        self.app.start_session(session_id)
 
-    async def _close_session(self: RLMApp) -> None:
-        session, self.session = self.session, None
+    async def _close_session(self) -> None:
+        session, self.app.session = self.app.session, None
         if session is None:
             return
-        if self.turn_running:
+        if self.app.turn_running:
             session.cancel()
         try:
             await session.close()
         except Exception as e:  # noqa: BLE001
-            self.notify(f"Closing the session: {e}", severity="warning")
+            self.app.notify(f"Closing the session: {e}", severity="warning")
 
-    def cmd_export(self: RLMApp, arg: str) -> None:
-        sid = self.session.session_id if self.session is not None else "chat"
+    def cmd_export(self, arg: str) -> None:
+        sid = self.app.session.session_id if self.app.session is not None else "chat"
         path = Path(arg).expanduser() if arg else Path.cwd() / f"rlm-tui-{sid}.md"
         from rlm_tui.tui.widgets.chat import AssistantTurn
 
-        turns = list(self.main.chat.query(AssistantTurn))
-        text = f"# rlm-tui session {sid}\n\nProject: `{self.project}`\n\n"
+        turns = list(self.app.main.chat.query(AssistantTurn))
+        text = f"# rlm-tui session {sid}\n\nProject: `{self.app.project}`\n\n"
         text += "\n\n---\n\n".join(t.export_markdown() for t in turns) + "\n"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(scrub(text), encoding="utf-8")
         except OSError as e:
-            self.notify(f"Cannot write {path}: {e.strerror or e}", severity="error")
+            self.app.notify(f"Cannot write {path}: {e.strerror or e}", severity="error")
             return
-        self.notify(f"Exported {len(turns)} turn(s) to {path}", timeout=6)
+        self.app.notify(f"Exported {len(turns)} turn(s) to {path}", timeout=6)
 
-    def cmd_trace(self: RLMApp, arg: str) -> None:
-        path = self.replay or (self.session.trace_path if self.session is not None else None)
+    def cmd_trace(self, arg: str) -> None:
+        path = self.app.replay or (self.app.session.trace_path if self.app.session is not None else None)
         if path is None:
-            self.notify("No trace yet: the session has not started.", severity="warning")
+            self.app.notify("No trace yet: the session has not started.", severity="warning")
             return
-        self.copy_to_clipboard(str(path))
-        self.notify(f"Trace: {path} (path copied). Replay it with `rlm-tui replay {path}`.",
+        self.app.copy_to_clipboard(str(path))
+        self.app.notify(f"Trace: {path} (path copied). Replay it with `rlm-tui replay {path}`.",
                     timeout=8)
 
     # ---- look and help -------------------------------------------------------------------
-    def cmd_theme(self: RLMApp, arg: str) -> None:
+    def cmd_theme(self, arg: str) -> None:
         if arg:
-            if self.get_theme(arg) is None:
-                self.notify(f"No theme {arg!r}. /theme lists them.", severity="warning")
+            if self.app.get_theme(arg) is None:
+                self.app.notify(f"No theme {arg!r}. /theme lists them.", severity="warning")
                 return
-            self.theme = arg
+            self.app.theme = arg
             return
         from rlm_tui.tui.screens.modals import PickerScreen
 
-        original = self.theme
-        names = sorted(self.available_themes, key=lambda n: (not n.startswith("rlm-"), n))
+        original = self.app.theme
+        names = sorted(self.app.available_themes, key=lambda n: (not n.startswith("rlm-"), n))
 
         def preview(name: str) -> None:
-            self.theme = name
+            self.app.theme = name
 
         def chosen(name: str | None) -> None:
-            self.theme = name or original
+            self.app.theme = name or original
             if name:
-                self.notify(f"Theme {name}. Set `theme = \"{name}\"` in config.toml to keep it.",
+                self.app.notify(f"Theme {name}. Set `theme = \"{name}\"` in config.toml to keep it.",
                             timeout=5)
 
-        self.push_screen(PickerScreen("Theme (previews live)", [(n, n) for n in names],
+        self.app.push_screen(PickerScreen("Theme (previews live)", [(n, n) for n in names],
                                       current=original, on_highlight=preview), chosen)
 
-    def cmd_help(self: RLMApp, arg: str) -> None:
-        self.action_help()
+    def cmd_help(self, arg: str) -> None:
+        self.app.action_help()
 
-    async def cmd_quit(self: RLMApp, arg: str) -> None:
-        await self.action_quit()
-
-    def show_variable(self: RLMApp, row: Any) -> None:
-        from rlm_tui.tui.screens.modals import PreviewScreen
-        from rlm_tui.tui.widgets.variables import describe
-
-        self.push_screen(PreviewScreen(f"Variable {row.name}", describe(row), copy_text=row.preview))
+    async def cmd_quit(self, arg: str) -> None:
+        await self.app.action_quit()
 
 
 def saved_when(saved: SavedSession) -> str:

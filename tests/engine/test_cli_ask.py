@@ -156,3 +156,31 @@ def test_ask_shows_the_first_run_progress_on_stderr(scripted_server, project, ca
     err = capsys.readouterr().err
     assert "· Downloading the Python sandbox image…" in err
     assert "· Compiling the Python sandbox (first run only, ~45 s)…" in err
+
+
+def test_ask_on_a_fresh_compile_cache_prints_the_real_compile_progress(
+        scripted_server, project, capsys, monkeypatch, tmp_path):
+    """No compiled module in the cache: the real first-run path (not a stand-in hook) reports
+    the compile on stderr. wasmtime's compile itself is swapped for loading the already
+    compiled module, so the test takes a second, not ~45 s."""
+    import wasmtime
+
+    from rlm_tui.sandbox import wasm_module
+
+    shared = wasm_module.shared_module()  # this process's engine and module, cached already
+    monkeypatch.setattr(wasm_module, "_shared", None)  # restored afterwards
+    monkeypatch.setattr(wasm_module, "_make_engine", lambda: shared.engine)  # one engine per process
+    monkeypatch.setattr(wasm_module, "module_cache_file", lambda image: tmp_path / "modules" / "fresh.cwasm")
+    compiles = []
+
+    def compile_from_file(engine, path):
+        compiles.append(path)
+        return wasmtime.Module.deserialize_file(engine, str(shared.cache_file))
+
+    monkeypatch.setattr(wasmtime.Module, "from_file", staticmethod(compile_from_file))
+    scripted_server.script("root", code("SUBMIT(answer='main')"))
+    assert main(ask(scripted_server, project)) == EXIT_OK
+    err = capsys.readouterr().err
+    assert len(compiles) == 1
+    assert "· Compiling the Python sandbox (first run only, ~45 s)…" in err
+    assert (tmp_path / "modules" / "fresh.cwasm").is_file()  # and it is cached for the next start

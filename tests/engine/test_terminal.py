@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlm_tui.cli import EXIT_OK, main
-from rlm_tui.headless import ProgressPrinter
+from rlm_tui.engine.printer import ProgressPrinter
 from rlm_tui.engine.events import CellOutput, CodeCell, RunFinished, RunStarted
 from rlm_tui.terminal import printable, say
 from tests.engine.test_engine import code

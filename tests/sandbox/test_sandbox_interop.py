@@ -32,8 +32,8 @@ def test_it_is_a_code_interpreter(project: Path) -> None:
 
 def test_execute_returns_output_and_keeps_state(interp: WasmInterpreter) -> None:
     assert interp.execute("x = 40\nprint('hi')") == "hi\n"
-    assert interp.execute("x + 2") == "42\n"
-    assert interp.execute("open('/project/a.txt').read().split()") == "['hello', 'world']\n"
+    assert interp.execute("x + 2") == 42
+    assert interp.execute("open('/project/a.txt').read().split()") == ['hello', 'world']
     assert interp.execute("y = 1") == ""
 
 
@@ -51,7 +51,7 @@ def test_errors_map_to_the_protocol(interp: WasmInterpreter) -> None:
     assert "partial" in str(caught.value)
     with pytest.raises(SyntaxError):
         interp.execute("def (:")
-    assert interp.execute("kept") == "1\n"
+    assert interp.execute("kept") == 1
 
 
 def test_typed_submit_yields_final_output(interp: WasmInterpreter) -> None:
@@ -74,10 +74,10 @@ def test_tools_are_called_by_keyword_or_position_and_can_change(interp: WasmInte
 
     keyword_only.__signature__ = __import__("inspect").signature(lookup)
     interp.tools["lookup"] = keyword_only
-    assert interp.execute("lookup('a')") == "'alpha'\n"
-    assert interp.execute("lookup(key='b', default='d')") == "'d'\n"
+    assert interp.execute("lookup('a')") == "alpha"
+    assert interp.execute("lookup(key='b', default='d')") == "d"
     assert calls == [("a", "none"), ("b", "d")]
-    assert interp.execute("'lookup' in globals()") == "True\n"  # DSPy's shim looks tools up there
+    assert interp.execute("'lookup' in globals()") is True  # DSPy's shim looks tools up there
 
     def failing(**kwargs):
         raise ValueError("tool broke")
@@ -86,13 +86,13 @@ def test_tools_are_called_by_keyword_or_position_and_can_change(interp: WasmInte
     with pytest.raises(CodeExecutionError, match="tool broke"):
         interp.execute("failing()")
     interp.tools["lookup"] = lambda key, default="x": key.upper()
-    assert interp.execute("lookup('q')") == "'Q'\n"
+    assert interp.execute("lookup('q')") == "Q"
 
     async def slow_upper(text: str) -> str:
         return text.upper()
 
     interp.tools["slow_upper"] = slow_upper
-    assert interp.execute("slow_upper('abc')") == "'ABC'\n"
+    assert interp.execute("slow_upper('abc')") == "ABC"
 
 
 def test_a_trap_ends_the_session_as_the_protocol_asks(project: Path) -> None:
@@ -108,12 +108,12 @@ def test_survive_restarts_reports_and_carries_on(project: Path) -> None:
     with WasmInterpreter(project=project, timeout_s=0.3, survive_restarts=True) as interpreter:
         with pytest.raises(CodeExecutionError, match="restarted"):
             interpreter.execute("while True:\n    pass")
-        assert interpreter.execute("2 + 2") == "4\n"
+        assert interpreter.execute("2 + 2") == 4
 
 
 def test_project_defaults_to_an_empty_folder() -> None:
     with WasmInterpreter() as interpreter:
-        assert interpreter.execute("import os\nos.listdir('/project')") == "[]\n"
+        assert interpreter.execute("import os\nos.listdir('/project')") == []
 
 
 class EchoSubLM:

@@ -100,7 +100,9 @@ def test_output_flood_is_capped_and_stopped(limited: Sandbox) -> None:
 
 def test_deep_python_recursion_is_a_recursion_error(limited: Sandbox) -> None:
     limited.run("keep = 1")
-    result = limited.run("def down(n):\n    return down(n + 1)\ndown(0)")
+    # A time limit of its own: unwinding ~1,000 frames and formatting them can take longer than
+    # the fixture's 1 s on a loaded machine, and this test is about the stack, not the clock.
+    result = limited.run("def down(n):\n    return down(n + 1)\ndown(0)", timeout_s=30)
     assert result.error_type == "RecursionError" and not result.restarted
     _survives(limited)
 

@@ -4,6 +4,7 @@ the session emits realistic events from a thread."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,14 @@ class FakeSession:
         await asyncio.sleep(self.backend.start_delay)
         self.emit(ev.Status(run_id=run, call_id=run, message="sandbox ready"))
         self.started = True
+        self._save_meta()
+
+    def _save_meta(self) -> None:
+        """What the real session's meta.json records of the models (read by `list_saved`)."""
+        meta = self.backend.root / "meta" / f"{self.session_id}.json"
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps(dict(model=self.settings.model, sub_model=self.settings.sub_model,
+                                        api_base=self.settings.api_base, project=str(self.project))))
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -79,6 +88,7 @@ class FakeSession:
 
     def save(self) -> None:
         self.saves += 1
+        self._save_meta()
 
     async def close(self) -> None:
         self.closed = True
@@ -187,7 +197,7 @@ class FakeBackend:
     async def resume(self, session_id, settings, on_event) -> FakeSession:
         saved = self.list_saved()
         if session_id is None and saved:
-            session_id = saved[-1].id
+            session_id = saved[0].id
         if session_id not in {s.id for s in saved}:
             raise ValueError(f"no saved session {session_id!r}")
         s = FakeSession(self, settings, self.project, on_event, session_id=session_id)
@@ -197,7 +207,13 @@ class FakeBackend:
 
     def list_saved(self) -> list[SavedSession]:
         traces = sorted((self.root / "traces").glob("*.jsonl")) if (self.root / "traces").is_dir() else []
-        return [SavedSession(p.stem, f"session {p.stem}", p.stat().st_mtime, p) for p in traces]
+        found = [SavedSession(p.stem, f"session {p.stem}", p.stat().st_mtime, p, **self._meta(p.stem))
+                 for p in traces]
+        return sorted(found, key=lambda s: s.updated, reverse=True)
+
+    def _meta(self, session_id: str) -> dict[str, Any]:
+        meta = self.root / "meta" / f"{session_id}.json"
+        return json.loads(meta.read_text()) if meta.is_file() else {}
 
     def warm(self) -> None:
         pass

@@ -35,7 +35,9 @@ async def test_model_and_sub_model(project, settings, make_backend):
         await slash(pilot, app, "/model")
         assert any("openai/root-model" in m for m in messages(app))
         await slash(pilot, app, "/model openai/other")
+        await wait_for(pilot, lambda: app.settings.model == "openai/other", timeout=60)  # litellm checks it
         await slash(pilot, app, "/sub-model openai/tiny")
+        await wait_for(pilot, lambda: app.settings.sub_model == "openai/tiny")
         assert backend.sessions[0].models == ("openai/other", "openai/tiny")
         assert app.settings.model == "openai/other" and app.settings.sub_model == "openai/tiny"
         info = app.main.status.info

@@ -6,7 +6,7 @@ import io
 
 from rlm_tui.engine import events as ev
 from rlm_tui.engine.calls import FAILED, NO_CODE
-from rlm_tui.headless import ProgressPrinter
+from rlm_tui.engine.printer import ProgressPrinter
 from rlm_tui.tui.app import make_app
 from rlm_tui.tui.widgets.iteration import IterationBlock
 from tests.tui.conftest import ask

@@ -64,7 +64,7 @@ def test_no_model_screen(snap_compare, project: Path, monkeypatch: pytest.Monkey
             widget.cursor_blink = False
         await pilot.pause(0.1)
 
-    assert snap_compare(app, terminal_size=(100, 40), run_before=run_before)
+    assert snap_compare(app, terminal_size=(140, 40), run_before=run_before)
 
 
 def test_finished_turn_140x40(snap_compare, replay_app):

@@ -104,7 +104,7 @@ def test_headless_costs_never_read_zero_dollars():
     import io
 
     from rlm_tui.engine import events as ev
-    from rlm_tui.headless import ProgressPrinter
+    from rlm_tui.engine.printer import ProgressPrinter
 
     line = ProgressPrinter(io.StringIO()).describe(ev.LMCallFinished(
         run_id="r", call_id="l", model="m", role="root", response="", prompt_tokens=10,

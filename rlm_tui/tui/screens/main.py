@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -87,6 +88,23 @@ class MainScreen(Screen):
             self.chat.mount(welcome)
             self.prompt_area.input.focus()
         self._show_pane("chat")
+
+    # ---- typing anywhere goes to the input ------------------------------------------------
+    def on_key(self, event: events.Key) -> None:
+        """A printable key no focused pane binds (its own keys: `c` copies a block, enter and
+        space open and fold calls) is typed into the input, which takes focus."""
+        prompt = self.prompt_area.input
+        if self.replay is not None or not event.is_printable or event.character is None:
+            return
+        focused = self.focused
+        if focused is None or focused is prompt or event.key in self.app.active_bindings:
+            return
+        if not any(focused is pane or pane in focused.ancestors for pane in (self.chat, self.calls)):
+            return
+        event.stop()
+        event.prevent_default()
+        prompt.focus()
+        prompt.insert(event.character)
 
     # ---- panes ---------------------------------------------------------------------------
     def action_show_pane(self, pane: str) -> None:
@@ -168,6 +186,14 @@ class MainScreen(Screen):
 
     def on_variables_table_variable_chosen(self, message: VariablesTable.VariableChosen) -> None:
         self.app.show_variable(message.row)  # type: ignore[attr-defined]
+
+    def on_answer_block_citation_chosen(self, message) -> None:  # AnswerBlock.CitationChosen
+        from rlm_tui.tui.screens.modals import file_preview
+
+        cited = message.citation
+        project: Path = self.app.project  # type: ignore[attr-defined]
+        self.app.push_screen(file_preview(project, project / cited.path, cited.path,
+                                          self.chat.syntax_theme, lines=(cited.start, cited.end)))
 
     def on_files_tree_file_chosen(self, message: FilesTree.FileChosen) -> None:
         from rlm_tui.tui.screens.modals import file_preview

@@ -41,9 +41,11 @@ class PreviewScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q", "dismiss", "Close"), Binding("c,y", "copy", "Copy")]
 
     def __init__(self, title: str, body: str, kind: str = "markdown", language: str | None = None,
-                 syntax_theme: str = "one-dark", copy_text: str | None = None) -> None:
+                 syntax_theme: str = "one-dark", copy_text: str | None = None,
+                 lines: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.title_text, self.body, self.kind = title, body, kind
+        self.lines = lines  # code only: these lines (1-based, inclusive) highlighted, scrolled to
         self.language, self.syntax_theme = language, syntax_theme
         self.copy_source = body if copy_text is None else copy_text
 
@@ -55,11 +57,17 @@ class PreviewScreen(ModalScreen[None]):
                 if self.kind == "markdown":
                     yield Markdown(self.body)
                 elif self.kind == "code":
+                    marked = set(range(self.lines[0], self.lines[1] + 1)) if self.lines else None
                     yield Static(Syntax(self.body, self.language or "text", theme=self.syntax_theme,
-                                        line_numbers=True, word_wrap=False,
+                                        line_numbers=True, word_wrap=False, highlight_lines=marked,
                                         background_color="default"))
                 else:
                     yield Static(Text(self.body))
+
+    def on_mount(self) -> None:
+        if self.lines:
+            self.call_after_refresh(self.query_one(VerticalScroll).scroll_to, y=self.lines[0] - 1,
+                                    animate=False)
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.copy_source)
@@ -69,9 +77,10 @@ class PreviewScreen(ModalScreen[None]):
         self.dismiss(result)
 
 
-def file_preview(root: Path, path: Path, mount: str, syntax_theme: str) -> PreviewScreen:
+def file_preview(root: Path, path: Path, mount: str, syntax_theme: str,
+                 lines: tuple[int, int] | None = None) -> PreviewScreen:
     """A PreviewScreen for the file `path` under the mount folder `root`: highlighted by its
-    name, truncated when huge, binary refused. No link is followed on the way (the guest
+    name (`lines` marked and scrolled to), truncated when huge, binary refused. No link is followed on the way (the guest
     makes links in /workspace): a link, or a folder on the way replaced by one, is refused."""
     import os
 
@@ -98,7 +107,10 @@ def file_preview(root: Path, path: Path, mount: str, syntax_theme: str) -> Previ
     language = Syntax.guess_lexer(str(path), text[:4096])
     if path.suffix.lower() in (".md", ".markdown"):
         language = "markdown"
-    return PreviewScreen(mount, text, kind="code", language=language, syntax_theme=syntax_theme)
+    title = f"{mount}:{lines[0]}-{lines[1]}" if lines and lines[1] != lines[0] else \
+        f"{mount}:{lines[0]}" if lines else mount
+    return PreviewScreen(title, text, kind="code", language=language, syntax_theme=syntax_theme,
+                         lines=lines)
 
 
 class PickerScreen(ModalScreen[str | None]):

@@ -62,6 +62,7 @@ class PromptInput(TextArea):
         self.past: list[str] = self._load_history()
         self._hist_index = len(self.past)
         self._draft = ""
+        self._browsing = False  # showing a recalled entry: up/down walk history, no menu opens
         self.completion: Completion | None = None
         self.placeholder = "Ask about the project…   / commands · @ files · f1 help"
 
@@ -97,6 +98,8 @@ class PromptInput(TextArea):
         if index == self._hist_index:
             return
         self._hist_index = index
+        self._browsing = index != len(self.past)
+        self.hide_completion()
         self.load_text(self._draft if index == len(self.past) else self.past[index])
         self.move_cursor(self.document.end)
 
@@ -104,6 +107,8 @@ class PromptInput(TextArea):
     async def _on_key(self, event: events.Key) -> None:
         key = event.key
         handled = True
+        if key not in ("up", "down"):
+            self._browsing = False  # editing a recalled entry: completion is back
         menu_open = self.completion is not None
         if key in NEWLINE_KEYS:
             self.insert("\n")
@@ -150,6 +155,9 @@ class PromptInput(TextArea):
             self.update_completion()
 
     def update_completion(self) -> None:
+        if self._browsing:
+            self.hide_completion()
+            return
         row, col = self.cursor_location
         line = self.document.get_line(row)
         before = line[:col]

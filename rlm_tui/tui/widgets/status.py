@@ -98,7 +98,7 @@ class StatusLine(Horizontal):
         style = STATE_STYLE.get(i.state, "$foreground")
         parts = [f"[{style}]{dot} {escape(i.state)}[/]"]
         if i.detail:
-            parts[0] += f" [$text-muted]{escape(fmt.one_line(i.detail, 48))}[/]"
+            parts[0] += f" [$text-muted]{escape(fmt.one_line(i.detail, 72))}[/]"
         if i.warning:
             parts.append(f"[$warning]⚠ {escape(i.warning)}[/]")
         if i.model:
