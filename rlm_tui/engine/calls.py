@@ -350,8 +350,11 @@ EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|
 
 
 def error_line(error: str) -> str:
-    """The line of an error that names the exception (`IndexError: list index out of range`),
-    not a traceback's "Traceback (most recent call last):" header; else its last non-empty line."""
+    """The part of an error that names the exception (`IndexError: list index out of range`,
+    a message of several lines joined), not a traceback's "Traceback (most recent call last):"
+    header; else its last non-empty line."""
     lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
-    named = [line for line in lines if EXCEPTION_LINE.match(line)]
-    return (named or lines or [""])[-1]
+    named = [i for i, line in enumerate(lines) if EXCEPTION_LINE.match(line)]
+    if named:
+        return " ".join(lines[named[-1]:])
+    return lines[-1] if lines else ""

@@ -58,5 +58,6 @@ async def test_each_turn_ends_with_a_summary_chart(project, settings, make_backe
         assert lines[0].strip().startswith("2 iterations · 3 sub-calls · 405 tok")
         assert any("root" in line and "█" in line and "2 calls" in line for line in lines)
         assert any("sub" in line and "3 calls · 165 tok" in line for line in lines)
+        assert f"_{summary.headline()}_" in app.main.chat.last_turn.export_markdown()
         await ask(pilot, app, "Again")  # a failed turn shows what it spent too
         assert app.main.chat.last_turn.query(RunSummary)

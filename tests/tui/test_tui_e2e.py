@@ -83,7 +83,7 @@ def test_rlm_tui_in_tmux(tmp_path: Path, project: Path, tui_home: Path):
         wait_screen(session, "ready", 120)
         tmux("send-keys", "-t", session, "What is this project?", "Enter")
         text = wait_screen(session, "ANSWER: a tiny demo project", 90)
-        assert "Turn 1: What is this project?" in text  # the call tree
+        assert "Turn 1: What is" in text  # the call tree (the question squeezed to fit its figures)
         assert "llm_query" in text
         assert "readme" in text and "summary" in text  # the variables pane
         tmux("send-keys", "-t", session, "C-q")

@@ -179,6 +179,8 @@ class AssistantTurn(Vertical):
             parts.append(f"**Error:** {self.error}")
         elif self.cancelled:
             parts.append("_cancelled_")
+        for summary in self.query(RunSummary):
+            parts.append(f"_{summary.headline()}_")
         return "\n\n".join(parts)
 
 

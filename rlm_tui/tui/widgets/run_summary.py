@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from rlm_tui.engine.calls import CallGraph, ModelUsage
 from rlm_tui.tui import fmt
+from rlm_tui.tui.widgets.call_tree import short_model
 
 BAR_WIDTH = 24
 
@@ -56,7 +57,8 @@ class RunSummary(Static):
         super().__init__()
         self.figures = figures
 
-    def render(self) -> Group:
+    def headline(self) -> str:
+        """`3 iterations · 8 sub-calls · 4.2k tok · $0.0021 · 5.9s`."""
         f = self.figures
         head = [f"{f.iterations} iteration{'s' if f.iterations != 1 else ''}",
                 f"{f.sub_calls} sub-call{'s' if f.sub_calls != 1 else ''}"]
@@ -66,6 +68,10 @@ class RunSummary(Static):
         if local or f.cost_usd:
             head.append(fmt.cost(f.cost_usd, f.cost_known, local=local))
         head.append(fmt.duration(f.seconds))
+        return " · ".join(head)
+
+    def render(self) -> Group:
+        f = self.figures
         top = max((m.tokens for m in f.models), default=0)
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True, max_width=28)
@@ -76,10 +82,10 @@ class RunSummary(Static):
             figures = [f"{m.calls} call{'s' if m.calls != 1 else ''}", f"{fmt.tokens(m.tokens)} tok"]
             if fmt.is_local(m.model) or m.cost_usd:
                 figures.append(fmt.cost(m.cost_usd, m.cost_known, local=fmt.is_local(m.model)))
-            table.add_row(Text(m.model.rsplit("/", 1)[-1], overflow="ellipsis"),
+            table.add_row(Text(short_model(m.model), overflow="ellipsis"),
                           Bar(top or 1, 0, m.tokens, width=BAR_WIDTH, color=bar_color),
                           " · ".join(figures))
-        return Group(Text(" · ".join(head)), table)
+        return Group(Text(self.headline()), table)
 
     def _bar_color(self) -> str:
         """The theme's secondary colour, toned down towards the background: a quiet chart."""
