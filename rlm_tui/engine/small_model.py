@@ -6,8 +6,8 @@ holds the answer. For `compact` runs (``embedded/`` root models) the feedback af
 - `short_error`: a traceback cut to the failing line of the cell and the exception's last line
   (and the project's top level after a FileNotFoundError);
 - `answer_nudge`: when the output holds something of the shape the question asks for (an N-digit
-  number, a bare count, the path of a project file), one line saying so and to SUBMIT it if it
-  answers the question. The shapes are read off the question's own wording ("7-digit", "how many",
+  number, a bare count, the path of a project file), one line saying so and, for a one-field
+  signature, the SUBMIT call that hands those values in, if they answer the question. The shapes are read off the question's own wording ("7-digit", "how many",
   "which file"), never from what the answer is;
 - a note when a cell repeats an earlier one (greedy decoding, given the same history, repeats
   itself; the note changes the history).
@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rlm_tui.engine.prompts import output_message
 
@@ -65,15 +66,21 @@ def _candidates(shape: Shape, output: str, project: Path | None) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def answer_nudge(question: str, output: str, project: Path | None = None) -> str:
+def answer_nudge(question: str, output: str, project: Path | None = None, field: str | None = None) -> str:
     """A line pointing at answer-shaped values in `output`, or "" when there are none (or too many
-    to point at)."""
+    to point at). With `field` (the one output field), the line ends with the SUBMIT call that would
+    hand those values in: a 1.5B model told to "call SUBMIT" printed its own mis-parsed values
+    again instead, but copies a call it is shown."""
     for shape in wanted_shapes(question):
         values = _candidates(shape, output, project)
         if 1 <= len(values) <= MAX_CANDIDATES:
             what = shape.name if len(values) == 1 else shape.plural
-            return (f"Note: the output shows {what} of the kind the question asks for: {', '.join(values)}. "
-                    "If that answers the question, call SUBMIT now.")
+            joined = ", ".join(values)
+            if field is None:
+                return (f"Note: the output shows {what} of the kind the question asks for: {joined}. "
+                        "If that answers the question, call SUBMIT now.")
+            return (f"Note: the output shows {what} of the kind the question asks for: {joined}. "
+                    f"If that answers the question, submit it:\n```python\nSUBMIT({field}={joined!r})\n```")
     return ""
 
 
@@ -104,15 +111,26 @@ def short_error(error: str, code: str, project: Path | None = None) -> str:
     return text
 
 
+def submit_field(signature: Any) -> str | None:
+    """The signature's output field when it has just one and it is a str (the nudge's SUBMIT call
+    passes a string), else ``None``."""
+    fields = signature.output_fields
+    if len(fields) != 1:
+        return None
+    name, info = next(iter(fields.items()))
+    return name if info.annotation is str else None
+
+
 REPEATED = "This cell is the same code as an earlier one, so it did the same thing: try something else."
 
 
 def cell_feedback(stdout: str, stderr: str, error: str | None, limit: int, *, code: str, question: str,
-                  project: Path | None, repeated: bool = False) -> str:
+                  project: Path | None, repeated: bool = False, field: str | None = None) -> str:
     """The output message a small model sees: short errors; a nudge when the answer is in sight; a
-    note when it ran the same code again (greedy decoding repeats itself)."""
+    note when it ran the same code again (greedy decoding repeats itself). `field`: the signature's
+    one output field, if it has one (the nudge then shows the SUBMIT call)."""
     message = output_message(stdout, stderr, short_error(error, code, project) if error else None, limit)
     notes = [REPEATED] if repeated else []
-    if not error and (nudge := answer_nudge(question, stdout, project)):
+    if not error and (nudge := answer_nudge(question, stdout, project, field)):
         notes.append(nudge)
     return "\n\n".join([message, *notes])

@@ -75,7 +75,16 @@ def _row(family: str, size: str, mode: str, group: list[dict[str, Any]]) -> dict
         "truncated": sum(1 for r in group if r.get("truncated")),
         "partial": sum(1 for r in group if r.get("partial")),
         "errors": sum(1 for r in group if r.get("error")),
+        **_no_code(group),
     }
+
+
+def _no_code(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """Root iterations with no code cell over all root iterations (RLM records with a trace)."""
+    iterations = sum(r.get("root_iterations") or 0 for r in group)
+    no_code = sum(r.get("no_code_iterations") or 0 for r in group)
+    return {"root_iterations": iterations, "no_code_iterations": no_code,
+            "no_code_rate": no_code / iterations if iterations else None}
 
 
 def _short(value: Any, limit: int = 120) -> str:
@@ -132,6 +141,8 @@ def markdown(rows: list[dict[str, Any]], config: dict[str, Any], records: list[d
             notes.append(f"budget ran out in {row['partial']}/{row['tasks']}")
         if row["errors"]:
             notes.append(f"{row['errors']} error(s)")
+        if row.get("no_code_iterations"):
+            notes.append(f"no code cell in {row['no_code_iterations']}/{row['root_iterations']} iterations")
         if row["cost_unknown"]:
             notes.append(f"price unknown for {row['cost_unknown']}")
         cost = "n/a" if row["cost_usd"] is None else f"{row['cost_usd']:.4f}"

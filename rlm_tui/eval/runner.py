@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from rlm_tui.config import Settings
 from rlm_tui.eval.aggregate import AggregateFamily
 from rlm_tui.eval.charts import write_png
+from rlm_tui.eval.code_rate import count_code_cells
 from rlm_tui.eval.codebase import CodebaseFamily
 from rlm_tui.eval.modes import Models, answer_direct, answer_rlm
 from rlm_tui.eval.needle import NeedleFamily
@@ -243,6 +244,9 @@ class Runner:
             self._release(task.id)
         if trace is not None and not trace.exists():
             record.pop("trace")
+        elif trace is not None and mode == "rlm":
+            counted = count_code_cells(trace)
+            record.update(root_iterations=counted.iterations, no_code_iterations=counted.no_code)
         record["correct"] = record.get("score") == 1.0
         record["wall_s"] = round(time.monotonic() - started, 3)
         record["tokens"] = (record.get("prompt_tokens") or 0) + (record.get("completion_tokens") or 0)

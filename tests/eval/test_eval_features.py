@@ -127,3 +127,21 @@ def test_more_tasks_at_once_than_default_worker_threads_do_not_deadlock(scripted
     worker.join(90)
     assert done, "the eval hung: every worker thread waits on sub-calls that need one"
     assert len(done[0].records) >= tasks and not [r for r in done[0].records if r.get("error")]
+
+
+def test_the_no_code_rate_is_counted_from_the_traces(scripted_server, tmp_path, capsys):
+    """A root reply in prose (no code cell) counts against the no-code rate; the summary and
+    results.md give it per row."""
+    scripted_server.script("root", "I think the code is in the context.", code("SUBMIT(answer='1234567')"))
+    scripted_server.default(code("SUBMIT(answer='7654321')"))  # the other task: code at once
+    out = tmp_path / "run"
+    assert main(["eval", "--model", "openai/root", "--api-base", scripted_server.url, "--out", str(out),
+                 "--tasks", "needle", "--sizes", "1k", "--n", "1", "--modes", "rlm", "--concurrency", "1"]) in (
+        EXIT_OK, EXIT_PARTIAL)
+    data = json.loads((out / "results.json").read_text())
+    first = data["records"][0]  # one task at a time, in plan order: the first got the prose reply
+    assert (first["root_iterations"], first["no_code_iterations"]) == (2, 1)
+    total = next(r for r in data["summary"] if r["family"] == "all" and r["mode"] == "rlm")
+    assert total["no_code_iterations"] == 1 and total["root_iterations"] >= 3
+    assert total["no_code_rate"] == pytest.approx(1 / total["root_iterations"])
+    assert "no code cell in 1/" in (out / "results.md").read_text()

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from rlm_tui.engine.outputs import make_signature
 from rlm_tui.engine.prompts import COMPACT_HELPERS, system_prompt, task_prompt
-from rlm_tui.engine.small_model import answer_nudge, cell_feedback, short_error, wanted_shapes
+from rlm_tui.engine.small_model import (
+    answer_nudge,
+    cell_feedback,
+    short_error,
+    submit_field,
+    wanted_shapes,
+)
 from rlm_tui.local.reply_grammar import ROOT_REPLY
 from tests.local.test_reply_grammar import MODEL, scripted  # noqa: F401 (a fixture)
 
@@ -59,6 +65,20 @@ def test_cell_feedback_shortens_errors_and_nudges_only_without_one():
     assert "line 2: with open" in failed and "Traceback" not in failed and "Note:" not in failed
     assert "Note: the output shows a 7-digit number" in cell_feedback(
         "1234567\n", "", None, 4000, code="print(x)", question=q, project=None)
+
+
+def test_the_nudge_shows_the_submit_call_for_a_one_field_signature():
+    """A 1.5B model told the four codes it found and to "call SUBMIT" printed its own list of line
+    numbers again (seed 7, needle multi 8k); the nudge now shows the call itself."""
+    q = "What are the access codes for the A, B, C and D vaults? Answer with the 7-digit codes, comma-separated."
+    shown = "\n".join(f"context.txt:{n}: The access code for the {v} vault is {c}." for n, v, c in
+                      ((87, "A", 2062124), (75, "B", 5599255), (99, "C", 7337192), (171, "D", 7931223)))
+    nudge = answer_nudge(q, shown, field="answer")
+    assert nudge.endswith("```python\nSUBMIT(answer='2062124, 5599255, 7337192, 7931223')\n```")
+    assert "```" not in answer_nudge(q, shown)  # no field: the plain line
+    assert submit_field(make_signature("question -> answer")) == "answer"
+    assert submit_field(make_signature("question -> answer, sources")) is None
+    assert submit_field(make_signature("question -> count: int")) is None
 
 
 def test_compact_prompts_show_the_question_whole_and_name_the_helpers():
