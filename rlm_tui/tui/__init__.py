@@ -6,6 +6,7 @@ after first paint).
 |-----------------------|----------------------------------------------------------------------|
 | `app`                 | `RLMApp`: startup, the session, turns, keys, themes                  |
 | `slash`               | what each slash command does, on the app through `SlashHost`         |
+| `model_choice` | no model configured: the no-model screen; `--resume` with the saved model |
 | `commands`            | slash commands as data: names, arguments, help, parsing              |
 | `palette`             | the slash commands in the ctrl+p palette                             |
 | `backend`             | `EngineBackend`: the real `SessionBackend`                           |

@@ -23,6 +23,7 @@ from rlm_tui.config import Settings
 from rlm_tui.paths import data_dir
 from rlm_tui.tui import alt_keys, commands, fuzzy
 from rlm_tui.tui.backend import EngineBackend
+from rlm_tui.tui.model_choice import ModelChoiceFlow
 from rlm_tui.tui.palette import RLMCommands
 from rlm_tui.tui.pump import EventPump
 from rlm_tui.tui.quiet_gc import QuietGC
@@ -79,6 +80,7 @@ class RLMApp(App[None]):
             self.project, self._syntax_for(settings.theme), lambda: self.project_files,
             self.history_file, replay=self.replay)
         self.slash = SlashCommands(self)
+        self.model_choice = ModelChoiceFlow(self)
 
     # ---- startup -------------------------------------------------------------------------
     def get_default_screen(self) -> MainScreen:
@@ -103,9 +105,9 @@ class RLMApp(App[None]):
             self.main.status.update_info(state="replay", detail=str(self.replay.name))
             self.load_replay()
         elif self.resume_id is not None and (self.settings.model is None or self.offline_default):
-            self._resume_with_saved_model()
+            self.run_worker(self.model_choice.resume_with_saved_model(), group="session")
         elif self.settings.model is None:
-            self._ask_for_model()
+            self.model_choice.ask()
         else:
             self.call_after_refresh(self.start_session, self.resume_id)
 
@@ -115,41 +117,6 @@ class RLMApp(App[None]):
     def _apply_keymap(self) -> None:
         if self.settings.keys:
             self.set_keymap(dict(self.settings.keys))
-
-    def _ask_for_model(self) -> None:
-        from rlm_tui.tui.screens.no_model import NoModelScreen, offline_model
-
-        self.main.status.update_info(state="no model")
-        self.push_screen(NoModelScreen(offline_model()), self._model_chosen)  # a stat and a find_spec
-
-    @work(group="session")
-    async def _resume_with_saved_model(self) -> None:
-        """`--resume` naming no model: the saved session runs with the model (and api_base) it
-        was saved with; one saved without a model asks for one, then resumes."""
-        saved = await asyncio.to_thread(self.backend.list_saved)
-        match = next((s for s in saved if s.id == self.resume_id), None) if self.resume_id \
-            else (saved[0] if saved else None)
-        if match is not None and match.model:
-            self.settings = self.settings.with_overrides(
-                model=match.model, sub_model=match.sub_model, api_base=match.api_base)
-            self.offline_default = ""
-            self.main.status.update_info(model=match.model, offline_default="",
-                                         sub_model=self.settings.effective_sub_model or "")
-        elif self.settings.model is None:
-            self._ask_for_model()
-            return
-        self.start_session(self.resume_id)
-
-    def _model_chosen(self, choice: Any) -> None:
-        if choice is None:
-            return
-        if choice.api_key:
-            redact.register(choice.api_key)  # scrubbed from /export and everything written out
-        self.settings = self.settings.with_overrides(model=choice.model, api_base=choice.api_base,
-                                                     api_key=choice.api_key)
-        self.main.status.update_info(model=choice.model, sub_model=self.settings.effective_sub_model)
-        self.main.prompt_area.input.focus()
-        self.start_session(self.resume_id)  # `--resume` still resumes once a model is chosen
 
     @work(group="session", exclusive=True)
     async def start_session(self, resume: str | None = None) -> None:

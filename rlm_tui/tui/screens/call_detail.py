@@ -50,7 +50,7 @@ class CallDetailScreen(ModalScreen[None]):
     def node(self) -> CallNode:
         return self.graph.nodes[self.call_id]
 
-    def siblings(self) -> list[str]:
+    def neighbour_ids(self) -> list[str]:
         """The calls beside this one: its parent's children of the same kind."""
         node = self.node
         parent = self.graph.nodes.get(node.parent_id) if node.parent_id else None
@@ -67,7 +67,7 @@ class CallDetailScreen(ModalScreen[None]):
         self._show()
 
     def _show(self) -> None:
-        node, siblings = self.node, self.siblings()
+        node, siblings = self.node, self.neighbour_ids()
         box = self.query_one(Vertical)
         where = f" {siblings.index(node.call_id) + 1}/{len(siblings)}" if len(siblings) > 1 else ""
         box.border_title = f"{node.title}{where}"
@@ -76,7 +76,7 @@ class CallDetailScreen(ModalScreen[None]):
         self.query_one(VerticalScroll).scroll_home(animate=False)
 
     def action_browse(self, step: int) -> None:
-        siblings = self.siblings()
+        siblings = self.neighbour_ids()
         if len(siblings) < 2:
             return
         at = siblings.index(self.call_id)
