@@ -284,8 +284,6 @@ async def test_the_memory_pool_is_back_to_full_after_the_run(scripted_server, pr
 
 
 def test_the_headless_printer_reports_refusals_and_the_cost_split():
-    from rlm_tui.headless import ProgressPrinter
-
     from rlm_tui.engine.events import RunFinished
     from rlm_tui.engine.printer import ProgressPrinter
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 
-from rlm_tui.headless import ProgressPrinter
-
 from rlm_tui.engine.printer import ProgressPrinter
 from rlm_tui.engine.replay import summarize
 from tests.tui.traces import sample_events

@@ -7,7 +7,6 @@ import io
 import json
 
 import pytest
-from rlm_tui.headless import ProgressPrinter
 
 from rlm_tui.cli import EXIT_OK, main
 from rlm_tui.engine.events import CellOutput, CodeCell, RunFinished, RunStarted
