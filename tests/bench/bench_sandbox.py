@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,6 +141,26 @@ def per_op(times: list[float]) -> dict[str, float]:
 # -- ours ------------------------------------------------------------------------------------
 
 
+def cells_and_calls(run: Callable[[str], object], *, warmup: int, cells: int, rounds: int) -> dict:
+    """Per-cell time of a trivial cell, and per-call time of a host function called from a loop."""
+    run("x = 0")
+    for _ in range(warmup):
+        run("x = x + 1")
+    times = []
+    for _ in range(cells):
+        t = time.perf_counter()
+        run("x = x + 1")
+        times.append((time.perf_counter() - t) * 1e3)
+    run(f"def calls():\n    for i in range({CALLS}):\n        f(x=i)")
+    run("calls()")
+    per_call = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        run("calls()")
+        per_call.append((time.perf_counter() - t) * 1e3 / CALLS)
+    return {"cell": per_op(times), "call": per_op(per_call)}
+
+
 def bench_ours() -> dict:
     from rlm_tui.sandbox import Sandbox
     from rlm_tui.sandbox.wasm_module import shared_module
@@ -154,23 +175,7 @@ def bench_ours() -> dict:
     result: dict = {"start_wall": walls, "start_inside": insides}
 
     with Sandbox(tempfile.gettempdir(), host_functions={"f": lambda x: x}) as sandbox:
-        sandbox.run("x = 0")
-        for _ in range(100):
-            sandbox.run("x = x + 1")
-        times = []
-        for _ in range(CELLS):
-            t = time.perf_counter()
-            sandbox.run("x = x + 1")
-            times.append((time.perf_counter() - t) * 1e3)
-        result["cell"] = per_op(times)
-        sandbox.run(f"def calls():\n    for i in range({CALLS}):\n        f(x=i)")
-        sandbox.run("calls()")
-        rounds = []
-        for _ in range(20):
-            t = time.perf_counter()
-            sandbox.run("calls()")
-            rounds.append((time.perf_counter() - t) * 1e3 / CALLS)
-        result["call"] = per_op(rounds)
+        result.update(cells_and_calls(sandbox.run, warmup=100, cells=CELLS, rounds=20))
     project = BENCH_DIR / "opens"
     project.mkdir(parents=True, exist_ok=True)
     for i in range(OPENS):
@@ -242,23 +247,7 @@ def bench_peer(command: list[str]) -> dict:
         rss.append(data)
     result: dict = {"start_wall": walls, "start_inside": insides, "rss": rss[-1]}
     with PythonInterpreter(deno_command=command, tools={"f": lambda x: x}) as interp:
-        interp.execute("x = 0")
-        for _ in range(20):
-            interp.execute("x = x + 1")
-        times = []
-        for _ in range(PEER_CELLS):
-            t = time.perf_counter()
-            interp.execute("x = x + 1")
-            times.append((time.perf_counter() - t) * 1e3)
-        result["cell"] = per_op(times)
-        interp.execute(f"def calls():\n    for i in range({CALLS}):\n        f(x=i)")
-        interp.execute("calls()")
-        rounds = []
-        for _ in range(5):
-            t = time.perf_counter()
-            interp.execute("calls()")
-            rounds.append((time.perf_counter() - t) * 1e3 / CALLS)
-        result["call"] = per_op(rounds)
+        result.update(cells_and_calls(interp.execute, warmup=20, cells=PEER_CELLS, rounds=5))
     return result
 
 

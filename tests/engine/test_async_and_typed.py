@@ -12,6 +12,7 @@ import pytest
 
 from rlm_tui.engine.events import SubCallFinished, SubmitRejected
 from tests.engine.test_engine import Recorder, make_rlm
+from tests.support.projects import write_project
 from tests.support.scripted_server import RecordedRequest, Reply, last_user_text
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -29,11 +30,7 @@ def chat(**fields: object) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "hello.txt").write_text("hello\n")
-    (root / "pic.png").write_bytes(PNG)
-    return root
+    return write_project(tmp_path, {"hello.txt": "hello\n", "pic.png": PNG})
 
 
 def max_overlap(requests: list[RecordedRequest]) -> int:

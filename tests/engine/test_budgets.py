@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,20 +17,7 @@ from tests.support.scripted_server import Reply, last_user_text
 EXTRACTED = '{"answer": "partial answer"}'
 
 
-@pytest.fixture(autouse=True)
-def _litellm_imported() -> None:
-    """Import litellm before the clock starts: a cold import takes seconds of a short turn."""
-    from rlm_tui.lm.client import preload
-
-    preload()
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "a.txt").write_text("alpha\n")
-    return root
+pytestmark = pytest.mark.usefixtures("litellm_preloaded")
 
 
 def extracting(reply):

@@ -11,15 +11,13 @@ import pytest
 
 from rlm_tui.cli import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 from tests.engine.test_engine import code
+from tests.support.projects import write_project
 from tests.support.scripted_server import Reply
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "app.py").write_text("def main():\n    print('hi')\n")
-    return root
+    return write_project(tmp_path, {"app.py": "def main():\n    print('hi')\n"})
 
 
 def ask(server, project, *extra: str) -> list[str]:

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from rlm_tui.cli import EXIT_USAGE, main
+from tests.support.projects import write_project
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    return root
+    return write_project(tmp_path)
 
 
 def ask(project: Path, *extra: str) -> list[str]:

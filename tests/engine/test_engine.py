@@ -27,6 +27,7 @@ from rlm_tui.engine.events import (
     VariablesChanged,
 )
 from rlm_tui.engine.rlm import RLM
+from tests.support.projects import write_project
 from tests.support.scripted_server import Reply, last_user_text
 
 
@@ -36,12 +37,7 @@ def code(body: str, reasoning: str = "Let me look.") -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    (root / "pkg").mkdir(parents=True)
-    (root / "hello.txt").write_text("hello from the project\n")
-    (root / "pkg" / "mod.py").write_text("def handler(request):\n    return 'ok'\n")
-    (root / "data.bin").write_bytes(bytes(range(256)))
-    return root
+    return write_project(tmp_path, {"hello.txt": "hello from the project\n", "pkg/mod.py": "def handler(request):\n    return 'ok'\n", "data.bin": bytes(range(256))})
 
 
 class Recorder:

@@ -17,6 +17,7 @@ from rlm_tui.engine.input_values import encode_input, json_note
 from rlm_tui.engine.prompts import describe_inputs
 from rlm_tui.sandbox.interop import WasmInterpreter
 from tests.engine.test_engine import make_rlm
+from tests.support.projects import write_project
 
 
 def code(body: str) -> str:
@@ -30,9 +31,7 @@ class Point(pydantic.BaseModel):
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    return root
+    return write_project(tmp_path)
 
 
 SHOW = ("for name in ('raw', 'tags', 'pair', 'by_id', 'nested'):\n"

@@ -5,23 +5,13 @@ against the scripted server (a scripted reflection LM proposes the better instru
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import dspy
-import pytest
 
 from rlm_tui.engine.rlm import RLM
 from tests.engine.test_engine import code, make_rlm
 
 BETTER = "Answer with the question's text in UPPERCASE letters."
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "a.txt").write_text("alpha\n")
-    return root
 
 
 def first_user_text(request: dict) -> str:

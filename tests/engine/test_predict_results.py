@@ -13,6 +13,7 @@ import pytest
 
 from tests.engine.test_async_and_typed import PNG, chat, code
 from tests.engine.test_engine import make_rlm
+from tests.support.projects import write_project
 
 
 def wav() -> bytes:
@@ -25,11 +26,7 @@ def wav() -> bytes:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "pic.png").write_bytes(PNG)
-    (root / "talk.wav").write_bytes(wav())
-    return root
+    return write_project(tmp_path, {"pic.png": PNG, "talk.wav": wav()})
 
 
 def parts(request) -> list[dict]:

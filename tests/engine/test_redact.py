@@ -21,14 +21,6 @@ GIVEN_KEY = "givenkey-5555aaaa6666bbbb"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "a.txt").write_text("a\n")
-    return root
-
-
-@pytest.fixture
 def config_with_key(tmp_path: Path, scripted_server) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(f'model = "openai/root"\nsub_model = "openai/sub"\napi_base = "{scripted_server.url}"\n'

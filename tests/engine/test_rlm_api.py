@@ -14,6 +14,7 @@ from rlm_tui.engine.file_type import File
 from rlm_tui.engine.rlm import RLM
 from rlm_tui.skills import Skill
 from tests.engine.test_engine import make_rlm
+from tests.support.projects import write_project
 
 
 def code(body: str) -> str:
@@ -22,10 +23,7 @@ def code(body: str) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "secret.txt").write_text("top secret\n")
-    return root
+    return write_project(tmp_path, {"secret.txt": "top secret\n"})
 
 
 def dspy_lm(server, model: str = "root") -> dspy.LM:

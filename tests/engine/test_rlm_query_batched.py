@@ -4,7 +4,6 @@ memory and budget limits; each slot is the child's answer or an 'ERROR: ...' str
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -17,19 +16,7 @@ from tests.support.scripted_server import Reply, last_user_text
 CHILD_LATENCY_S = 0.6
 
 
-@pytest.fixture(autouse=True)
-def _litellm_imported() -> None:
-    from rlm_tui.lm.client import preload
-
-    preload()
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "a.txt").write_text("alpha\n")
-    return root
+pytestmark = pytest.mark.usefixtures("litellm_preloaded")
 
 
 def replies(request: dict):

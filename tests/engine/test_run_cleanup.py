@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from rlm_tui.engine.events import RunFinished, Status
 from rlm_tui.engine.rlm import RLM
 from rlm_tui.engine.trace import read_trace
@@ -23,14 +21,6 @@ def _rlm(server, project: Path, trace: Path) -> tuple[RLM, Recorder]:
     rlm = RLM("question -> answer", lm="openai/root", sub_lm="openai/sub", project=project,
               api_base=server.url, on_event=recorder, trace=trace)
     return rlm, recorder
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "a.txt").write_text("a\n")
-    return root
 
 
 def _own_folders() -> set[str]:

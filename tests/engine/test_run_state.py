@@ -5,21 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from rlm_tui.engine.events import CellOutput
 from rlm_tui.engine.rlm import RLM
 from tests.engine.test_engine import Recorder, code
 
 BIG = 100 << 20
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "a.txt").write_text("a\n")
-    return root
 
 
 def _rlm(server, project: Path, signature: str, **kwargs) -> tuple[RLM, Recorder]:

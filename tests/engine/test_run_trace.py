@@ -11,15 +11,13 @@ from rlm_tui.engine.run_trace import RunTrace, run_traces
 from rlm_tui.engine.trace import read_run_traces, read_trace
 from rlm_tui.lm.client import LMError
 from tests.engine.test_engine import code, make_rlm, sub_answers
+from tests.support.projects import write_project
 from tests.support.scripted_server import Reply
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "hello.txt").write_text("hello from the project\n")
-    return root
+    return write_project(tmp_path, {"hello.txt": "hello from the project\n"})
 
 
 def script_a_full_run(server) -> None:

@@ -13,6 +13,7 @@ from rlm_tui.engine.events import LMToken, RunFailed
 from rlm_tui.engine.session import ChatSession
 from rlm_tui.engine.trace import read_trace
 from tests.engine.test_engine import Recorder, code
+from tests.support.projects import write_project
 from tests.support.scripted_server import Reply
 
 SECRET = "sk-test-SECRETSECRET123456"
@@ -25,10 +26,7 @@ def settings(scripted_server) -> Settings:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "notes.md").write_text("# Notes\nThe answer is 42.\n")
-    return root
+    return write_project(tmp_path, {"notes.md": "# Notes\nThe answer is 42.\n"})
 
 
 async def test_variables_survive_between_turns(scripted_server, settings, project):

@@ -16,6 +16,7 @@ from rlm_tui.engine.session import ChatSession
 from rlm_tui.engine.session_lock import SessionLocked
 from rlm_tui.engine.trace import TraceWriter, read_trace
 from tests.engine.test_engine import Recorder, code
+from tests.support.projects import write_project
 
 
 @pytest.fixture
@@ -25,10 +26,7 @@ def settings(scripted_server) -> Settings:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "notes.md").write_text("The answer is 42.\n")
-    return root
+    return write_project(tmp_path, {"notes.md": "The answer is 42.\n"})
 
 
 async def _one_turn_session(scripted_server, settings, project) -> ChatSession:

@@ -16,6 +16,7 @@ import pytest
 from rlm_tui.engine.events import SubmitRejected
 from rlm_tui.engine.prompts import system_prompt, task_prompt
 from tests.engine.test_engine import make_rlm
+from tests.support.projects import write_project
 
 
 def code(body: str) -> str:
@@ -47,9 +48,7 @@ class Invoice(dspy.Signature):
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    return root
+    return write_project(tmp_path)
 
 
 # -- the prompt ---------------------------------------------------------------------------------
