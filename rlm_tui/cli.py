@@ -93,10 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     trust.add_argument("--untrust", action="store_true", help="forget the project's trust record")
     trust.add_argument("--list", action="store_true", help="list the trusted projects")
 
-    serve = sub.add_parser("serve", help="serve the TUI in a browser (textual-serve)")
-    serve.add_argument("path", nargs="?", default=".")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = sub.add_parser(
+        "serve", help="serve the TUI in a browser (textual-serve)",
+        description="Serve the TUI in a browser: each tab runs its own app over PATH; closing the tab "
+                    "ends its app. SIGTERM or Ctrl+C ends every app and the server, which exits 0.",
+        epilog="API keys are never passed on a command line: the apps read them from this environment "
+               "and the config file, as the TUI does.")
+    serve.add_argument("path", nargs="?", default=".", help="project directory (default: .)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument("--model", help="root LM of every tab's app, any litellm model string "
+                                       "(default: config.toml, RLM_TUI_MODEL, else the offline model)")
+    serve.add_argument("--api-base", help="OpenAI-compatible endpoint URL for the apps' models "
+                                          "(default: config.toml or RLM_TUI_API_BASE)")
+    serve.add_argument("--config", type=Path, help="config file for the apps (default: ~/.config/rlm-tui/config.toml)")
     return parser
 
 
@@ -366,11 +377,18 @@ def cmd_acp(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from textual_serve.server import Server
+        from rlm_tui.serve import AppFlags, TabServer, app_command
     except ImportError:
         raise UsageError("`rlm-tui serve` needs textual-serve: pip install 'rlm-tui[serve]'") from None
     project = project_dir(args.path)
-    Server(f"{sys.executable} -m rlm_tui {project}", host=args.host, port=args.port).serve()
+    settings = load(args)  # a bad config file or flag is a usage error now, not in every tab
+    if args.model is not None:
+        from rlm_tui.lm.model_check import model_problem
+
+        if (problem := model_problem(args.model, settings)) is not None:
+            raise UsageError(f"--model: {problem}")
+    flags = AppFlags(model=args.model, api_base=args.api_base, config=args.config)
+    TabServer(app_command(project, flags), host=args.host, port=args.port, title=f"rlm-tui {project}").serve()
     return EXIT_OK
 
 

@@ -95,7 +95,7 @@ class SlashCommands:
         await self._set_model("sub_model", arg)
 
     async def _set_model(self, field: str, arg: str) -> None:
-        from rlm_tui.tui.model_check import model_problem
+        from rlm_tui.lm.model_check import model_problem
 
         label = "Root model" if field == "model" else "Sub-model"
         if not arg:

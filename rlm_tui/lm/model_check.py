@@ -1,6 +1,7 @@
-"""Whether a model string can be set (`/model`, `/sub-model`), checked before any request:
-litellm knows its providers (`litellm.get_llm_provider`); `embedded/<name>` (offline models) and
-`router/<group>` / a bare group name (a configured LiteLLM Router) are rlm-tui's own."""
+"""Whether a model string can be set (`/model`, `/sub-model`, `serve --model`, `doctor`), checked
+before any request: litellm knows its providers (`litellm.get_llm_provider`); `embedded/<name>`
+(offline models) and `router/<group>` / a bare group name (a configured LiteLLM Router) are
+rlm-tui's own."""
 
 from __future__ import annotations
 
