@@ -69,7 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path)
     replay.add_argument("--summary", action="store_true", help="print a text summary instead of opening the TUI")
 
-    sub.add_parser("doctor", help="check the sandbox image, its cache and a measured start")
+    doctor = sub.add_parser(
+        "doctor", help="check what can run here: models, keys (names only), offline model, sandbox",
+        description="Check the configured models (litellm knows them), which provider keys are set (by "
+                    "name; no value is printed), the offline runtime and models, and the sandbox (image, "
+                    "cache, a measured start). Each check prints ok or missing, and what to run next.",
+        epilog="Exit codes: 0 the sandbox runs (anything else missing is reported, not failed); 1 the "
+               "sandbox cannot run, so nothing can.")
+    doctor.add_argument("--config", type=Path, help="config file (default: ~/.config/rlm-tui/config.toml)")
 
     models = sub.add_parser("models", help="offline models: list what is installed, pull one")
     models.add_argument("action", choices=("list", "pull"))
@@ -306,10 +313,15 @@ def cmd_trust(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_doctor(_args: argparse.Namespace) -> int:
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rlm_tui.config import config_file
+    from rlm_tui.doctor import format_checks, key_checks, model_checks, offline_checks
     from rlm_tui.sandbox.doctor import doctor_report
     from rlm_tui.sandbox.image import ImageError
 
+    settings = load(args)
+    say(format_checks([*model_checks(settings, os.environ, args.config or config_file()),
+                       *key_checks(os.environ), *offline_checks()]))
     try:
         report = doctor_report(progress=err)
     except ImageError as e:

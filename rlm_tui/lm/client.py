@@ -187,6 +187,11 @@ _KEY_VARS = {
 _CONFIG_SUFFIXES = ("_API_BASE", "_BASE_URL", "_API_VERSION")
 
 
+def provider_key_vars() -> tuple[str, ...]:
+    """The key variables of the providers rlm-tui names (for `rlm-tui doctor`), each once."""
+    return tuple(dict.fromkeys(name for names in _KEY_VARS.values() for name in names))
+
+
 def _prefix_key_vars(model: str) -> tuple[str, ...]:
     """Key variables guessed from the model string's provider prefix alone (no litellm import)."""
     prefix = model.split("/", 1)[0] if "/" in model else "openai"
