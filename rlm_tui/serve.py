@@ -58,8 +58,10 @@ class TabApp(AppService):
         self._stopping: asyncio.Future[None] | None = None
 
     async def stop(self) -> None:
-        """Idempotent: the tab's handler and the server's shutdown may both ask."""
-        if self._stopping is None:
+        """The tab's handler and the server's shutdown may both ask: one stop at a time, and
+        another one if the app was still being started by the time the first was done."""
+        running = self._process is not None and self._process.returncode is None
+        if self._stopping is None or (self._stopping.done() and running):
             self._stopping = asyncio.ensure_future(self._stop())
         await asyncio.shield(self._stopping)
 

@@ -179,14 +179,16 @@ async def test_a_closed_tab_ends_its_app_even_mid_cell(served: tuple[subprocess.
     assert server.poll() is None  # the server goes on serving
 
 
-async def test_sigterm_stops_the_server_and_its_apps(served: tuple[subprocess.Popen[bytes], int]) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_stop_signal_ends_the_server_and_its_apps(served: tuple[subprocess.Popen[bytes], int],
+                                                          signum: int) -> None:
     server, port = served
     async with aiohttp.ClientSession() as session:
         tab = await _open_tab(session, port)
         _, processes = _the_app(server)
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(signum)
         started = time.monotonic()
-        assert await _until(lambda: server.poll() is not None, 15), "serve ignored SIGTERM"
+        assert await _until(lambda: server.poll() is not None, 15), f"serve ignored {signal.Signals(signum).name}"
         took = time.monotonic() - started
         await tab.reader
     assert server.returncode == 0 and took < 10, (server.returncode, took)
