@@ -73,6 +73,22 @@ async def test_answers_keep_inline_markdown_in_every_theme(project, settings, ma
             assert _styles(paragraph, "code")[0] != plain, theme
 
 
+async def test_paths_in_an_answer_keep_their_underscores(project, settings, make_backend):
+    from rlm_tui.tui.widgets.answer import AnswerBlock
+
+    backend = make_backend([Turn(answer="In rlm_tui/__init__.py, not __main__.py: **Budget** and _why_.")])
+    app = make_app(settings, project, backend=backend)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await ask(pilot, app, "where?")
+        await wait_for(pilot, lambda: app.main.chat.query(AnswerBlock).first().query("MarkdownParagraph"))
+        paragraph = app.main.chat.query_one(AnswerBlock).query_one("MarkdownParagraph")
+        await pilot.pause()
+        line = "".join(s.text for s in paragraph.render_line(0))
+        assert "In rlm_tui/__init__.py, not __main__.py: Budget and why." in line
+        assert all(s.bold for s in _styles(paragraph, "Budget"))  # emphasis outside paths still works
+        assert all(s.italic for s in _styles(paragraph, "why"))
+
+
 async def test_a_citation_in_an_answer_opens_the_file_at_its_lines(project, settings, make_backend):
     from rlm_tui.tui.screens.modals import PreviewScreen
     from rlm_tui.tui.widgets.answer import AnswerBlock

@@ -21,6 +21,9 @@ from rlm_tui.tui.widgets.blocks import Copyable
 CITE_SCHEME = "cite:"
 _FENCE = re.compile(r"^(?:```|~~~).*?^(?:```|~~~)[ \t]*$", re.MULTILINE | re.DOTALL)
 _CODE_SPAN = re.compile(r"(`+)(?P<body>[^`]+?)\1")
+# A file name or path in prose (`pkg/__init__.py`, `__main__.py`): its underscores are not emphasis.
+_NOT_AFTER = r"(?<![\w\\/:.\-])"  # not mid-word, mid-path or mid-URL
+_PATHLIKE = re.compile(rf"{_NOT_AFTER}(?:[\w.\-]+/)+[\w.\-]+|{_NOT_AFTER}[\w\-]+\.[A-Za-z]\w*")
 
 
 class AnswerBlock(Markdown, Copyable):  # Markdown first, or its inline styles (strong, em, code) are lost
@@ -79,7 +82,8 @@ class AnswerBlock(Markdown, Copyable):  # Markdown first, or its inline styles (
 
 def link_citations(text: str, project: Path) -> tuple[str, list[Citation]]:
     """`text` with each citation of a file in `project` (bare or as inline code) made a
-    `cite:N` link, and the citations by N. Fenced code blocks and links are left alone."""
+    `cite:N` link, and the citations by N. Fenced code blocks and links are left alone; the
+    underscores of paths in prose are escaped (they are names, not emphasis)."""
     citations: list[Citation] = []
 
     def link(label: str, cited: str) -> str | None:
@@ -92,13 +96,13 @@ def link_citations(text: str, project: Path) -> tuple[str, list[Citation]]:
     def in_prose(prose: str) -> str:
         out, last = [], 0
         for span in _CODE_SPAN.finditer(prose):
-            out.append(_link_bare(prose[last:span.start()], link))
+            out.append(_plain_paths(_link_bare(prose[last:span.start()], link)))
             body = span.group("body").strip()
             whole = CITATION.fullmatch(body)
             linked = link(span.group(0), body) if whole and not _after_link(prose, span.start()) else None
             out.append(linked or span.group(0))
             last = span.end()
-        out.append(_link_bare(prose[last:], link))
+        out.append(_plain_paths(_link_bare(prose[last:], link)))
         return "".join(out)
 
     out, last = [], 0
@@ -120,6 +124,12 @@ def _link_bare(prose: str, link: Callable[[str, str], str | None]) -> str:
             out.append(prose[last:match.start()] + linked)
             last = match.end()
     return "".join(out) + prose[last:]
+
+
+def _plain_paths(prose: str) -> str:
+    """`prose` with the underscores of file names and paths escaped, so Markdown shows
+    `rlm_tui/__init__.py` as written rather than "rlm_tui/" and a bold "init"."""
+    return _PATHLIKE.sub(lambda m: m.group(0).replace("_", "\\_"), prose)
 
 
 def _after_link(prose: str, start: int) -> bool:
