@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from rlm_tui.engine import narration
 from rlm_tui.engine.calls import CallGraph, error_line
 from rlm_tui.engine.events import (
     BudgetExhausted,
@@ -35,6 +36,7 @@ class ProgressPrinter:
         self.stream = stream
         self.quiet = quiet
         self.graph = CallGraph()
+        self.free = False  # the top-level run's LMs are local models: no price to say
 
     def __call__(self, event: Event) -> None:
         if self.quiet:
@@ -47,7 +49,8 @@ class ProgressPrinter:
         self.graph.apply(event)
         if isinstance(event, RunStarted):
             if event.depth:
-                return f"{'  ' * event.depth}↳ child RLM (depth {event.depth}): {_one_line(event.task)}"
+                return f"{'  ' * event.depth}↳ child RLM (depth {event.depth}): {narration.one_line(event.task)}"
+            self.free = narration.runs_free(event)
             return f"▶ {event.model} over {event.project}"
         node = self.graph.get(event.call_id) or self.graph.get(event.parent_id)
         indent = "  " * (node.depth if node is not None else 0)
@@ -59,35 +62,24 @@ class ProgressPrinter:
             cost = "" if event.cost_usd is None else f", {usd_text(event.cost_usd)}"
             return f"{indent}  {event.role}: {event.prompt_tokens}+{event.completion_tokens} tokens{cost}, {event.latency_s:.1f} s"
         if isinstance(event, CodeCell):
-            lines = event.code.strip().splitlines()
-            more = f"  (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
-            return f"{indent}  ▸ {_one_line(lines[0] if lines else '')}{more}"
+            return f"{indent}  ▸ {narration.code_preview(event.code)}"
         if isinstance(event, CodeMissing):
-            line = f"{indent}  ∅ no code cell in the reply"
-            if event.off_protocol:
-                line += f"; the model is not following the protocol ({event.in_a_row} replies in a row)"
-            return line
+            return f"{indent}  ∅ {narration.no_code(event)}"
         if isinstance(event, CellOutput):
             if event.error:
-                return f"{indent}  ✗ {_one_line(error_line(event.error))}"
+                return f"{indent}  ✗ {narration.one_line(error_line(event.error))}"
             return f"{indent}  ✓ {event.duration_s * 1000:.0f} ms, {len(event.stdout):,} chars out"
         if isinstance(event, SubCallFinished) and event.function != "llm_query":
             mark = "✗" if event.error else "✓"
             return f"{indent}  {mark} {event.function} ({event.model}) {event.duration_s:.1f} s"
         if isinstance(event, SubmitRejected):
-            return f"{indent}  ✗ {_one_line(event.error)}"
+            return f"{indent}  ✗ {narration.one_line(event.error)}"
         if isinstance(event, CallsRefused):
-            plural = "s" if event.count != 1 else ""
-            return f"{indent}  ! {event.count} {event.function} call{plural} not sent ({event.budget} budget exhausted)"
+            return f"{indent}  ! {narration.refused(event)}"
         if isinstance(event, RunFinished) and event.parent_id is None:
-            return f"■ {event.usage.summary()}, {event.duration_s:.1f} s"
+            return f"■ {event.usage.summary(free=self.free)}, {event.duration_s:.1f} s"
         if isinstance(event, BudgetExhausted) and event.parent_id is None:  # a child's run ends in its sub-call
-            return f"! {event.budget} budget exhausted ({event.used:g} of {event.limit:g}); extracting a partial answer"
+            return f"! {narration.budget_ran_out(event)}"
         if isinstance(event, RunFailed):
-            return f"✗ {'cancelled' if event.cancelled else event.error_type + ': ' + _one_line(event.error)}"
+            return f"✗ {narration.run_failed(event)}"
         return None
-
-
-def _one_line(text: str, width: int = 100) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

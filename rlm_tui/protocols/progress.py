@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from rlm_tui.engine.calls import DONE, FAILED, RUNNING, CallGraph
+from rlm_tui.engine import narration
+from rlm_tui.engine.calls import DONE, FAILED, RUNNING, CallGraph, error_line
 from rlm_tui.engine.events import (
     BudgetExhausted,
     CellOutput,
     CodeCell,
+    CodeMissing,
     Event,
     IterationStarted,
     LMCallFinished,
@@ -33,8 +35,11 @@ from rlm_tui.engine.events import (
     SubmitRejected,
     Submitted,
 )
+from rlm_tui.usage import usd_text
 
 log = logging.getLogger(__name__)
+
+SHORT = 80  # characters of a quoted task, cell line or error in a progress message
 
 class EventChannel:
     """`push` from any thread; `handler` gets every event in order, on the loop that entered.
@@ -108,7 +113,7 @@ class Standing:
             parts.append("sub-calls " + ", ".join(counts))
         parts.append(f"{self.tokens:,} tokens")
         if self.cost_usd is not None:
-            parts.append(f"${self.cost_usd:.4f}")
+            parts.append(usd_text(self.cost_usd))
         return " · ".join(parts)
 
 
@@ -154,39 +159,33 @@ def happened(event: Event) -> str | None:
         case RunStarted(depth=0):
             return f"started on {event.model}"
         case RunStarted():
-            return f"child RLM started (depth {event.depth}): {_short(event.task)}"
+            return f"child RLM started (depth {event.depth}): {narration.one_line(event.task, SHORT)}"
         case IterationStarted(iteration=n):
             return f"iteration {n}"
         case CodeCell(code=code):
-            lines = code.strip().splitlines()
-            return f"running a cell: {_short(lines[0] if lines else '')}" + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
+            return f"running a cell: {narration.code_preview(code, SHORT)}"
+        case CodeMissing():
+            return narration.no_code(event)
         case CellOutput(error=str() as error):
-            return f"cell failed: {_short(error.strip().splitlines()[-1] if error.strip() else error)}"
+            return f"cell failed: {narration.one_line(error_line(error), SHORT)}"
         case CellOutput():
             return f"cell done in {event.duration_s * 1000:.0f} ms"
         case SubCallStarted(function=function, model=model):
             return f"{function} started ({model})"
         case SubCallFinished(function=function, error=str() as error):
-            return f"{function} failed: {_short(error)}"
+            return f"{function} failed: {narration.one_line(error_line(error), SHORT)}"
         case SubCallFinished(function=function):
             return f"{function} done in {event.duration_s:.1f} s"
         case LMCallFinished(role=role, error=None):
             return f"{role} LM replied ({event.prompt_tokens}+{event.completion_tokens} tokens)"
         case SubmitRejected(error=error):
-            return f"SUBMIT rejected: {_short(error)}"
+            return f"SUBMIT rejected: {narration.one_line(error, SHORT)}"
         case Submitted():
             return "submitted"
-        case BudgetExhausted(budget=budget):
-            return f"{budget} budget exhausted ({event.used:g} of {event.limit:g}); extracting a partial answer"
+        case BudgetExhausted():
+            return narration.budget_ran_out(event)
         case RunFinished(partial=partial) if event.parent_id is None:
             return "finished (partial answer)" if partial else "finished"
-        case RunFailed(cancelled=True) if event.parent_id is None:
-            return "cancelled"
         case RunFailed() if event.parent_id is None:
-            return f"failed: {event.error_type}: {_short(event.error)}"
+            return narration.run_failed(event, SHORT)
     return None
-
-
-def _short(text: str, width: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

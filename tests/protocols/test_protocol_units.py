@@ -64,7 +64,7 @@ def events_of_one_turn() -> list[ev.Event]:
 def test_progress_lines_say_what_happened_and_where_the_turn_stands():
     meter = TurnMeter(max_iterations=12)
     lines = [line for e in events_of_one_turn() if (line := meter.apply(e)) is not None]
-    assert lines[:2] == ["started on m", "iteration 1 — iteration 1/12 · 0 tokens · $0.0000"]
+    assert lines[:2] == ["started on m", "iteration 1 — iteration 1/12 · 0 tokens · $0"]
     assert lines[2] == "root LM replied (100+20 tokens) — iteration 1/12 · 120 tokens · $0.0010"
     assert lines[-1] == "llm_query done in 0.0 s — iteration 1/12 · sub-calls 2 running, 1 done · 131 tokens · $0.0011"
     assert len(lines) == 8  # tokens and LM call starts only feed the totals
