@@ -134,13 +134,15 @@ class SessionUpdates:
 
 
 def _label(graph: CallGraph, node: CallNode) -> str:
-    mark = {FAILED: " ✗", CANCELLED: " (cancelled)", NO_CODE: " (no code cell)"}.get(node.status, "")
+    mark = {FAILED: " ✗", CANCELLED: " (cancelled)"}.get(node.status, "")
     if node.kind == "run" and node.depth == 0:
         return f"{narration.one_line(node.prompt, WIDTH)}{mark}"
     if node.kind == "run":
         return f"child RLM: {narration.one_line(node.prompt, WIDTH)}{mark}"
     if node.kind == "iteration":
         first = node.code.strip().splitlines()[0] if node.code.strip() else "thinking"
+        if node.status == NO_CODE:
+            first = "no code cell in the reply"
         return f"{node.title}: {narration.one_line(first, WIDTH)}{mark}"
     if node.kind == "sub" and node.title == "llm_query_batched":
         prompts = [graph.nodes[c] for c in node.children]
