@@ -1,10 +1,11 @@
 """A readable account of a run from its trace: the call tree (`CallGraph`), then each turn's
 outcome (finished, partial after a budget ran out, cancelled, failed) and usage, and the total
-over all turns."""
+over all turns; and the project the trace was recorded on, for the replay view's Files pane."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rlm_tui.engine import narration
 from rlm_tui.engine.calls import DONE, FAILED, RUNNING, CallGraph, CallNode
@@ -49,6 +50,24 @@ class Turn:
             case RunFailed():
                 return narration.run_failed(self.ended)
         return "did not end: the trace stops inside this turn"
+
+
+@dataclass(frozen=True)
+class TracedProject:
+    """The project a trace was recorded on, as a replay can show it: its folder, or why not."""
+
+    path: Path | None
+    note: str = ""  # when `path` is None: not recorded, or no longer on disk
+
+
+def traced_project(events: list[Event]) -> TracedProject:
+    """The folder the trace's first turn ran over (its `RunStarted.project`), if it is still there."""
+    recorded = next((e.project for e in events if isinstance(e, RunStarted) and e.parent_id is None), "")
+    if not recorded or not Path(recorded).is_absolute():  # an older trace, or one of no project (eval's direct mode)
+        return TracedProject(None, "project not recorded in this trace")
+    if not Path(recorded).is_dir():
+        return TracedProject(None, f"the traced project {recorded} is no longer on disk")
+    return TracedProject(Path(recorded))
 
 
 def summarize(events: list[Event]) -> str:

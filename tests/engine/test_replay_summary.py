@@ -101,3 +101,19 @@ def test_a_hosted_call_of_unknown_price_still_says_so():
 def test_costs_of_nothing_and_of_unpriced_calls_never_read_zero_dollars():
     assert Usage().cost_text() == "$0"
     assert (Usage(0, 0, 0.0, lm_calls=1) + Usage(9, 0, None, lm_calls=1)).cost_text() == "unknown price (1 call)"
+
+
+def test_the_traced_project_is_the_first_turns_folder_if_it_is_still_there(tmp_path):
+    from dataclasses import replace
+
+    from rlm_tui.engine.replay import traced_project
+
+    events = turn(1, "q", 1)
+    at = [replace(e, project=str(tmp_path)) if isinstance(e, ev.RunStarted) else e for e in events]
+    assert traced_project(at).path == tmp_path
+    gone = [replace(e, project=str(tmp_path / "gone")) if isinstance(e, ev.RunStarted) else e for e in events]
+    assert traced_project(gone).note == f"the traced project {tmp_path / 'gone'} is no longer on disk"
+    for unrecorded in ("", "(direct prompt)"):
+        none = [replace(e, project=unrecorded) if isinstance(e, ev.RunStarted) else e for e in events]
+        assert traced_project(none) == traced_project([]) == type(traced_project([]))(
+            None, "project not recorded in this trace")
