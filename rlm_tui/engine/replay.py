@@ -36,15 +36,15 @@ class Turn:
     last_ts: float = field(default=0.0)
 
     def outcome(self) -> str:
-        """`finished: {...}`, `partial: the iterations budget ran out (12 of 12): {...}`,
+        """`finished — outputs: {...}`, `partial: the iterations budget ran out (12 of 12) — outputs: {...}`,
         `cancelled`, `failed: ValueError: …`, or that the trace stops inside the turn."""
         ran_out = (f"the {self.budget.budget} budget ran out ({self.budget.used:g} of {self.budget.limit:g})"
                    if self.budget else "")
         match self.ended:
             case RunFinished(partial=True, outputs=outputs):
-                return f"partial: {ran_out or 'partial answer'}: {outputs}"
+                return f"partial: {ran_out or 'partial answer'} — outputs: {outputs}"
             case RunFinished(outputs=outputs):
-                return f"finished: {outputs}"
+                return f"finished — outputs: {outputs}"
             case RunFailed(cancelled=False) if ran_out:
                 return f"{ran_out}, then {narration.run_failed(self.ended)}"
             case RunFailed():

@@ -56,11 +56,11 @@ def test_each_turn_says_how_it_ended_with_its_own_usage_and_the_total_follows():
     assert "failed" not in text  # the cancelled turn, and its sub-call the cancel ended, are "cancelled"
     assert "    llm_query [openai/m] — cancelled in 1.00 s" in lines
     assert lines[-7:] == [
-        "turn 1 (first) finished: {'answer': 'yes'}",
+        "turn 1 (first) finished — outputs: {'answer': 'yes'}",
         "  usage: 1 LM call, 100 tokens, $0.0010, 3.0 s",
         "turn 2 (slow one) cancelled",
         "  usage: 2 LM calls, 200 tokens, $0.0020, 5.0 s",  # the sub-call was sent
-        "turn 3 (third) partial: the iterations budget ran out (1 of 1): {'answer': 'some'}",
+        "turn 3 (third) partial: the iterations budget ran out (1 of 1) — outputs: {'answer': 'some'}",
         "  usage: 1 LM call, 300 tokens, $0.0030, 4.0 s",
         "total over 3 turns: 4 LM calls, 600 tokens, $0.0060, 12.0 s",
     ]

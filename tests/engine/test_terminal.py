@@ -87,7 +87,7 @@ def test_replay_summary_prints_no_control_sequences(tmp_path, capsys):
     trace.write_text("".join(e.to_json() + "\n" for e in events))
     assert main(["replay", str(trace), "--summary"]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "run (depth 0): task abcdFAKEefgh" in out and "finished: {" in out
+    assert "run (depth 0): task abcdFAKEefgh" in out and "outputs: {" in out
     assert not any(c in out for c in "\x1b\r\x07\x9b\x9d\x00")
 
 
