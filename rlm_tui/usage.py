@@ -49,19 +49,22 @@ class Usage:
         """Every call's price is known, so ``cost_usd`` is the whole cost."""
         return self.unpriced_calls == 0 and self.cost_usd is not None
 
-    def cost_text(self) -> str:
-        """``$0.0123``, ``$0.0123 + 2 calls of unknown price``, or ``unknown price (3 calls)``."""
-        if self.cost_usd is None:
+    def cost_text(self, free: bool = False) -> str:
+        """``$0.0123``, ``$0.0123 + 2 calls of unknown price``, or ``unknown price (3 calls)``;
+        ``free`` when the calls were to local (offline) models, which have no price."""
+        if free:
+            return "free"
+        if self.cost_usd is None or (self.unpriced_calls and not self.cost_usd):  # never "$0 + 3 of unknown price"
             return f"unknown price ({self.unpriced_calls} call{'s' * (self.unpriced_calls != 1)})"
         text = usd_text(self.cost_usd)
         if self.unpriced_calls:
             text += f" + {self.unpriced_calls} call{'s' * (self.unpriced_calls != 1)} of unknown price"
         return text
 
-    def summary(self) -> str:
+    def summary(self, free: bool = False) -> str:
         """``12 LM calls, 3,456 tokens, $0.0123`` (the cost as in `cost_text`)."""
         return (f"{self.lm_calls} LM call{'s' * (self.lm_calls != 1)}, {self.total_tokens:,} tokens, "
-                f"{self.cost_text()}")
+                f"{self.cost_text(free)}")
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
@@ -82,5 +85,8 @@ class Usage:
 
 
 def usd_text(usd: float) -> str:
-    """`$0.0123`; a cost too small for four decimals is `<$0.0001`, never `$0.0000`."""
+    """`$0.0123`; `$0` for nothing and `<$0.0001` for a cost too small for four decimals: never
+    `$0.0000`."""
+    if usd == 0:
+        return "$0"
     return "<$0.0001" if 0 < usd < 0.0001 else f"${usd:.4f}"

@@ -92,6 +92,7 @@ class CallGraph:
         self._updated: set[str] = set()
         self.turns = 0
         self.usage = Usage()  # of every LM call shown
+        self.turn_usage: dict[str, Usage] = {}  # of each top-level node's LM calls (a turn's, by its run's id)
 
     # ---- queries -------------------------------------------------------------------------
     def get(self, call_id: str | None) -> CallNode | None:
@@ -163,12 +164,15 @@ class CallGraph:
         node.prompt_tokens += prompt
         node.completion_tokens += completion
         unknown = usd is None and prompt + completion > 0
-        self.usage = self.usage + Usage(prompt, completion, None if unknown else usd or 0.0, lm_calls=1)
+        call = Usage(prompt, completion, None if unknown else usd or 0.0, lm_calls=1)
+        self.usage = self.usage + call
         usd = usd or 0.0
         if unknown:
             node.cost_known = False
         node.cost_usd += usd
         chain = [node, *self.ancestors(node.call_id)]
+        top = chain[-1].call_id
+        self.turn_usage[top] = self.turn_usage.get(top, Usage()) + call
         for n in chain:
             n.total_tokens += prompt + completion
             n.total_cost += usd
@@ -312,6 +316,9 @@ class CallGraph:
         for node in self._subtree(run):
             if node.status == RUNNING:
                 self._finish(node, e.ts, status)
+            elif e.cancelled and node.status == FAILED and CANCELLATION.match(error_line(node.error or "")):
+                node.status = CANCELLED  # it failed because the turn was being cancelled
+                self._touch(node)
         self._finish(run, e.ts, status, None if e.cancelled else e.error)
 
     def _subtree(self, node: CallNode) -> list[CallNode]:
@@ -345,6 +352,10 @@ def _outputs_text(outputs: dict) -> str:
         return str(next(iter(outputs.values())))
     return "\n".join(f"{k}: {v}" for k, v in outputs.items())
 
+
+CANCELLATION = re.compile(r"^(?:cancelled$|(?:asyncio\.)?Cancelled(?:Error)?\b|KeyboardInterrupt\b)")
+"""The error of a call or cell that a cancel ended: an LM call's `cancelled`, a sub-call's
+`Cancelled: …` or `CancelledError`, a cell's `KeyboardInterrupt: the cell was cancelled`."""
 
 EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Refused|Exceeded)\b")
 

@@ -62,7 +62,7 @@ class RunStarted(Event):
     inputs: dict[str, str]
     model: str
     sub_model: str
-    project: str
+    project: str = ""  # the host folder mounted at /project; "" in a trace from before it was recorded
     depth: int = 0
 
 

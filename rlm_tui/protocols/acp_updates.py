@@ -2,7 +2,8 @@
 
 - the root LM's reasoning before each cell, budget and SUBMIT notes → agent thought chunks;
 - each code cell → a tool call (`execute`): in progress with its code, then completed or failed
-  with its output;
+  with its output; a reply with no code cell → a thought saying so (and, after several in a
+  row, that the model is not following the protocol);
 - each sub-call (`llm_query`, `llm_query_batched`, `predict`, `rlm_query`, host tools) → a tool
   call (`think`, tools `other`) with its prompt, then its answer or error; the prompts of one
   batch share their batch's tool call;
@@ -29,11 +30,13 @@ from acp import (
 )
 from acp.schema import PlanEntry, PlanEntryPriority, PlanEntryStatus, ToolKind
 
-from rlm_tui.engine.calls import RUNNING, CallGraph, CallNode
+from rlm_tui.engine import narration
+from rlm_tui.engine.calls import CANCELLED, FAILED, NO_CODE, RUNNING, CallGraph, CallNode
 from rlm_tui.engine.events import (
     BudgetExhausted,
     CellOutput,
     CodeCell,
+    CodeMissing,
     Event,
     IterationStarted,
     RunFailed,
@@ -50,8 +53,9 @@ Send = Callable[[Any], Awaitable[None]]
 SHOWN = 4000
 """Characters of a cell's code or output, or a sub-call's prompt or answer, put in a tool call."""
 
-RESHAPES_PLAN = (RunStarted, IterationStarted, CodeCell, CellOutput, SubCallStarted, SubCallFinished,
-                 RunFinished, RunFailed)
+RESHAPES_PLAN = (RunStarted, IterationStarted, CodeCell, CodeMissing, CellOutput, SubCallStarted,
+                 SubCallFinished, RunFinished, RunFailed)
+WIDTH = 72  # characters of a plan entry's or tool call's one-line title
 
 
 class SessionUpdates:
@@ -101,6 +105,8 @@ class SessionUpdates:
                 return [update_agent_thought_text(f"{message}\n")]
             case SubmitRejected(error=error):
                 return [update_agent_thought_text(f"SUBMIT rejected: {error}\n")]
+            case CodeMissing():
+                return [update_agent_thought_text(f"Iteration {event.iteration}: {narration.no_code(event)}.\n")]
             case BudgetExhausted(budget=budget, used=used, limit=limit):
                 return [update_agent_thought_text(
                     f"The {budget} budget ran out ({used:g} of {limit:g}); extracting a partial answer.\n")]
@@ -128,19 +134,21 @@ class SessionUpdates:
 
 
 def _label(graph: CallGraph, node: CallNode) -> str:
-    mark = {"failed": " ✗", "cancelled": " (cancelled)"}.get(node.status, "")
+    mark = {FAILED: " ✗", CANCELLED: " (cancelled)"}.get(node.status, "")
     if node.kind == "run" and node.depth == 0:
-        return f"{_one_line(node.prompt)}{mark}"
+        return f"{narration.one_line(node.prompt, WIDTH)}{mark}"
     if node.kind == "run":
-        return f"child RLM: {_one_line(node.prompt)}{mark}"
+        return f"child RLM: {narration.one_line(node.prompt, WIDTH)}{mark}"
     if node.kind == "iteration":
         first = node.code.strip().splitlines()[0] if node.code.strip() else "thinking"
-        return f"{node.title}: {_one_line(first)}{mark}"
+        if node.status == NO_CODE:
+            first = "no code cell in the reply"
+        return f"{node.title}: {narration.one_line(first, WIDTH)}{mark}"
     if node.kind == "sub" and node.title == "llm_query_batched":
         prompts = [graph.nodes[c] for c in node.children]
         running = sum(p.status == RUNNING for p in prompts)
         return f"llm_query_batched: {len(prompts) - running} of {len(prompts)} prompts done{mark}"
-    return f"{node.title}: {_one_line(node.prompt)}{mark}"
+    return f"{node.title}: {narration.one_line(node.prompt, WIDTH)}{mark}"
 
 
 def _cell_id(event: Event) -> str:
@@ -153,12 +161,7 @@ def _sub_id(event: Event) -> str:
 
 def _title(verb: str, text: str) -> str:
     lines = text.strip().splitlines()
-    return f"{verb}: {_one_line(lines[0] if lines else '')}"
-
-
-def _one_line(text: str, width: int = 72) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return f"{verb}: {narration.one_line(lines[0] if lines else '', WIDTH)}"
 
 
 def _fenced(text: str, language: str = "python") -> str:

@@ -16,25 +16,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from rlm_tui.engine.calls import DONE, FAILED, RUNNING, CallGraph
-from rlm_tui.engine.events import (
-    BudgetExhausted,
-    CellOutput,
-    CodeCell,
-    Event,
-    IterationStarted,
-    LMCallFinished,
-    RunFailed,
-    RunFinished,
-    RunStarted,
-    Status,
-    SubCallFinished,
-    SubCallStarted,
-    SubmitRejected,
-    Submitted,
-)
+from rlm_tui.engine import events as ev
+from rlm_tui.engine import narration
+from rlm_tui.engine.calls import DONE, FAILED, RUNNING, CallGraph, error_line
+from rlm_tui.usage import usd_text
 
 log = logging.getLogger(__name__)
+
+SHORT = 80  # characters of a quoted task, cell line or error in a progress message
 
 class EventChannel:
     """`push` from any thread; `handler` gets every event in order, on the loop that entered.
@@ -44,14 +33,14 @@ class EventChannel:
     gets nothing more: progress is best effort and never stops the turn.
     """
 
-    def __init__(self, handler: Callable[[Event], Awaitable[None]]) -> None:
+    def __init__(self, handler: Callable[[ev.Event], Awaitable[None]]) -> None:
         self._handler = handler
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[ev.Event | None] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._broken = False
 
-    def push(self, event: Event) -> None:
+    def push(self, event: ev.Event) -> None:
         if self._loop is None:
             return
         try:
@@ -108,7 +97,7 @@ class Standing:
             parts.append("sub-calls " + ", ".join(counts))
         parts.append(f"{self.tokens:,} tokens")
         if self.cost_usd is not None:
-            parts.append(f"${self.cost_usd:.4f}")
+            parts.append(usd_text(self.cost_usd))
         return " · ".join(parts)
 
 
@@ -121,12 +110,12 @@ class TurnMeter:
         self.iteration = 0
         self.budget_exhausted: str | None = None
 
-    def apply(self, event: Event) -> str | None:
+    def apply(self, event: ev.Event) -> str | None:
         self.graph.apply(event)
         top_level = event.parent_id is None
-        if isinstance(event, IterationStarted) and self.graph.is_root_run_event(event):
+        if isinstance(event, ev.IterationStarted) and self.graph.is_root_run_event(event):
             self.iteration = event.iteration
-        elif isinstance(event, BudgetExhausted) and top_level:
+        elif isinstance(event, ev.BudgetExhausted) and top_level:
             self.budget_exhausted = event.budget
         what = happened(event)
         if what is None:
@@ -145,48 +134,42 @@ class TurnMeter:
         )
 
 
-def happened(event: Event) -> str | None:
+def happened(event: ev.Event) -> str | None:
     """One short phrase for an event a client hears about; None for tokens, variables and LM
     call starts, which only feed the totals."""
     match event:
-        case Status(message=message):
+        case ev.Status(message=message):
             return message
-        case RunStarted(depth=0):
+        case ev.RunStarted(depth=0):
             return f"started on {event.model}"
-        case RunStarted():
-            return f"child RLM started (depth {event.depth}): {_short(event.task)}"
-        case IterationStarted(iteration=n):
+        case ev.RunStarted():
+            return f"child RLM started (depth {event.depth}): {narration.one_line(event.task, SHORT)}"
+        case ev.IterationStarted(iteration=n):
             return f"iteration {n}"
-        case CodeCell(code=code):
-            lines = code.strip().splitlines()
-            return f"running a cell: {_short(lines[0] if lines else '')}" + (f" (+{len(lines) - 1} lines)" if len(lines) > 1 else "")
-        case CellOutput(error=str() as error):
-            return f"cell failed: {_short(error.strip().splitlines()[-1] if error.strip() else error)}"
-        case CellOutput():
+        case ev.CodeCell(code=code):
+            return f"running a cell: {narration.code_preview(code, SHORT)}"
+        case ev.CodeMissing():
+            return narration.no_code(event)
+        case ev.CellOutput(error=str() as error):
+            return f"cell failed: {narration.one_line(error_line(error), SHORT)}"
+        case ev.CellOutput():
             return f"cell done in {event.duration_s * 1000:.0f} ms"
-        case SubCallStarted(function=function, model=model):
+        case ev.SubCallStarted(function=function, model=model):
             return f"{function} started ({model})"
-        case SubCallFinished(function=function, error=str() as error):
-            return f"{function} failed: {_short(error)}"
-        case SubCallFinished(function=function):
+        case ev.SubCallFinished(function=function, error=str() as error):
+            return f"{function} failed: {narration.one_line(error_line(error), SHORT)}"
+        case ev.SubCallFinished(function=function):
             return f"{function} done in {event.duration_s:.1f} s"
-        case LMCallFinished(role=role, error=None):
+        case ev.LMCallFinished(role=role, error=None):
             return f"{role} LM replied ({event.prompt_tokens}+{event.completion_tokens} tokens)"
-        case SubmitRejected(error=error):
-            return f"SUBMIT rejected: {_short(error)}"
-        case Submitted():
+        case ev.SubmitRejected(error=error):
+            return f"SUBMIT rejected: {narration.one_line(error, SHORT)}"
+        case ev.Submitted():
             return "submitted"
-        case BudgetExhausted(budget=budget):
-            return f"{budget} budget exhausted ({event.used:g} of {event.limit:g}); extracting a partial answer"
-        case RunFinished(partial=partial) if event.parent_id is None:
+        case ev.BudgetExhausted():
+            return narration.budget_ran_out(event)
+        case ev.RunFinished(partial=partial) if event.parent_id is None:
             return "finished (partial answer)" if partial else "finished"
-        case RunFailed(cancelled=True) if event.parent_id is None:
-            return "cancelled"
-        case RunFailed() if event.parent_id is None:
-            return f"failed: {event.error_type}: {_short(event.error)}"
+        case ev.RunFailed() if event.parent_id is None:
+            return narration.run_failed(event, SHORT)
     return None
-
-
-def _short(text: str, width: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

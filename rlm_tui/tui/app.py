@@ -98,7 +98,8 @@ class RLMApp(App[None]):
                                      sub_model=self.settings.effective_sub_model or "",
                                      offline_default=self.offline_default)
         self.main.refresh_usage(self.settings.budget)
-        self._index_files()
+        if self.replay is None:  # a replay has no prompt to complete @paths in
+            self._index_files()
         self.call_after_refresh(self._prewarm)
         self.call_after_refresh(self.quiet_gc.install)  # no full GC pass in the middle of a turn
         if self.replay is not None:
@@ -183,6 +184,7 @@ class RLMApp(App[None]):
 
     @work(group="replay")
     async def load_replay(self) -> None:
+        from rlm_tui.engine.replay import traced_project
         from rlm_tui.engine.trace import TraceError, read_trace
 
         assert self.replay is not None
@@ -191,7 +193,11 @@ class RLMApp(App[None]):
         except (TraceError, OSError) as e:
             self.main.status.update_info(state="error", detail=str(e))
             self.notify(str(e), title="Cannot replay", severity="error", timeout=15)
+            self.main.files.show_note("the trace could not be read")
             return
+        traced = await asyncio.to_thread(traced_project, events)
+        self.main.show_traced_project(traced)  # the Files pane: the traced folder, or why not
+        self.project = traced.path or self.project
         for start in range(0, len(events), 500):
             await self.main.apply(events[start:start + 500])
         self.main.status.update_info(detail=f"{self.replay.name} · {len(events)} events")

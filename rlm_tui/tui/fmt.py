@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rlm_tui.engine import calls
+from rlm_tui.engine import calls, narration
+from rlm_tui.lm.facts import is_local as is_local  # the panes' test for "free", the engine's one
 
 
 def tokens(n: int) -> str:
@@ -12,13 +13,6 @@ def tokens(n: int) -> str:
     if n < 1_000_000:
         return f"{n / 1000:.1f}k".replace(".0k", "k")
     return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
-
-
-LOCAL_PREFIX = "embedded/"  # the offline llama.cpp models: they cost nothing
-
-
-def is_local(model: str) -> bool:
-    return model.startswith(LOCAL_PREFIX)
 
 
 def cost(usd: float | None, known: bool = True, local: bool = False) -> str:
@@ -53,9 +47,8 @@ def error_line(error: str, width: int = 60) -> str:
 
 
 def one_line(text: str, width: int = 60) -> str:
-    """First non-empty line of `text`, squeezed to `width` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    """`text` on one line, squeezed to `width` characters (as the engine's text views do)."""
+    return narration.one_line(text, width)
 
 
 def size(n: int | None) -> str:

@@ -94,4 +94,4 @@ def test_replay_summary_prints_no_control_sequences(tmp_path, capsys):
 def test_progress_printer_cleans_its_lines():
     stream = io.StringIO()
     ProgressPrinter(stream)(CodeCell(run_id="r", call_id="c", iteration=1, reasoning="", code=HOSTILE))
-    assert stream.getvalue() == "  ▸ abcd  (+1 lines)\n"  # \r splits a line; nothing rewrites it
+    assert stream.getvalue() == "  ▸ abcd (+1 lines)\n"  # \r splits a line; nothing rewrites it

@@ -64,7 +64,7 @@ def events_of_one_turn() -> list[ev.Event]:
 def test_progress_lines_say_what_happened_and_where_the_turn_stands():
     meter = TurnMeter(max_iterations=12)
     lines = [line for e in events_of_one_turn() if (line := meter.apply(e)) is not None]
-    assert lines[:2] == ["started on m", "iteration 1 — iteration 1/12 · 0 tokens · $0.0000"]
+    assert lines[:2] == ["started on m", "iteration 1 — iteration 1/12 · 0 tokens · $0"]
     assert lines[2] == "root LM replied (100+20 tokens) — iteration 1/12 · 120 tokens · $0.0010"
     assert lines[-1] == "llm_query done in 0.0 s — iteration 1/12 · sub-calls 2 running, 1 done · 131 tokens · $0.0011"
     assert len(lines) == 8  # tokens and LM call starts only feed the totals
@@ -154,3 +154,39 @@ async def test_turns_on_one_session_take_turns_and_a_cancel_before_the_engine_st
     assert cancelled.cancelled
     assert [q for q, _ in turns] == ["1", "2", "3"]
     assert len(scripted_server.chat_requests("root")) == 3
+
+
+def replies_without_code() -> list[ev.Event]:
+    """A turn whose first two replies had no code cell."""
+    r = {"run_id": "r"}
+    started = ev.RunStarted(**r, call_id="run", task="q", inputs={"question": "q"}, model="m", sub_model="s",
+                            project="/p")
+    return [started, *[e for n in (1, 2) for e in (
+        ev.IterationStarted(**r, call_id=f"it{n}", parent_id="run", iteration=n),
+        ev.CodeMissing(**r, call_id=f"it{n}", parent_id="run", iteration=n, in_a_row=n))]]
+
+
+def test_progress_tells_of_a_reply_without_code_as_the_headless_printer_does():
+    from rlm_tui.engine.printer import ProgressPrinter
+
+    meter, printer = TurnMeter(max_iterations=12), ProgressPrinter()
+    said = [(meter.apply(e), printer.describe(e)) for e in replies_without_code()]
+    assert said[2][0] == "no code cell in the reply — iteration 1/12 · 0 tokens · $0"
+    off_protocol = "no code cell in the reply; the model is not following the protocol (2 replies in a row)"
+    assert said[4][0].startswith(off_protocol) and said[4][1] == f"  ∅ {off_protocol}"
+
+
+async def test_acp_tells_of_a_reply_without_code_in_a_thought_and_the_plan():
+    sent: list = []
+
+    async def send(update) -> None:
+        sent.append(update)
+
+    updates = SessionUpdates(send)
+    for event in replies_without_code():
+        await updates.apply(event)
+    thoughts = [u.content.text for u in sent if getattr(u, "session_update", "") == "agent_thought_chunk"]
+    assert thoughts[0] == "Iteration 1: no code cell in the reply.\n"
+    assert "the model is not following the protocol (2 replies in a row)" in thoughts[1]
+    assert [e.content for e in updates.plan()][1:] == ["  iter 1: no code cell in the reply",
+                                                       "  iter 2: no code cell in the reply"]

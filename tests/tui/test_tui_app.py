@@ -271,7 +271,7 @@ async def test_no_model_screen_explains_and_accepts_a_model(project, make_backen
 async def test_replay_view_is_read_only(tmp_path, project, settings):
     from tests.tui.traces import write_trace
 
-    trace = write_trace(tmp_path / "t" / "trace.jsonl")
+    trace = write_trace(tmp_path / "t" / "trace.jsonl", project=project)
     app = make_app(settings, project, replay=trace)
     async with app.run_test(size=(120, 35)) as pilot:
         await wait_for(pilot, lambda: app.main.chat.last_turn is not None

@@ -19,7 +19,7 @@ from tests.tui.traces import write_trace
 @pytest.fixture
 def replay_app(tmp_path: Path, project: Path):
     def make(theme: str = "rlm-dark"):
-        trace = write_trace(tmp_path / "trace.jsonl")
+        trace = write_trace(tmp_path / "trace.jsonl", project=project)
         return make_app(Settings(model="openai/gpt-4o-mini", theme=theme), project, replay=trace)
 
     return make

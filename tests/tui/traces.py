@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rlm_tui.engine import events as ev
@@ -108,7 +109,11 @@ def sample_events(question: str = "What does this project do?") -> list[ev.Event
     return out
 
 
-def write_trace(path: Path, events: list[ev.Event] | None = None) -> Path:
+def write_trace(path: Path, events: list[ev.Event] | None = None, project: Path | None = None) -> Path:
+    """The events as a trace file; `project`: the folder its runs say they ran over."""
+    events = events or sample_events()
+    if project is not None:
+        events = [replace(e, project=str(project)) if isinstance(e, ev.RunStarted) else e for e in events]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(e.to_json() + "\n" for e in events or sample_events()))
+    path.write_text("".join(e.to_json() + "\n" for e in events))
     return path

@@ -19,6 +19,7 @@ from textual.widgets import Static, Tab, Tabs
 from rlm_tui.config import Budget
 from rlm_tui.engine.calls import CallGraph, CallNode
 from rlm_tui.engine.events import CodeCell, CodeMissing, RunStarted, Status, VariablesChanged
+from rlm_tui.engine.replay import TracedProject
 from rlm_tui.tui import fmt
 from rlm_tui.tui.widgets.call_tree import CallTreeView
 from rlm_tui.tui.widgets.chat import ChatView
@@ -51,7 +52,7 @@ class MainScreen(Screen):
         self.chat = ChatView(self.graph, syntax_theme, id="chat")
         self.calls = CallTreeView(self.graph, id="calls")
         self.variables = VariablesTable(id="variables")
-        self.files = FilesTree(project, id="files")
+        self.files = FilesTree(project, id="files", note=None if replay is None else "reading the trace…")
         self.status = StatusLine(id="status")
         self.prompt_area = PromptArea(files, history_file, id="prompt-area")
         self.active_pane = "chat"
@@ -179,6 +180,19 @@ class MainScreen(Screen):
         self._seen.clear()
         self.refresh_usage()
 
+    @property
+    def citations_root(self) -> Path | None:
+        """The folder an answer's citations are files of: the project in Files (none in a replay
+        whose project is not on disk: no citation links to some other folder)."""
+        return None if self.files.note is not None else self.files.project
+
+    def show_traced_project(self, traced: TracedProject) -> None:
+        """A replay shows the folder its trace was recorded on, or says why it cannot."""
+        if traced.path is None:
+            self.files.show_note(traced.note)
+        else:
+            self.files.set_project(traced.path)
+
     # ---- selections open previews --------------------------------------------------------
     def on_call_tree_view_call_chosen(self, message: CallTreeView.CallChosen) -> None:
         if message.call_id in self.graph.nodes:
@@ -196,7 +210,7 @@ class MainScreen(Screen):
         from rlm_tui.tui.screens.modals import file_preview
 
         cited = message.citation
-        project: Path = self.app.project  # type: ignore[attr-defined]
+        project = self.files.project
         self.app.push_screen(file_preview(project, project / cited.path, cited.path,
                                           self.chat.syntax_theme, lines=(cited.start, cited.end)))
 

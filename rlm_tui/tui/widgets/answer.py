@@ -54,7 +54,7 @@ class AnswerBlock(Markdown, Copyable):  # Markdown first, or its inline styles (
     def on_mount(self) -> None:
         if self.text:
             shown = self.text
-            project: Path | None = getattr(self.app, "project", None)  # the project the answer cites
+            project: Path | None = getattr(self.screen, "citations_root", None)  # the project the answer cites
             if project is not None:
                 shown, self.citations = link_citations(self.text, project)
             self.run_worker(self._stream_in(shown), group="answer")

@@ -66,8 +66,10 @@ class FilesTree(Tree[Entry]):
         mount: str  # "/project/..." or "/workspace/..." as the model sees it
         root: Path  # the mount's host folder: the file is opened from it, following no link
 
-    def __init__(self, project: Path, workspace: Path | None = None, **kwargs) -> None:
+    def __init__(self, project: Path, workspace: Path | None = None, note: str | None = None,
+                 **kwargs) -> None:
         super().__init__("files", **kwargs)
+        self.note = note  # shown instead of any folder: a replay's project, not (yet) known or gone
         self.show_root = False
         self.guide_depth = 2
         self.project = Path(project).resolve()
@@ -79,6 +81,9 @@ class FilesTree(Tree[Entry]):
 
     def on_mount(self) -> None:
         self.root.expand()
+        if self.note is not None:
+            self.show_note(self.note)
+            return
         self._add_mount(self.project, "/project", "read-only")
         if self.workspace:
             self._add_mount(self.workspace, "/workspace", "writable")
@@ -98,13 +103,22 @@ class FilesTree(Tree[Entry]):
         """Show another project (a resumed session may belong to a different folder)."""
         self.project = Path(project).resolve()
         self.filters[self.project] = IgnoreFilter(self.project)
-        for node in self._mounts.values():
-            node.remove()
+        self.note = None
+        self.root.remove_children()
         self._mounts.clear()
         self._add_mount(self.project, "/project", "read-only")
         if self.workspace:
             self._add_mount(self.workspace, "/workspace", "writable")
         self.watch_files()
+
+    def show_note(self, note: str) -> None:
+        """Show `note` in place of the folders (a replay whose project is not recorded or gone):
+        never some other folder."""
+        self.note = note
+        self.root.remove_children()
+        self._mounts.clear()
+        self.root.add_leaf(Text(note, style="dim italic"))
+        self.watch_files()  # nothing loaded: the watcher stops
 
     def _add_mount(self, path: Path, name: str, note: str) -> None:
         self.filters.setdefault(path, IgnoreFilter(path))
