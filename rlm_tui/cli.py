@@ -283,8 +283,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.summary and sys.stdout.isatty():
         from rlm_tui.config import load_settings
         from rlm_tui.tui.app import make_app
+        from rlm_tui.tui.run_app import run_app
 
-        make_app(load_settings(), Path("."), replay=args.file).run()
+        run_app(make_app(load_settings(), Path("."), replay=args.file))
         return EXIT_OK
     say(summarize(events))
     return EXIT_OK
@@ -414,12 +415,13 @@ def cmd_tui(argv: list[str]) -> int:
         trust_project(project)
     from rlm_tui.local.default import offline_default
     from rlm_tui.tui.app import make_app
+    from rlm_tui.tui.run_app import run_app
 
     chosen = offline_default(settings)
     if chosen is not None:
         settings = chosen.settings
-    make_app(settings, project, resume=args.resume, offline_default=chosen.model if chosen else None).run()
-    return EXIT_OK
+    run_app(make_app(settings, project, resume=args.resume, offline_default=chosen.model if chosen else None))
+    return EXIT_OK  # `run` then ends the process: blocking work still in threads ends with it
 
 
 def check_skills(project: Path, names: list[str]) -> None:
