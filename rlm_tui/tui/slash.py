@@ -235,21 +235,25 @@ class SlashCommands:
         except Exception as e:  # noqa: BLE001
             self.app.notify(f"Closing the session: {e}", severity="warning")
 
-    def cmd_export(self, arg: str) -> None:
-        sid = self.app.session.session_id if self.app.session is not None else "chat"
-        path = Path(arg).expanduser() if arg else Path.cwd() / f"rlm-tui-{sid}.md"
+    async def cmd_export(self, arg: str) -> None:
+        from rlm_tui.tui.export import ExportRefused, export_target, write_new
         from rlm_tui.tui.widgets.chat import AssistantTurn
 
+        sid = self.app.session.session_id if self.app.session is not None else "chat"
+        try:
+            target = export_target(arg, self.app.project, sid)
+        except ExportRefused as e:
+            self.app.notify(str(e), severity="error", timeout=10)
+            return
         turns = list(self.app.main.chat.query(AssistantTurn))
         text = f"# rlm-tui session {sid}\n\nProject: `{self.app.project}`\n\n"
         text += "\n\n---\n\n".join(t.export_markdown() for t in turns) + "\n"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(scrub(text), encoding="utf-8")
+            written = write_new(target, scrub(text))
         except OSError as e:
-            self.app.notify(f"Cannot write {path}: {e.strerror or e}", severity="error")
+            self.app.notify(f"Cannot write {target}: {e.strerror or e}", severity="error")
             return
-        self.app.notify(f"Exported {len(turns)} turn(s) to {path}", timeout=6)
+        await self.app.main.chat.add_note(f"Exported {len(turns)} turn(s) to {written}")
 
     def cmd_trace(self, arg: str) -> None:
         path = self.app.replay or (self.app.session.trace_path if self.app.session is not None else None)
