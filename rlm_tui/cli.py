@@ -388,7 +388,8 @@ def cmd_tui(argv: list[str]) -> int:
     chosen = offline_default(settings)
     if chosen is not None:
         settings = chosen.settings
-    make_app(settings, project, resume=args.resume, offline_default=chosen.model if chosen else None).run()
+    make_app(settings, project, resume=args.resume, offline_default=chosen.model if chosen else None,
+             config_path=getattr(args, "config", None)).run()
     return EXIT_OK
 
 

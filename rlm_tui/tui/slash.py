@@ -4,6 +4,7 @@ part of `RLMApp` it uses, so this module never imports the app (the app holds a 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.text import Text
 from textual.markup import escape
 
 from rlm_tui.chat_api import ChatSessionAPI, SavedSession, SessionBackend
-from rlm_tui.config import Budget, Settings
+from rlm_tui.config import Budget, ConfigError, Settings, save_setting
 from rlm_tui.redact import scrub
 from rlm_tui.tui import commands, fmt
 from rlm_tui.tui.commands import ParsedCommand
@@ -36,6 +37,7 @@ class SlashHost(Protocol):
     backend: SessionBackend
     main: MainScreen
     project: Path
+    config_path: Path
     replay: Path | None
     turn_running: bool
     theme: str
@@ -270,7 +272,7 @@ class SlashCommands:
             if self.app.get_theme(arg) is None:
                 self.app.notify(f"No theme {arg!r}. /theme lists them.", severity="warning")
                 return
-            self.app.theme = arg
+            self._keep_theme(arg)
             return
         from rlm_tui.tui.screens.modals import PickerScreen
 
@@ -281,13 +283,25 @@ class SlashCommands:
             self.app.theme = name
 
         def chosen(name: str | None) -> None:
-            self.app.theme = name or original
             if name:
-                self.app.notify(f"Theme {name}. Set `theme = \"{name}\"` in config.toml to keep it.",
-                            timeout=5)
+                self._keep_theme(name)
+            else:
+                self.app.theme = original
 
         self.app.push_screen(PickerScreen("Theme (previews live)", [(n, n) for n in names],
                                       current=original, on_highlight=preview), chosen)
+
+    def _keep_theme(self, name: str) -> None:
+        """Use theme `name` and save it in config.toml for the next start."""
+        self.app.theme = name
+        self.app.settings = self.app.settings.model_copy(update={"theme": name})
+        try:
+            path = save_setting("theme", name, self.app.config_path)
+        except (OSError, ConfigError) as e:
+            self.app.notify(f"Theme {name}, for this session only: {e}", severity="warning", timeout=10)
+            return
+        shadow = " (RLM_TUI_THEME is set: it wins at start)" if os.environ.get("RLM_TUI_THEME") else ""
+        self.app.notify(f"Theme {name}, saved in {path}{shadow}.", timeout=5)
 
     def cmd_help(self, arg: str) -> None:
         self.app.action_help()
