@@ -31,7 +31,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("export", "[FILE.md]", "Export the conversation as Markdown (to the data folder, or "
                  "FILE.md outside the project)."),
     SlashCommand("budget", "[FIELD VALUE]", "Show the budget, or set one limit (e.g. /budget max_iterations 20)."),
-    SlashCommand("skills", "", "List the skills the engine can use."),
+    SlashCommand("skills", "[NAME]", "List the skills (on/off), or switch NAME on or off from the next turn."),
     SlashCommand("theme", "[NAME]", "Pick a theme (previews live) or switch to NAME."),
     SlashCommand("trace", "", "Show (and copy) the path of this session's JSONL trace."),
     SlashCommand("help", "", "Show key bindings and commands."),

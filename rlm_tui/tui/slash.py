@@ -146,9 +146,8 @@ class SlashCommands:
         self.app.main.refresh_usage(new)
         self.app.notify(f"Budget {name} = {getattr(new, name)}")
 
-    def cmd_skills(self, arg: str) -> None:
-        from rlm_tui.tui.screens.modals import PreviewScreen
-
+    async def cmd_skills(self, arg: str) -> None:
+        """`/skills` lists them with on/off marks; `/skills NAME` switches one from the next turn."""
         try:
             from rlm_tui import skills as skills_mod
 
@@ -157,15 +156,45 @@ class SlashCommands:
             problem = ""
         except Exception as e:  # noqa: BLE001 - a malformed user skill must not break the UI
             found, problem = [], f"\n\n**Could not load skills:** {e}"
+        if arg:
+            await self._toggle_skill(arg, sorted(s.name for s in found))
+            return
+        from rlm_tui.tui.screens.modals import PreviewScreen
+
         enabled = set(self.app.settings.skills)
-        lines = [f"| {'✓' if s.name in enabled else ''} | **{s.name}** | {s.description} | "
+        lines = [f"| {'**on**' if s.name in enabled else 'off'} | **{s.name}** | {s.description} | "
                  f"{s.source} |" for s in found]
-        table = ("| on | skill | what it does | from |\n|---|---|---|---|\n" + "\n".join(lines)
+        table = ("| | skill | what it does | from |\n|---|---|---|---|\n" + "\n".join(lines)
                  if lines else "_No skills found._")
-        body = (f"{table}{problem}\n\nEnabled skills are in every prompt; the model can load the "
-                "others with `load_skill(name)`. Enable one by default with `skills = [\"name\"]` "
+        body = (f"{table}{problem}\n\nSwitch one on or off with `/skills NAME` (from the next turn, "
+                "for this session). Skills that are on are in every prompt; the model can load the "
+                "others with `load_skill(name)`. Turn one on at every start with `skills = [\"name\"]` "
                 "in config.toml; add your own under `<config dir>/skills/` or `.rlm/skills/`.")
         self.app.push_screen(PreviewScreen("Skills", body))
+
+    async def _toggle_skill(self, name: str, known: list[str]) -> None:
+        if name not in known:
+            self.app.notify(f"No skill {name!r}. Available: {', '.join(known) or 'none'}.",
+                            severity="error", timeout=10)
+            return
+        if self._replay_only("/skills NAME"):
+            return
+        if self.app.session is None or self.app.turn_running:
+            why = "the session is not ready yet" if self.app.session is None else "a turn is running"
+            self.app.notify(f"Skills not changed: {why}; try again once it is.", severity="warning")
+            return
+        enabled = list(self.app.settings.skills)
+        on = name not in enabled
+        wanted = [*enabled, name] if on else [n for n in enabled if n != name]
+        try:
+            await asyncio.to_thread(self.app.session.set_skills, wanted)
+        except ValueError as e:
+            self.app.notify(f"Skill {name} not switched {'on' if on else 'off'}: {e}", severity="error",
+                            timeout=10)
+            return
+        self.app.settings = self.app.settings.model_copy(update={"skills": wanted})
+        self.app.notify(f"Skill {name} is {'on' if on else 'off'} from the next turn "
+                        f"(skills on: {', '.join(wanted) or 'none'}).", timeout=6)
 
     # ---- sessions ------------------------------------------------------------------------
     async def cmd_new(self, arg: str) -> None:
