@@ -38,6 +38,7 @@ async def test_a_skill_switched_on_counts_from_the_next_turn(scripted_server, pr
             session.set_skills(["greeter", "nope"])
         assert session.settings.skills == []  # a failed switch changes nothing
         session.set_skills(["greeter"])
+        session.set_models(sub_model="openai/sub")  # a rebuild for other reasons keeps them
         assert (await session.ask("after")).answer == "hi from the skill 1"  # variables kept
         session.set_skills([])
     finally:
