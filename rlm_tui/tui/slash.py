@@ -344,7 +344,7 @@ def saved_label(saved: SavedSession) -> Text:
     title = fmt.one_line(saved.title or saved.id, 72)
     label = Text.assemble((f"{saved_when(saved.updated):<15}  ", "dim"), (title, "bold"))
     if saved.project:
-        label.append(f"\n{'':15}  {_home_short(saved.project)}", style="dim")
+        label.append(f"\n{'':15}  {fmt.home_short(saved.project)}", style="dim")
     return label
 
 
@@ -369,8 +369,3 @@ def saved_when(updated: float, now: float | None = None) -> str:
     if then.tm_year == today.tm_year:
         return f"{then.tm_mday} {time.strftime('%b', then)} {clock}"
     return f"{then.tm_mday} {time.strftime('%b %Y', then)}"
-
-
-def _home_short(path: str) -> str:
-    home = str(Path.home())
-    return "~" + path[len(home):] if path == home or path.startswith(home + "/") else path
