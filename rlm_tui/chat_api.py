@@ -85,6 +85,10 @@ class ChatSessionAPI(Protocol):
     def set_models(self, model: str | None = None, sub_model: str | None = None) -> None:
         """Switch models for the next turn."""
 
+    def set_skills(self, skills: list[str]) -> None:
+        """Enable exactly these skills from the next turn (the others stay loadable with
+        `load_skill`); a ValueError says why one cannot load, and nothing changes."""
+
     def save(self) -> None:
         """Write the session to disk now (it is also saved after every turn)."""
 

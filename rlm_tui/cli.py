@@ -420,7 +420,8 @@ def cmd_tui(argv: list[str]) -> int:
     chosen = offline_default(settings)
     if chosen is not None:
         settings = chosen.settings
-    run_app(make_app(settings, project, resume=args.resume, offline_default=chosen.model if chosen else None))
+    run_app(make_app(settings, project, resume=args.resume, offline_default=chosen.model if chosen else None,
+                     config_path=getattr(args, "config", None)))
     return EXIT_OK  # `run` then ends the process: blocking work still in threads ends with it
 
 

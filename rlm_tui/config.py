@@ -27,7 +27,10 @@ RLM_TUI_MAX_ITERATIONS, RLM_TUI_MAX_COST_USD, ... (any budget field, upper-cased
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -203,3 +206,46 @@ def load_router_file(path: Path) -> RouterSettings:
 def _explain(error: ValidationError, where: str) -> str:
     problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors())
     return f"invalid settings in {where}: {problems}"
+
+
+def save_setting(key: str, value: str, path: Path | None = None) -> Path:
+    """Set the top-level string `key` in the config file (created if missing), keeping every
+    other line and comment as it is: its `key = ...` line is replaced, else a new one goes before
+    the first table (or at the top). The result must read back as the same settings with only
+    `key` changed, else nothing is written and `ConfigError` says why."""
+    path = path or config_file()
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    try:
+        want = {**tomllib.loads(text), key: value}
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e}); {key} not saved") from None
+    line = f"{key} = {json.dumps(value, ensure_ascii=False)}"
+    lines = text.splitlines()
+    first_table = next((i for i, s in enumerate(lines) if s.lstrip().startswith("[")), len(lines))
+    own = re.compile(rf"\s*{re.escape(key)}\s*=")
+    at = next((i for i in range(first_table) if own.match(lines[i])), None)
+    candidates = [[*lines[:first_table], line, *lines[first_table:]], [line, *lines]]
+    if at is not None:  # a look-alike line (inside a multi-line string) fails the check below
+        candidates.insert(0, [*lines[:at], line, *lines[at + 1:]])
+    for candidate in candidates:
+        new_text = "\n".join(candidate) + "\n"
+        try:
+            if tomllib.loads(new_text) == want:
+                break
+        except tomllib.TOMLDecodeError:
+            pass
+    else:
+        raise ConfigError(f"{path}: could not set {key} without changing other settings; "
+                          f"add `{line}` yourself")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600: keys
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(new_text)
+        if path.is_file():
+            os.chmod(staged, path.stat().st_mode & 0o777)
+        os.replace(staged, path)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
+    return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -101,10 +102,10 @@ class ChatSession:
         self._status("Sandbox ready")
         self._save_meta()
 
-    def _build_rlm(self) -> Any:
+    def _build_rlm(self, settings: Settings | None = None) -> Any:
         from rlm_tui.engine.rlm import RLM
 
-        return RLM.from_settings(self.settings, project=self.project, on_event=self.events)
+        return RLM.from_settings(settings or self.settings, project=self.project, on_event=self.events)
 
     async def close(self) -> None:
         if self._sandbox is not None:
@@ -115,8 +116,35 @@ class ChatSession:
 
     def set_models(self, model: str | None = None, sub_model: str | None = None) -> None:
         """Switch models for the next turn."""
-        self.settings = self.settings.with_overrides(model=model, sub_model=sub_model)
-        self._rlm = self._build_rlm()
+        self._use(self.settings.with_overrides(model=model, sub_model=sub_model))
+
+    def set_skills(self, skills: list[str]) -> None:
+        """Enable exactly `skills` from the next turn: their instructions in the prompt, their
+        modules and packages under /skills, their host tools. A skill that cannot load raises
+        `SkillError` (a ValueError) and nothing changes."""
+        self._use(self.settings.model_copy(update={"skills": list(skills)}))
+
+    def _use(self, settings: Settings) -> None:
+        """Rebuild the RLM with `settings` (before start, only keep them for it). The open
+        sandbox mounts the first staging of /skills: it gets the new staging's contents, guest
+        stubs for new host tools (bound at each turn) and idle ones for dropped tools."""
+        if self._rlm is None:
+            self.settings = settings
+            return
+        rlm, old_tools = self._build_rlm(settings), set(self._rlm.skills.tools)
+        self.settings, self._rlm = settings, rlm
+        sandbox, staged = self._sandbox, rlm.skills
+        if sandbox is None or sandbox.skills is None or sandbox.skills == staged.folder:
+            return
+        for part in ("modules", "packages"):
+            shutil.rmtree(sandbox.skills / part, ignore_errors=True)
+            shutil.move(staged.folder / part, sandbox.skills / part)
+        shutil.rmtree(staged.folder, ignore_errors=True)
+        staged.folder = sandbox.skills  # child runs' sandboxes mount the same folder
+        sandbox.host_functions.update(_idle_functions(sorted(old_tools - set(staged.tools))))
+        if new_tools := [name for name in staged.tools if name not in sandbox.host_functions]:
+            sandbox.add_host_functions(_idle_functions(new_tools))
+        sandbox.run("__import__('importlib').invalidate_caches()")  # /skills/modules changed
 
     # -- turns -------------------------------------------------------------------------------
 

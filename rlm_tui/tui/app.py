@@ -19,7 +19,7 @@ from textual.notifications import SeverityLevel
 
 from rlm_tui import redact
 from rlm_tui.chat_api import ChatSessionAPI, SessionBackend, TurnResult
-from rlm_tui.config import Settings
+from rlm_tui.config import Settings, config_file
 from rlm_tui.paths import data_dir
 from rlm_tui.tui import alt_keys, commands, fuzzy
 from rlm_tui.tui.backend import EngineBackend
@@ -51,10 +51,11 @@ class RLMApp(App[None]):
     def __init__(self, settings: Settings, project: Path, resume: str | None = None,
                  replay: Path | None = None, backend: SessionBackend | None = None,
                  history_file: Path | None = None, theme_dirs: list[Path] | None = None,
-                 offline_default: str | None = None) -> None:
+                 offline_default: str | None = None, config_path: Path | None = None) -> None:
         super().__init__()
         alt_keys.install()  # alt+enter from tmux/xterm stays alt+enter (a newline), not enter
         self.settings = settings
+        self.config_path = config_path or config_file()  # where a chosen theme is saved
         if settings.api_key is not None:  # scrubbed from /export and everything else written out
             redact.register(settings.api_key.get_secret_value())
         self.offline_default = offline_default or ""  # the offline model picked because none was configured
@@ -380,6 +381,10 @@ class RLMApp(App[None]):
         self.theme = name
         return True
 
+    def action_change_theme(self) -> None:
+        """ctrl+p's Theme: the live-preview picker, whose choice is saved."""
+        self.slash.cmd_theme("")
+
     def _on_theme_changed(self, theme: Any) -> None:
         style = self._syntax_for(theme.name)
         self.main.chat.syntax_theme = style
@@ -389,8 +394,8 @@ class RLMApp(App[None]):
 
 def make_app(settings: Settings, project: Path, resume: str | None = None,
              replay: Path | None = None, backend: SessionBackend | None = None,
-             offline_default: str | None = None) -> RLMApp:
+             offline_default: str | None = None, config_path: Path | None = None) -> RLMApp:
     """The one factory the CLI and the tests use. `offline_default`: the offline model the CLI
     picked because none was configured (the status line says so while it is in use)."""
     return RLMApp(settings, project, resume=resume, replay=replay, backend=backend,
-                  offline_default=offline_default)
+                  offline_default=offline_default, config_path=config_path)

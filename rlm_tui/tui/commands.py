@@ -28,9 +28,10 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("clear", "", "Clear the chat view; the session and its variables stay."),
     SlashCommand("save", "", "Save the session now and show how to resume it."),
     SlashCommand("resume", "[ID]", "Reopen a saved session (pick one when no ID is given)."),
-    SlashCommand("export", "[FILE.md]", "Export the conversation as Markdown."),
+    SlashCommand("export", "[FILE.md]", "Export the conversation as Markdown (to the data folder, or "
+                 "FILE.md outside the project)."),
     SlashCommand("budget", "[FIELD VALUE]", "Show the budget, or set one limit (e.g. /budget max_iterations 20)."),
-    SlashCommand("skills", "", "List the skills the engine can use."),
+    SlashCommand("skills", "[NAME]", "List the skills (on/off), or switch NAME on or off from the next turn."),
     SlashCommand("theme", "[NAME]", "Pick a theme (previews live) or switch to NAME."),
     SlashCommand("trace", "", "Show (and copy) the path of this session's JSONL trace."),
     SlashCommand("help", "", "Show key bindings and commands."),

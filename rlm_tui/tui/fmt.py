@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rlm_tui.engine import calls, narration
 from rlm_tui.lm.facts import is_local as is_local  # the panes' test for "free", the engine's one
+
+
+def home_short(path: str) -> str:
+    """`/home/me/src/x` -> `~/src/x`; other paths as they are."""
+    home = str(Path.home())
+    return "~" + path[len(home):] if path == home or path.startswith(home + "/") else path
 
 
 def tokens(n: int) -> str:

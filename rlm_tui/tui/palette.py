@@ -12,7 +12,7 @@ from rlm_tui.tui import commands
 class RLMCommands(Provider):
     def _run(self, command: commands.SlashCommand) -> None:
         app = self.app
-        if command.args and command.name not in ("theme", "resume", "budget", "export"):
+        if command.args and command.name not in ("theme", "resume", "budget", "export", "skills"):
             # needs an argument: put the command in the prompt for the user to finish
             prompt = app.main.prompt_area.input  # type: ignore[attr-defined]
             prompt.load_text(f"/{command.name} ")

@@ -4,6 +4,7 @@ part of `RLMApp` it uses, so this module never imports the app (the app holds a 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from rich.text import Text
 from textual.markup import escape
 
 from rlm_tui.chat_api import ChatSessionAPI, SavedSession, SessionBackend
-from rlm_tui.config import Budget, Settings
+from rlm_tui.config import Budget, ConfigError, Settings, save_setting
 from rlm_tui.redact import scrub
 from rlm_tui.tui import commands, fmt
 from rlm_tui.tui.commands import ParsedCommand
@@ -36,6 +37,7 @@ class SlashHost(Protocol):
     backend: SessionBackend
     main: MainScreen
     project: Path
+    config_path: Path
     replay: Path | None
     turn_running: bool
     theme: str
@@ -144,9 +146,8 @@ class SlashCommands:
         self.app.main.refresh_usage(new)
         self.app.notify(f"Budget {name} = {getattr(new, name)}")
 
-    def cmd_skills(self, arg: str) -> None:
-        from rlm_tui.tui.screens.modals import PreviewScreen
-
+    async def cmd_skills(self, arg: str) -> None:
+        """`/skills` lists them with on/off marks; `/skills NAME` switches one from the next turn."""
         try:
             from rlm_tui import skills as skills_mod
 
@@ -155,15 +156,45 @@ class SlashCommands:
             problem = ""
         except Exception as e:  # noqa: BLE001 - a malformed user skill must not break the UI
             found, problem = [], f"\n\n**Could not load skills:** {e}"
+        if arg:
+            await self._toggle_skill(arg, sorted(s.name for s in found))
+            return
+        from rlm_tui.tui.screens.modals import PreviewScreen
+
         enabled = set(self.app.settings.skills)
-        lines = [f"| {'✓' if s.name in enabled else ''} | **{s.name}** | {s.description} | "
+        lines = [f"| {'**on**' if s.name in enabled else 'off'} | **{s.name}** | {s.description} | "
                  f"{s.source} |" for s in found]
-        table = ("| on | skill | what it does | from |\n|---|---|---|---|\n" + "\n".join(lines)
+        table = ("| | skill | what it does | from |\n|---|---|---|---|\n" + "\n".join(lines)
                  if lines else "_No skills found._")
-        body = (f"{table}{problem}\n\nEnabled skills are in every prompt; the model can load the "
-                "others with `load_skill(name)`. Enable one by default with `skills = [\"name\"]` "
+        body = (f"{table}{problem}\n\nSwitch one on or off with `/skills NAME` (from the next turn, "
+                "for this session). Skills that are on are in every prompt; the model can load the "
+                "others with `load_skill(name)`. Turn one on at every start with `skills = [\"name\"]` "
                 "in config.toml; add your own under `<config dir>/skills/` or `.rlm/skills/`.")
         self.app.push_screen(PreviewScreen("Skills", body))
+
+    async def _toggle_skill(self, name: str, known: list[str]) -> None:
+        if name not in known:
+            self.app.notify(f"No skill {name!r}. Available: {', '.join(known) or 'none'}.",
+                            severity="error", timeout=10)
+            return
+        if self._replay_only("/skills NAME"):
+            return
+        if self.app.session is None or self.app.turn_running:
+            why = "the session is not ready yet" if self.app.session is None else "a turn is running"
+            self.app.notify(f"Skills not changed: {why}; try again once it is.", severity="warning")
+            return
+        enabled = list(self.app.settings.skills)
+        on = name not in enabled
+        wanted = [*enabled, name] if on else [n for n in enabled if n != name]
+        try:
+            await asyncio.to_thread(self.app.session.set_skills, wanted)
+        except ValueError as e:
+            self.app.notify(f"Skill {name} not switched {'on' if on else 'off'}: {e}", severity="error",
+                            timeout=10)
+            return
+        self.app.settings = self.app.settings.model_copy(update={"skills": wanted})
+        self.app.notify(f"Skill {name} is {'on' if on else 'off'} from the next turn "
+                        f"(skills on: {', '.join(wanted) or 'none'}).", timeout=6)
 
     # ---- sessions ------------------------------------------------------------------------
     async def cmd_new(self, arg: str) -> None:
@@ -235,21 +266,25 @@ class SlashCommands:
         except Exception as e:  # noqa: BLE001
             self.app.notify(f"Closing the session: {e}", severity="warning")
 
-    def cmd_export(self, arg: str) -> None:
-        sid = self.app.session.session_id if self.app.session is not None else "chat"
-        path = Path(arg).expanduser() if arg else Path.cwd() / f"rlm-tui-{sid}.md"
+    async def cmd_export(self, arg: str) -> None:
+        from rlm_tui.tui.export import ExportRefused, export_target, write_new
         from rlm_tui.tui.widgets.chat import AssistantTurn
 
+        sid = self.app.session.session_id if self.app.session is not None else "chat"
+        try:
+            target = export_target(arg, self.app.project, sid)
+        except ExportRefused as e:
+            self.app.notify(str(e), severity="error", timeout=10)
+            return
         turns = list(self.app.main.chat.query(AssistantTurn))
         text = f"# rlm-tui session {sid}\n\nProject: `{self.app.project}`\n\n"
         text += "\n\n---\n\n".join(t.export_markdown() for t in turns) + "\n"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(scrub(text), encoding="utf-8")
+            written = write_new(target, scrub(text))
         except OSError as e:
-            self.app.notify(f"Cannot write {path}: {e.strerror or e}", severity="error")
+            self.app.notify(f"Cannot write {target}: {e.strerror or e}", severity="error")
             return
-        self.app.notify(f"Exported {len(turns)} turn(s) to {path}", timeout=6)
+        await self.app.main.chat.add_note(f"Exported {len(turns)} turn(s) to {written}")
 
     def cmd_trace(self, arg: str) -> None:
         path = self.app.replay or (self.app.session.trace_path if self.app.session is not None else None)
@@ -266,7 +301,7 @@ class SlashCommands:
             if self.app.get_theme(arg) is None:
                 self.app.notify(f"No theme {arg!r}. /theme lists them.", severity="warning")
                 return
-            self.app.theme = arg
+            self._keep_theme(arg)
             return
         from rlm_tui.tui.screens.modals import PickerScreen
 
@@ -277,13 +312,25 @@ class SlashCommands:
             self.app.theme = name
 
         def chosen(name: str | None) -> None:
-            self.app.theme = name or original
             if name:
-                self.app.notify(f"Theme {name}. Set `theme = \"{name}\"` in config.toml to keep it.",
-                            timeout=5)
+                self._keep_theme(name)
+            else:
+                self.app.theme = original
 
         self.app.push_screen(PickerScreen("Theme (previews live)", [(n, n) for n in names],
                                       current=original, on_highlight=preview), chosen)
+
+    def _keep_theme(self, name: str) -> None:
+        """Use theme `name` and save it in config.toml for the next start."""
+        self.app.theme = name
+        self.app.settings = self.app.settings.model_copy(update={"theme": name})
+        try:
+            path = save_setting("theme", name, self.app.config_path)
+        except (OSError, ConfigError) as e:
+            self.app.notify(f"Theme {name}, for this session only: {e}", severity="warning", timeout=10)
+            return
+        shadow = " (RLM_TUI_THEME is set: it wins at start)" if os.environ.get("RLM_TUI_THEME") else ""
+        self.app.notify(f"Theme {name}, saved in {path}{shadow}.", timeout=5)
 
     def cmd_help(self, arg: str) -> None:
         self.app.action_help()
@@ -297,7 +344,7 @@ def saved_label(saved: SavedSession) -> Text:
     title = fmt.one_line(saved.title or saved.id, 72)
     label = Text.assemble((f"{saved_when(saved.updated):<15}  ", "dim"), (title, "bold"))
     if saved.project:
-        label.append(f"\n{'':15}  {_home_short(saved.project)}", style="dim")
+        label.append(f"\n{'':15}  {fmt.home_short(saved.project)}", style="dim")
     return label
 
 
@@ -322,8 +369,3 @@ def saved_when(updated: float, now: float | None = None) -> str:
     if then.tm_year == today.tm_year:
         return f"{then.tm_mday} {time.strftime('%b', then)} {clock}"
     return f"{then.tm_mday} {time.strftime('%b %Y', then)}"
-
-
-def _home_short(path: str) -> str:
-    home = str(Path.home())
-    return "~" + path[len(home):] if path == home or path.startswith(home + "/") else path

@@ -53,6 +53,7 @@ class FakeSession:
         self.budget: Budget = settings.budget.model_copy()
         self.saves = 0
         self.models = (settings.model, settings.sub_model)
+        self.skills = list(settings.skills)
         self._cancel = threading.Event()
         self.asked: list[tuple[str, list[str]]] = []
         self.closed = False
@@ -87,6 +88,9 @@ class FakeSession:
 
     def set_models(self, model: str | None = None, sub_model: str | None = None) -> None:
         self.models = (model or self.models[0], sub_model or self.models[1])
+
+    def set_skills(self, skills: list[str]) -> None:
+        self.skills = list(skills)
 
     def save(self) -> None:
         self.saves += 1

@@ -99,7 +99,7 @@ def sample_events(question: str = "What does this project do?") -> list[ev.Event
         dict(name="texts", type="list", size=2, preview="['# Demo project\\n…', 'def main…']"),
         dict(name="notes", type="list", size=2, preview="['A tiny demo project.', …]"),
         dict(name="deep", type="str", size=10, preview="'one module'")], ts=at(0)))
-    answer = ("It is a **tiny demo project**:\n\n- `src/app.py` prints a greeting\n"
+    answer = ("It is a **tiny demo project**:\n\n- `src/app.py:1-40` prints a greeting\n"
               "- `docs/` holds a stub guide\n\nAll code lives in one module.")
     out.append(ev.Submitted(**R, call_id="it2", parent_id="run1", outputs={"answer": answer},
                             ts=at(0.01)))

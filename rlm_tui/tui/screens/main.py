@@ -82,7 +82,7 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         welcome = Static(
-            f"[b]rlm-tui[/b] · project [b]{_escape(str(self.project))}[/b]\n"
+            f"[b]rlm-tui[/b] · project [b]{_escape(fmt.home_short(str(self.project)))}[/b]\n"
             "[$text-muted]Ask a question about the project. The model explores it from a Python "
             "REPL in a sandbox and calls sub-models from code; watch the Calls, Variables and "
             "Files panes fill in. Type [b]/[/b] for commands, [b]@[/b] to mention a file, "

@@ -125,6 +125,7 @@ class PickerScreen(ModalScreen[str | None]):
             border-subtitle-color: $text-muted;
         }
         OptionList { height: auto; max-height: 24; border: none; background: transparent; }
+        OptionList:focus { border: none; }  /* one frame: the box's */
     }
     PickerScreen.-beside {  /* a live preview: the app it previews stays in sight */
         align: right top; background: transparent;

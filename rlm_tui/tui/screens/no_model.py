@@ -40,6 +40,7 @@ class NoModelScreen(Screen[ModelChoice]):
         #hint { dock: bottom; height: 1; background: $panel; color: $text-muted; padding: 0 1; }
         #title { text-style: bold; color: $primary; margin: 1 0 0 0; }
         Markdown { background: transparent; margin: 0; padding: 0; }
+        MarkdownH2 { color: $primary; background: transparent; text-style: bold; }  /* not link-like */
         #try-now {
             height: auto; border: round $accent; padding: 0 1; margin: 1 0;
             border-title-color: $accent; border-title-style: bold;

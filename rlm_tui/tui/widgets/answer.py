@@ -34,6 +34,7 @@ class AnswerBlock(Markdown, Copyable):  # Markdown first, or its inline styles (
         border-subtitle-color: $text-muted;
         &.-partial { border-left: thick $warning; }
         &:focus { background: $success 6%; }
+        & > *:last-child { margin-bottom: 0; }  /* no blank row closing the answer's bar */
     }
     """
     BINDINGS = [Binding("c,y", "copy", "Copy", show=False)]

@@ -201,6 +201,7 @@ class ChatView(VerticalScroll):
     DEFAULT_CSS = """
     ChatView { padding: 0 1 0 1; scrollbar-size-vertical: 1; }
     ChatView > #chat-welcome { color: $text-muted; height: auto; margin: 1 0; }
+    ChatView > .chat-note { color: $text-muted; height: auto; margin: 0 0 1 0; }
     /* answer headings: bold text, not link-blue underlines, and no blank rows above them */
     ChatView AnswerBlock MarkdownH1 { color: $foreground; background: transparent; margin: 0 0 1 0;
                                       text-style: bold; content-align: left middle; }
@@ -229,8 +230,13 @@ class ChatView(VerticalScroll):
         self.anchor()
         return turn
 
+    async def add_note(self, text: str) -> None:
+        """A line from the app itself, between turns (where /export wrote, ...)."""
+        await self.mount(Static(Text(text), classes="chat-note"))
+        self.anchor()
+
     async def clear_chat(self) -> None:
-        await self.query("UserMessage, AssistantTurn, #chat-welcome").remove()
+        await self.query("UserMessage, AssistantTurn, #chat-welcome, .chat-note").remove()
         self.turns.clear()
         self.pending.clear()
 

@@ -50,6 +50,7 @@ class VariablesTable(DataTable):
         self.rows_by_name: dict[str, VarRow] = {}
         self._flash_until: dict[str, float] = {}
         self._flash_color = "yellow"
+        self._preview_width = 40  # fitted to the pane: previews end in an ellipsis, never cut
 
     def on_mount(self) -> None:
         self.add_column("name", key="name")
@@ -81,6 +82,7 @@ class VariablesTable(DataTable):
             else:
                 self._write(row, flashing=True)
         self.rows_by_name = new
+        self._fit_previews()
         if self._flash_until:
             self.set_timer(FLASH_SECONDS + 0.05, self._unflash)
 
@@ -96,12 +98,24 @@ class VariablesTable(DataTable):
         style = f"bold {self._flash_color}" if flashing else ""
         return [Text(row.name, style=style or "bold"), Text(row.type, style=style or "dim"),
                 Text(fmt.size(row.size), style=style, justify="right"),
-                Text(fmt.one_line(row.preview, 40), style=style)]
+                Text(fmt.one_line(row.preview, self._preview_width), style=style)]
 
     def _write(self, row: VarRow, flashing: bool) -> None:
         for key, cell in zip(("name", "type", "size", "preview"), self._cells(row, flashing),
                              strict=True):
-            self.update_cell(row.name, key, cell)
+            self.update_cell(row.name, key, cell, update_width=True)
+
+    def on_resize(self) -> None:
+        self._fit_previews()
+
+    def _fit_previews(self) -> None:
+        """Give the preview column the width the other columns leave."""
+        others = sum(c.get_render_width(self) for key, c in self.columns.items() if key != "preview")
+        width = max(8, self.scrollable_content_region.width - others - 2 * self.cell_padding - 1)  # 1: a scrollbar
+        if width != self._preview_width:
+            self._preview_width = width
+            for row in self.rows_by_name.values():
+                self._write(row, flashing=row.name in self._flash_until)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
