@@ -374,12 +374,10 @@ class RLMApp(App[None]):
         theme = self.get_theme(theme_name)
         return syntax_style(theme_name, theme.dark if theme else True, self.theme_set.syntax)
 
-    def _set_theme(self, name: str) -> bool:
+    def _set_theme(self, name: str) -> None:
         if self.get_theme(name) is None:
             self.notify(f"Unknown theme {name!r}; using rlm-dark. Try /theme.", severity="warning")
-            name = "rlm-dark"
-        self.theme = name
-        return True
+        self.theme = name if self.get_theme(name) else "rlm-dark"
 
     def action_change_theme(self) -> None:
         """ctrl+p's Theme: the live-preview picker, whose choice is saved."""
