@@ -115,7 +115,7 @@ def test_tui_with_no_model_opens_on_the_offline_model(no_model, monkeypatch, tmp
     install(DEFAULT_OFFLINE_MODEL)
     opened = []
     monkeypatch.setattr(app_module, "make_app", lambda settings, project, **kw: SimpleNamespace(
-        run=lambda: opened.append((settings, kw))))
+        run=lambda **_options: opened.append((settings, kw))))
     assert cli.main([str(tmp_path)]) == 0
     settings, kwargs = opened[0]
     assert settings.model == kwargs["offline_default"] == f"embedded/{DEFAULT_OFFLINE_MODEL}"
