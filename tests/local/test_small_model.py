@@ -9,6 +9,7 @@ from rlm_tui.engine.prompts import COMPACT_HELPERS, system_prompt, task_prompt
 from rlm_tui.engine.small_model import (
     answer_nudge,
     cell_feedback,
+    repeats,
     short_error,
     submit_field,
     wanted_shapes,
@@ -79,6 +80,28 @@ def test_the_nudge_shows_the_submit_call_for_a_one_field_signature():
     assert submit_field(make_signature("question -> answer")) == "answer"
     assert submit_field(make_signature("question -> answer, sources")) is None
     assert submit_field(make_signature("question -> count: int")) is None
+
+
+def test_a_one_value_question_gets_the_value_its_sentence_names():
+    """Seed 20261, needle single 8k: find('Zanheshes vault') printed a line holding two vaults'
+    codes; the nudge offered SUBMIT(answer='7733317, 8734373') and the 1.5B model copied it."""
+    q = ("The project holds one long document, `context.txt` (33,262 characters). What is the access code "
+         "for the Zanheshes vault? Answer with the 7-digit code only.")
+    shown = ("context.txt:133: The old captain praised a box of seeds in the west wing. The access code for the "
+             "Zanheshes vault is 7733317. The access code for the Quihesro vault is 8734373. The surveyor")
+    nudge = answer_nudge(q, shown, field="answer")
+    assert "7733317, 8734373" in nudge and "nearest the question's words is 7733317" in nudge
+    assert nudge.endswith("SUBMIT(answer='7733317')\n```")
+    tie = answer_nudge(q, "The code for red is 1234567. The code for blue is 7654321.", field="answer")
+    assert "asks for one" in tie and "SUBMIT" not in tie  # nothing tells them apart: no call to copy
+    assert not wanted_shapes("Answer with the four 7-digit codes in that order.")[0].one
+    assert wanted_shapes("Answer with the 7-digit code only.")[0].one
+
+
+def test_a_cell_repeating_an_earlier_one_under_a_new_comment_is_a_repeat():
+    first = "# Find the lines that mention the project.\nfind('project')\n"
+    assert repeats("# Look for the project again.\n\nfind('project')", [None, first])
+    assert not repeats("find('project', limit=50)", [first]) and not repeats(first, [])
 
 
 def test_compact_prompts_show_the_question_whole_and_name_the_helpers():
