@@ -70,15 +70,17 @@ SUBMIT(answer="1887")
 ```"""
 
 COMPACT_HELPERS = """\
-Helpers, already imported (paths relative to /project):
-- find(*terms): print every line that holds a term, as path:line: text, one group per term in \
-the order given, and return those lines as strings. Start here, with the names and key words of \
-the question.
-- print(read(path, start, end)): the numbered lines start..end of a file.
-- definitions(name): where a class or function is defined: [{path, line, kind, qualname, params}].
-- outline(path): every class and def in a file or folder (nested ones too), the same fields.
+Helpers, already imported (paths relative to /project). For a question about code (where a name is \
+defined, what calls it, which defs take a parameter), start with definitions, callers or outline; \
+for other text, start with find and the names and key words of the question.
+- definitions(name): where a class or function is defined: [{path, line, kind, qualname, params}]; \
+params lists a def's parameter names.
 - callers(name): every call of name(...): [{path, line, caller, text}]; caller is the qualname \
 of the def the call is in.
+- outline(path): every class and def in a file or folder (nested ones too), the same fields.
+- find(*terms): print every line that holds a term, as path:line: text, one group per term in \
+the order given, and return those lines as strings.
+- print(read(path, start, end)): the numbered lines start..end of a file.
 """
 
 COMPACT_NO_HELPERS = """\

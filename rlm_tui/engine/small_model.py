@@ -53,7 +53,7 @@ def wanted_shapes(question: str) -> list[Shape]:
     elif _COUNT.search(question):
         shapes.append(Shape("a number", "numbers"))
     if _FILE.search(question):
-        shapes.append(Shape("a file path", "file paths"))
+        shapes.append(Shape("a file path", "file paths", one=True))  # "which file", never "which files"
     return shapes
 
 
@@ -98,17 +98,23 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
+def _sentence(text: str, start: int, end: int) -> str:
+    """The sentence (or line, whichever is shorter) that holds text[start:end]."""
+    first = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start)) + 1
+    stops = [i for i in (text.find(". ", end), text.find("\n", end)) if i >= 0]
+    return text[first:min(stops, default=len(text))]
+
+
 def _best_match(question: str, output: str, values: list[str]) -> str | None:
-    """Of several values, the one whose sentence (up to the value) holds the most of the question's
+    """Of several values, the one whose sentence holds the most of the question's
     words; ``None`` on a tie (every candidate stands in a sentence of the same kind, so the words the
     sentences share tie and a name from the question tells them apart, or nothing does)."""
     asked = _words(question)
     scores = {}
     for value in values:
         best = 0
-        for match in re.finditer(rf"(?<!\d){value}(?!\d)", output):
-            start = max(output.rfind(". ", 0, match.start()), output.rfind("\n", 0, match.start())) + 1
-            best = max(best, len(asked & _words(output[start:match.start()])))
+        for match in re.finditer(rf"(?<![\w/.-]){re.escape(value)}(?![\w/])", output):
+            best = max(best, len(asked & _words(_sentence(output, match.start(), match.end()))))
         scores[value] = best
     ranked = sorted(values, key=lambda v: -scores[v])
     return ranked[0] if scores[ranked[0]] > scores[ranked[1]] else None
@@ -163,7 +169,8 @@ def repeats(code: str, earlier: list[str | None]) -> bool:
     return any(other is not None and _statements(other) == mine for other in earlier)
 
 
-REPEATED = "This cell is the same code as an earlier one, so it did the same thing: try something else."
+REPEATED = ("This cell is the same code as an earlier one, so it printed the same. If that output answers the "
+            "question, call SUBMIT with the answer taken from it; if not, try something else.")
 
 
 def cell_feedback(stdout: str, stderr: str, error: str | None, limit: int, *, code: str, question: str,
