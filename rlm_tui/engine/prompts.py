@@ -67,6 +67,23 @@ towns/harwick.txt:12: The Harwick bridge opened in 1887 after ten years of work.
 ```python
 # The line gives the year.
 SUBMIT(answer="1887")
+```{code_example}"""
+
+# After the compact example, when the code helpers are there: a small model copies the first move
+# it is shown, and started code questions with find() on the question's words.
+COMPACT_CODE_EXAMPLE = """
+Another, about code:
+Question: Which functions call `save_config`? List their qualified names.
+```python
+# Find the calls of save_config.
+callers("save_config")
+```
+Output:
+[{'path': 'app/cli.py', 'line': 40, 'caller': 'main', 'text': '    save_config(cfg)'}, \
+{'path': 'app/ui.py', 'line': 12, 'caller': 'Window.close', 'text': '        save_config(self.cfg)'}]
+```python
+# The callers are main and Window.close.
+SUBMIT(answer="main, Window.close")
 ```"""
 
 COMPACT_HELPERS = """\
@@ -143,6 +160,7 @@ def system_prompt(
         output_notes=notes + "\n" if notes else "",
         skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "", skills=skills_text,
         helpers=COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS,
+        code_example=COMPACT_CODE_EXAMPLE if compact_helpers else "",
     )
     if template is None:
         template = COMPACT_SYSTEM if compact else SYSTEM
@@ -150,7 +168,7 @@ def system_prompt(
     return filled if compact else filled.rstrip() + "\n"
 
 
-_PLACEHOLDER = re.compile(r"\{(functions|roles|outputs|output_notes|output_limit|skills_mount|skills|helpers)(?::([^{}]*))?\}")
+_PLACEHOLDER = re.compile(r"\{(functions|roles|outputs|output_notes|output_limit|skills_mount|skills|helpers|code_example)(?::([^{}]*))?\}")
 
 
 def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,

@@ -12,7 +12,8 @@ holds the answer. For `compact` runs (``embedded/`` root models) the feedback af
   answer is; when the question asks for one value and the output holds several, the nudge names the
   one whose sentence shares most words with the question (none on a tie);
 - a note when a cell repeats an earlier one (greedy decoding, given the same history, repeats
-  itself; the note changes the history).
+  itself; the note changes the history), or holds only comments (the 1.5B model wrote its answer
+  as comments and looped).
 """
 
 from __future__ import annotations
@@ -173,13 +174,17 @@ REPEATED = ("This cell is the same code as an earlier one, so it printed the sam
             "question, call SUBMIT with the answer taken from it; if not, try something else.")
 
 
+COMMENTS_ONLY = ("This cell holds only comments, so nothing ran: write the code that prints what you need, or "
+                 "call SUBMIT with your answer.")
+
+
 def cell_feedback(stdout: str, stderr: str, error: str | None, limit: int, *, code: str, question: str,
                   project: Path | None, repeated: bool = False, field: str | None = None) -> str:
     """The output message a small model sees: short errors; a nudge when the answer is in sight; a
-    note when it ran the same code again (greedy decoding repeats itself). `field`: the signature's
+    note when it ran the same code again (greedy decoding repeats itself) or a cell of comments only. `field`: the signature's
     one output field, if it has one (the nudge then shows the SUBMIT call)."""
     message = output_message(stdout, stderr, short_error(error, code, project) if error else None, limit)
-    notes = [REPEATED] if repeated else []
+    notes = [COMMENTS_ONLY] if not _statements(code) else [REPEATED] if repeated else []
     if not error and (nudge := answer_nudge(question, stdout, project, field)):
         notes.append(nudge)
     return "\n\n".join([message, *notes])

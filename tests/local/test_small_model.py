@@ -117,6 +117,14 @@ def test_a_cell_repeating_an_earlier_one_under_a_new_comment_is_a_repeat():
     assert not repeats("find('project', limit=50)", [first]) and not repeats(first, [])
 
 
+def test_a_cell_of_comments_only_is_told_nothing_ran():
+    """Seed 20261, codebase callers: the model wrote the callers it had seen as # comments, three
+    times; each ran nothing and printed nothing."""
+    only = "# The callers are:\n# Group.command.decorator\n"
+    feedback = cell_feedback("", "", None, 4000, code=only, question="q", project=None, repeated=True)
+    assert "only comments, so nothing ran" in feedback and "same code" not in feedback
+
+
 def test_compact_prompts_show_the_question_whole_and_name_the_helpers():
     signature = make_signature("question -> answer")
     system = system_prompt(signature, output_limit=4000, roles={}, compact=True, compact_helpers=True)
@@ -125,8 +133,10 @@ def test_compact_prompts_show_the_question_whole_and_name_the_helpers():
     helpers = system.split("Helpers")[1]  # the code helpers come before find, and the prompt says when
     assert helpers.index("definitions(name)") < helpers.index("callers(name)") < helpers.index("find(*terms)")
     assert "start with definitions, callers or outline" in helpers
+    assert 'callers("save_config")' in system.split("Another, about code:")[1]  # an example that starts there
     bare = system_prompt(signature, output_limit=4000, roles={}, compact=True)
     assert COMPACT_HELPERS not in bare and "find(*terms)" not in bare.split("Example")[0]
+    assert "callers(" not in bare and "{code_example}" not in bare
     question = "The project holds `context.txt` (900,000 characters). " + "What is the code? " * 20
     assert len(question) > 200
     assert f"Question: {question}" in task_prompt(signature, {"question": question}, [], "", [], compact=True)
