@@ -29,7 +29,10 @@ from typing import Any
 from rlm_tui.local.catalog import DEFAULT_OFFLINE_MODEL
 
 MODEL = os.environ.get("RLM_TUI_CI_MODEL", f"embedded/{DEFAULT_OFFLINE_MODEL}")
-FLOOR = float(os.environ.get("RLM_TUI_CI_FLOOR", "0.5"))
+# Measured here with the 1.5B model at SEED, the same greedy run twice: 0.80 (needle 4/4, codebase
+# 0.52: defines 1, params 0, callers 0.57); 0.57 before the one-value nudge. The floor leaves about
+# 1.4 tasks of margin for another CPU's float rounding; losing the needle tasks or codebase fails it.
+FLOOR = float(os.environ.get("RLM_TUI_CI_FLOOR", "0.6"))
 OUT = Path(os.environ.get("RLM_TUI_CI_OUT", "build/eval-ci"))
 SEED = 20261
 COMMON = ["--model", MODEL, "--n", "1", "--seed", str(SEED), "--concurrency", "1", "--max-iterations", "6",
@@ -75,11 +78,11 @@ def _cell(row: Row | None, key: str, fmt: str) -> str:
 
 def render(table: list[Line]) -> str:
     """The table as text: score and seconds per task in each mode, and the RLM no-code rate."""
-    out = [f"{'family':<10} {'size':<6} {'tasks':>5} {'rlm':>6} {'direct':>7} {'s/task rlm':>11} "
+    out = [f"{'family':<10} {'size':<12} {'tasks':>5} {'rlm':>6} {'direct':>7} {'s/task rlm':>11} "
            f"{'s/task direct':>14} {'no-code rlm':>12}"]
     for line in table:
         tasks = (line.rlm or line.direct or {}).get("tasks", 0)
-        out.append(f"{line.family:<10} {line.size:<6} {tasks:>5} {_cell(line.rlm, 'score', '.2f'):>6} "
+        out.append(f"{line.family:<10} {line.size:<12} {tasks:>5} {_cell(line.rlm, 'score', '.2f'):>6} "
                    f"{_cell(line.direct, 'score', '.2f'):>7} {_cell(line.rlm, 'wall_s_per_task', '.0f'):>11} "
                    f"{_cell(line.direct, 'wall_s_per_task', '.0f'):>14} {no_code(line.rlm):>12}")
     return "\n".join(out)
