@@ -67,18 +67,37 @@ towns/harwick.txt:12: The Harwick bridge opened in 1887 after ten years of work.
 ```python
 # The line gives the year.
 SUBMIT(answer="1887")
+```{code_example}"""
+
+# After the compact example, when the code helpers are there: a small model copies the first move
+# it is shown, and started code questions with find() on the question's words.
+COMPACT_CODE_EXAMPLE = """
+Another, about code:
+Question: Which functions call `save_config`? List their qualified names.
+```python
+# Find the calls of save_config.
+callers("save_config")
+```
+Output:
+[{'path': 'app/cli.py', 'line': 40, 'caller': 'main', 'text': '    save_config(cfg)'}, \
+{'path': 'app/ui.py', 'line': 12, 'caller': 'Window.close', 'text': '        save_config(self.cfg)'}]
+```python
+# The callers are main and Window.close.
+SUBMIT(answer="main, Window.close")
 ```"""
 
 COMPACT_HELPERS = """\
-Helpers, already imported (paths relative to /project):
-- find(*terms): print every line that holds a term, as path:line: text, one group per term in \
-the order given, and return those lines as strings. Start here, with the names and key words of \
-the question.
-- print(read(path, start, end)): the numbered lines start..end of a file.
-- definitions(name): where a class or function is defined: [{path, line, kind, qualname, params}].
-- outline(path): every class and def in a file or folder (nested ones too), the same fields.
+Helpers, already imported (paths relative to /project). For a question about code (where a name is \
+defined, what calls it, which defs take a parameter), start with definitions, callers or outline; \
+for other text, start with find and the names and key words of the question.
+- definitions(name): where a class or function is defined: [{path, line, kind, qualname, params}]; \
+params lists a def's parameter names.
 - callers(name): every call of name(...): [{path, line, caller, text}]; caller is the qualname \
 of the def the call is in.
+- outline(path): every class and def in a file or folder (nested ones too), the same fields.
+- find(*terms): print every line that holds a term, as path:line: text, one group per term in \
+the order given, and return those lines as strings.
+- print(read(path, start, end)): the numbered lines start..end of a file.
 """
 
 COMPACT_NO_HELPERS = """\
@@ -141,6 +160,7 @@ def system_prompt(
         output_notes=notes + "\n" if notes else "",
         skills_mount="- `/skills`: skill modules, importable.\n" if has_skills_mount else "", skills=skills_text,
         helpers=COMPACT_HELPERS if compact_helpers else COMPACT_NO_HELPERS,
+        code_example=COMPACT_CODE_EXAMPLE if compact_helpers else "",
     )
     if template is None:
         template = COMPACT_SYSTEM if compact else SYSTEM
@@ -148,7 +168,7 @@ def system_prompt(
     return filled if compact else filled.rstrip() + "\n"
 
 
-_PLACEHOLDER = re.compile(r"\{(functions|roles|outputs|output_notes|output_limit|skills_mount|skills|helpers)(?::([^{}]*))?\}")
+_PLACEHOLDER = re.compile(r"\{(functions|roles|outputs|output_notes|output_limit|skills_mount|skills|helpers|code_example)(?::([^{}]*))?\}")
 
 
 def task_prompt(signature: Any, inputs: dict[str, Any], variables: list[VarInfo], history_summary: str,

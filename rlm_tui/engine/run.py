@@ -50,7 +50,7 @@ from rlm_tui.engine.prompts import (
 )
 from rlm_tui.engine.reply import parse_reply
 from rlm_tui.engine.schemas import guest_classes, install_classes_source
-from rlm_tui.engine.small_model import cell_feedback, project_listing, submit_field
+from rlm_tui.engine.small_model import cell_feedback, project_listing, repeats, submit_field
 from rlm_tui.engine.subcalls import GuestFunctions
 from rlm_tui.lm.client import Completion, ContextWindowError
 from rlm_tui.lm.facts import CHARS_PER_TOKEN, context_window
@@ -284,7 +284,7 @@ class Run:
             if ctx.compact_prompt:  # a small model: short errors, a nudge when the answer is in sight
                 feedback = cell_feedback(result.stdout, result.stderr, result.error, ctx.output_limit,
                                          code=reply.code, question=self._question(), project=ctx.project,
-                                         repeated=any(s.code == reply.code for s in self.steps),
+                                         repeated=repeats(reply.code, [s.code for s in self.steps]),
                                          field=submit_field(self.signature))
             else:
                 feedback = output_message(result.stdout, result.stderr, result.error, ctx.output_limit)

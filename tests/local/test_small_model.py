@@ -9,6 +9,7 @@ from rlm_tui.engine.prompts import COMPACT_HELPERS, system_prompt, task_prompt
 from rlm_tui.engine.small_model import (
     answer_nudge,
     cell_feedback,
+    repeats,
     short_error,
     submit_field,
     wanted_shapes,
@@ -81,13 +82,61 @@ def test_the_nudge_shows_the_submit_call_for_a_one_field_signature():
     assert submit_field(make_signature("question -> count: int")) is None
 
 
+def test_a_one_value_question_gets_the_value_its_sentence_names():
+    """Seed 20261, needle single 8k: find('Zanheshes vault') printed a line holding two vaults'
+    codes; the nudge offered SUBMIT(answer='7733317, 8734373') and the 1.5B model copied it."""
+    q = ("The project holds one long document, `context.txt` (33,262 characters). What is the access code "
+         "for the Zanheshes vault? Answer with the 7-digit code only.")
+    shown = ("context.txt:133: The old captain praised a box of seeds in the west wing. The access code for the "
+             "Zanheshes vault is 7733317. The access code for the Quihesro vault is 8734373. The surveyor")
+    nudge = answer_nudge(q, shown, field="answer")
+    assert "7733317, 8734373" in nudge and "nearest the question's words is 7733317" in nudge
+    assert nudge.endswith("SUBMIT(answer='7733317')\n```")
+    tie = answer_nudge(q, "The code for red is 1234567. The code for blue is 7654321.", field="answer")
+    assert "asks for one" in tie and "SUBMIT" not in tie  # nothing tells them apart: no call to copy
+    assert not wanted_shapes("Answer with the four 7-digit codes in that order.")[0].one
+    assert wanted_shapes("Answer with the 7-digit code only.")[0].one
+
+
+def test_which_file_gets_the_file_whose_line_holds_the_question_words(tmp_path: Path):
+    """Seed 11, codebase defines: find('HelpOption') printed lines of three files; the nudge offered
+    all three joined in one SUBMIT and the model copied it."""
+    for name in ("__init__.py", "core.py", "decorators.py"):
+        (tmp_path / "src" / "click").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / "click" / name).write_text("")
+    q = "Which file defines the class `HelpOption`? Answer with the file's path relative to the project root."
+    shown = ("src/click/__init__.py:22: from .decorators import HelpOption as HelpOption\n"
+             "src/click/core.py:1317:             self._help_option = HelpOption(help_options)\n"
+             "src/click/decorators.py:525: class HelpOption(Option):\n")
+    assert answer_nudge(q, shown, tmp_path, field="answer").endswith("SUBMIT(answer='src/click/decorators.py')\n```")
+
+
+def test_a_cell_repeating_an_earlier_one_under_a_new_comment_is_a_repeat():
+    first = "# Find the lines that mention the project.\nfind('project')\n"
+    assert repeats("# Look for the project again.\n\nfind('project')", [None, first])
+    assert not repeats("find('project', limit=50)", [first]) and not repeats(first, [])
+
+
+def test_a_cell_of_comments_only_is_told_nothing_ran():
+    """Seed 20261, codebase callers: the model wrote the callers it had seen as # comments, three
+    times; each ran nothing and printed nothing."""
+    only = "# The callers are:\n# Group.command.decorator\n"
+    feedback = cell_feedback("", "", None, 4000, code=only, question="q", project=None, repeated=True)
+    assert "only comments, so nothing ran" in feedback and "same code" not in feedback
+
+
 def test_compact_prompts_show_the_question_whole_and_name_the_helpers():
     signature = make_signature("question -> answer")
     system = system_prompt(signature, output_limit=4000, roles={}, compact=True, compact_helpers=True)
     assert "find(*terms)" in system and "SUBMIT(answer=str)" in system and "{" not in system.split("Helpers")[0]
     assert "[{path, line, kind, qualname, params}]" in system
+    helpers = system.split("Helpers")[1]  # the code helpers come before find, and the prompt says when
+    assert helpers.index("definitions(name)") < helpers.index("callers(name)") < helpers.index("find(*terms)")
+    assert "start with definitions, callers or outline" in helpers
+    assert 'callers("save_config")' in system.split("Another, about code:")[1]  # an example that starts there
     bare = system_prompt(signature, output_limit=4000, roles={}, compact=True)
     assert COMPACT_HELPERS not in bare and "find(*terms)" not in bare.split("Example")[0]
+    assert "callers(" not in bare and "{code_example}" not in bare
     question = "The project holds `context.txt` (900,000 characters). " + "What is the code? " * 20
     assert len(question) > 200
     assert f"Question: {question}" in task_prompt(signature, {"question": question}, [], "", [], compact=True)
@@ -114,6 +163,7 @@ def test_a_compact_run_imports_the_helpers_and_gets_the_protocols_feedback(scrip
     assert "Note: the output shows a 7-digit number of the kind the question asks for: 4417302." in outputs[0]
     assert outputs[1].endswith("line 1: x = undefined_name\nNameError: name 'undefined_name' is not defined")
     assert "same code as an earlier one" not in outputs[1] and "same code as an earlier one" in outputs[2]
+    assert "If that output answers the question, call SUBMIT" in outputs[2]
     assert outputs[3].endswith("No such file or directory: 'doors.txt'\nAt the top of /project: notes.txt, src/")
     assert "At the top of /project: notes.txt, src/" in local.calls[0]["last"]
     assert all(call["grammar"] == ROOT_REPLY for call in local.calls)
