@@ -173,11 +173,15 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None, *
     return settings.with_overrides(**_env_overrides(os.environ if env is None else env)).with_overrides(**flags)
 
 
-def _env_overrides(env: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
-    names = [*Settings.model_fields, *Budget.model_fields]
+def settings_env_vars() -> dict[str, str]:
+    """The env vars that override settings, each with the field it sets (RLM_TUI_MODEL: model)."""
     skip = {"budget", "roles", "keys", "skills", "router"}
-    return {name: env[f"RLM_TUI_{name.upper()}"] for name in names
-            if name not in skip and f"RLM_TUI_{name.upper()}" in env}
+    return {f"RLM_TUI_{name.upper()}": name for name in [*Settings.model_fields, *Budget.model_fields]
+            if name not in skip}
+
+
+def _env_overrides(env: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    return {name: env[variable] for variable, name in settings_env_vars().items() if variable in env}
 
 
 def load_router_file(path: Path) -> RouterSettings:

@@ -13,6 +13,10 @@ from pathlib import Path
 
 # Before anything imports litellm/dspy: bundled price map, no network at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# An inherited RLM_TUI_HOME would win over every per-test folder below (rlm_tui/paths.py): keep
+# only its cache (compiled interpreter, pulled models), as RLM_TUI_CACHE_DIR, for the whole run.
+if _inherited_home := os.environ.pop("RLM_TUI_HOME", ""):
+    os.environ.setdefault("RLM_TUI_CACHE_DIR", str(Path(_inherited_home) / "cache"))
 
 _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:  # `tests.support` importable without an editable install
@@ -37,12 +41,16 @@ def scripted_server() -> Iterator[ScriptedServer]:
 # --- user folders ------------------------------------------------------------------------------
 @pytest.fixture(autouse=True)
 def _private_user_folders(tmp_path_factory, monkeypatch) -> None:
-    """Sessions, traces and config go to a temporary folder, never the user's own. The cache
-    (interpreter image, compiled module) stays shared: rebuilding it costs minutes."""
+    """Sessions, traces and config go to a temporary folder, never the user's own, and no setting
+    comes from the user's env. The cache (interpreter image, compiled module) stays shared:
+    rebuilding it costs minutes."""
     base = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("RLM_TUI_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("RLM_TUI_DATA_DIR", str(base / "data"))
-    monkeypatch.delenv("RLM_TUI_MODEL", raising=False)
+    from rlm_tui.config import settings_env_vars
+
+    for variable in settings_env_vars():  # the user's RLM_TUI_MODEL, _SUB_MODEL, _THEME, ...
+        monkeypatch.delenv(variable, raising=False)
 
 
 # --- process exit ------------------------------------------------------------------------------

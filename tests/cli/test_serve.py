@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import kill_if_alive
 from tests.support.scripted_server import ScriptedServer
 
 pytest.importorskip("textual_serve")
@@ -118,7 +119,7 @@ def served(tmp_path: Path, scripted_server: ScriptedServer) -> Iterator[tuple[su
         yield server, port
     finally:
         for pid in _descendants(server.pid):
-            os.kill(pid, signal.SIGKILL)
+            kill_if_alive(pid)
         server.kill()
         server.wait()
 

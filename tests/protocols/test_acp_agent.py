@@ -26,6 +26,7 @@ from acp.schema import (
 )
 
 from tests.protocols.support import code, live_processes_mentioning, server_command, wait_until
+from tests.support.processes import kill_if_alive
 from tests.support.scripted_server import Reply
 
 
@@ -227,7 +228,7 @@ def test_a_killed_editor_leaves_no_orphan_processes(scripted_server, project, se
         if editor.poll() is None:
             editor.kill()
         if agent_pid is not None and agent_pid in live_processes_mentioning("rlm_tui acp"):
-            os.kill(agent_pid, signal.SIGKILL)  # a failed check must not leave one either
+            kill_if_alive(agent_pid)  # a failed check must not leave one either
 
 
 def test_the_wire_guard_keeps_stray_output_off_the_protocol_stream():

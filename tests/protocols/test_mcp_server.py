@@ -31,6 +31,7 @@ from tests.protocols.support import (
     server_command,
     wait_until,
 )
+from tests.support.processes import kill_if_alive
 from tests.support.scripted_server import Reply
 
 
@@ -235,7 +236,7 @@ def test_a_killed_client_leaves_no_orphan_processes(scripted_server, project, se
         if client.poll() is None:
             client.kill()
         for pid in live_processes_mentioning(str(project)):  # a failed check must not leave one either
-            os.kill(pid, signal.SIGKILL)
+            kill_if_alive(pid)
 
 
 def test_mcp_without_a_model_is_a_usage_error(project, capsys):
