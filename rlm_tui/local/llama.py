@@ -13,6 +13,10 @@ the KV cells only, ~12 KB a token for the 0.5B model, unlike ``Llama.save_state`
 which also copy an n_batch x vocab logits array, ~300 MB for Qwen's 152K vocabulary, on every
 call); a later prompt sharing a longer prefix with a stash than with the live cache gets it restored
 first. ``prefix_cache=False`` (or RLM_TUI_LOCAL_PREFIX_CACHE=0) re-processes every prompt in full.
+
+A constrained reply (``grammar`` given: a root reply, see reply_grammar.py) streams through a
+`RunawayGuard` (runaway.py): line by line, cut with a note and closed when it loops or hits its
+token limit, so it always ends as a cell that runs.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rlm_tui.local.runaway import RunawayGuard
 
 DEFAULT_N_CTX = 8192  # the window when a model's KV size is unknown (a GGUF given by path)
 CONTEXT_SIZES = (32_768, 16_384, 8_192)  # tried largest first
@@ -356,6 +362,14 @@ class LocalModel:
         elif grammar is not None:
             kwargs["grammar"] = import_llama_cpp().LlamaGrammar.from_string(grammar, verbose=False)
         pieces: list[str] = []
+
+        def emit(text: str) -> None:
+            if text:
+                pieces.append(text)
+                if on_text is not None:
+                    on_text(text)
+
+        guard = RunawayGuard() if grammar is not None else None  # a constrained reply must end as a cell
         first: float | None = None
         finish = "stop"
         stream = llm.create_completion(tokens, **kwargs)
@@ -363,17 +377,18 @@ class LocalModel:
             for chunk in stream:
                 choice = chunk["choices"][0]
                 text = choice.get("text") or ""
-                if text:
-                    if first is None:
-                        first = time.monotonic() - start
-                    pieces.append(text)
-                    if on_text is not None:
-                        on_text(text)
+                if text and first is None:
+                    first = time.monotonic() - start
+                emit(guard.feed(text) if guard is not None else text)
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
                 if cancel is not None and cancel.is_set():
                     finish = "stop"
                     break
+                if guard is not None and guard.tripped:
+                    break
+            if guard is not None:
+                emit(guard.end(token_limit=limit if finish == "length" else None))
         finally:
             stream.close()
             if sampler is not None:
