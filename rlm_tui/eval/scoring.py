@@ -57,7 +57,7 @@ def names(text: str) -> list[str]:
     and call parentheses stripped; one identifier (dots allowed) per item."""
     out = []
     for part in _NAME_SPLIT.split(text or ""):
-        part = part.strip().strip("`*_'\"[]").strip()
+        part = part.strip().strip("`*'\"[]").strip()  # not "_": a private name starts with one
         part = re.sub(r"^(?:\d+[.)]|[-*\u2022])\s*", "", part)
         found = _IDENT.findall(part.replace("`", "").replace("()", ""))
         if found:

@@ -63,6 +63,9 @@ def test_scoring():
     assert scoring.exact_int("12 of them, so 14", 14) == 1.0 and scoring.exact_int("none", 0) == 0.0
     assert scoring.names_f1("`Context.invoke`, main()", ["Context.invoke", "BaseCommand.main"]) == 1.0
     assert scoring.names_f1("- invoke\n- other", ["Context.invoke", "main"]) == 0.5
+    # private names keep their underscore (seed 23: a right answer of three _get_text_* scored 0)
+    assert scoring.names_f1("_get_text_stdin, **_get_text_stdout**, `_get_text_stderr`",
+                            ["_get_text_stderr", "_get_text_stdin", "_get_text_stdout"]) == 1.0
     assert scoring.exact_path("It is in `src/click/core.py`.", "src/click/core.py") == 1.0
     assert scoring.exact_path("/project/src/click/core.py", "src/click/core.py") == 1.0
     assert scoring.exact_path("click/core.py", "src/click/core.py") == 1.0
