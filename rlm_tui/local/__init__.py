@@ -5,6 +5,9 @@
 - `rlm_tui.local.commands`: `rlm-tui models list|pull`.
 - `rlm_tui.local.provider`: the litellm provider behind ``embedded/<name>`` model strings.
 - `rlm_tui.local.llama`: one llama.cpp model per file, loaded once, calls serialised.
+- `rlm_tui.local.reply_grammar`: root replies of ``embedded/`` models constrained to one python block;
+  `grammar_sampler` decodes under it greedily at the cost of free decoding; `runaway` ends a reply
+  that loops or runs out of tokens as a cell that still runs.
 
 Nothing here imports llama_cpp until an ``embedded/`` model is actually called.
 """
